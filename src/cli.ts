@@ -1,0 +1,177 @@
+/**
+ * The command registry and the one place where errors become exit codes:
+ *   0 ok · 1 usage/config/local · 2 remote (Docker, Vault) · 70 internal bug · 130 cancelled.
+ * `health` adds its verdicts: 0 healthy, 1 degraded, 2 down.
+ */
+import { createInterface } from 'node:readline';
+import chalk from 'chalk';
+import { Command, CommanderError, Option } from 'commander';
+import type { CommandDeps } from './commands/context.js';
+import * as down from './commands/down.js';
+import * as health from './commands/health.js';
+import * as imageBuild from './commands/image-build.js';
+import * as init from './commands/init.js';
+import * as render from './commands/render.js';
+import * as unseal from './commands/unseal.js';
+import * as up from './commands/up.js';
+import { ExitCode, VaultctlError } from './errors.js';
+import { debugEnabled, StderrProgress } from './output/progress.js';
+import { DockerRuntime } from './runtime/docker.js';
+
+export const VERSION = '0.1.0';
+
+function promptOnTty(question: string, hidden = false): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    if (hidden) {
+      const internal = rl as unknown as { _writeToOutput: (s: string) => void };
+      let asked = false;
+      internal._writeToOutput = (s: string) => {
+        if (!asked) {
+          process.stderr.write(s);
+          asked = true;
+        }
+      };
+    }
+    rl.question(question, (answer) => {
+      if (hidden) process.stderr.write('\n');
+      rl.close();
+      resolve(answer);
+    });
+  });
+}
+
+export function buildProgram(deps: CommandDeps): Command {
+  const program = new Command('vaultctl')
+    .version(VERSION)
+    .description(
+      'Operator CLI for a highly available OpenBao / Vault cluster on Raft integrated storage.\n\n' +
+        'Example:\n  $ vaultctl up && vaultctl init && vaultctl health',
+    )
+    .addOption(
+      new Option('--cluster <name>', 'cluster name (default alphapulse; env VAULTCTL_CLUSTER)').helpGroup(
+        'Global:',
+      ),
+    )
+    .addOption(
+      new Option(
+        '-c, --config <file>',
+        'cluster spec file (default ./vaultctl.yaml; env VAULTCTL_CONFIG)',
+      ).helpGroup('Global:'),
+    )
+    .addOption(
+      new Option(
+        '--state-dir <dir>',
+        'base of the state dirs (default ./.vaultctl; env VAULTCTL_STATE_DIR)',
+      ).helpGroup('Global:'),
+    )
+    .addOption(
+      new Option('--format <format>', 'output format')
+        .choices(['table', 'json'])
+        .default('table')
+        .helpGroup('Output:'),
+    )
+    .addOption(
+      new Option('-v, --verbose', 'debug output on stderr (also DEBUG=vaultctl:*)').helpGroup('Output:'),
+    )
+    .addOption(
+      new Option('-q, --quiet', 'no progress output, only results and warnings').helpGroup('Output:'),
+    )
+    .addOption(new Option('--no-color', 'no colours (also NO_COLOR=1)').helpGroup('Output:'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  for (const mod of [render, imageBuild, up, init, unseal, health, down]) mod.register(program, deps);
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const sub of c.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const verbose = argv.includes('-v') || argv.includes('--verbose') || debugEnabled(env);
+  const quiet = argv.includes('-q') || argv.includes('--quiet');
+  const jsonMode = argv.some((a, i) => (a === '--format' && argv[i + 1] === 'json') || a === '--format=json');
+  if (env.NO_COLOR || argv.includes('--no-color')) chalk.level = 0;
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(ExitCode.cancelled);
+    process.stderr.write('\ncancelling (press Ctrl-C again to quit at once)...\n');
+    controller.abort(new Error('cancelled by the user'));
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  const progress = new StderrProgress({ stream: process.stderr, quiet, verbose });
+  let exitCode = 0;
+  const deps: CommandDeps = {
+    env,
+    cwd: process.cwd(),
+    out: (t) => process.stdout.write(`${t}\n`),
+    progress,
+    signal: controller.signal,
+    runtime: (() => {
+      let r: DockerRuntime | undefined;
+      return () => {
+        r ??= new DockerRuntime();
+        return r;
+      };
+    })(),
+    interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+    prompt: promptOnTty,
+    setExitCode: (c) => {
+      exitCode = c;
+    },
+  };
+  try {
+    await buildProgram(deps).parseAsync([...argv]);
+    return exitCode;
+  } catch (err) {
+    progress.stop();
+    return reportError(err, controller.signal.aborted, jsonMode, verbose);
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+function reportError(err: unknown, aborted: boolean, jsonMode: boolean, verbose: boolean): number {
+  if (err instanceof CommanderError) {
+    // Help and version are not errors; commander already printed its message.
+    if (
+      err.code === 'commander.helpDisplayed' ||
+      err.code === 'commander.version' ||
+      err.code === 'commander.help'
+    )
+      return 0;
+    return ExitCode.usage;
+  }
+  let code: number;
+  let text: string;
+  let payload: Record<string, unknown>;
+  if (aborted && !(err instanceof VaultctlError && err.exitCode === ExitCode.usage)) {
+    code = ExitCode.cancelled;
+    const doing = err instanceof VaultctlError ? err.doing : 'running the command';
+    text = `Error ${doing}: cancelled; what this run created was removed`;
+    payload = { doing, message: 'cancelled', exitCode: code };
+  } else if (err instanceof VaultctlError) {
+    code = err.exitCode;
+    text = err.render();
+    payload = { doing: err.doing, message: err.message, hint: err.hint, exitCode: code };
+    if (verbose && err.cause instanceof Error && err.cause.stack) text += `\n${chalk.gray(err.cause.stack)}`;
+  } else {
+    code = ExitCode.internal;
+    const e = err instanceof Error ? err : new Error(String(err));
+    text = `Internal error (a bug in vaultctl): ${e.message}\n${e.stack ?? ''}\nhint: please report it with the command you ran`;
+    payload = { doing: 'running the command', message: e.message, internal: true, exitCode: code };
+  }
+  if (jsonMode) process.stdout.write(`${JSON.stringify({ error: payload }, null, 2)}\n`);
+  process.stderr.write(
+    `${chalk.red(text.split('\n')[0])}${text.includes('\n') ? `\n${text.split('\n').slice(1).join('\n')}` : ''}\n`,
+  );
+  return code;
+}

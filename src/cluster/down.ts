@@ -1,0 +1,66 @@
+/**
+ * `downCluster`: removes the containers and network of a cluster. Data volumes go only with
+ * `volumes`, the state dir (keys!) only with `purge`; the command asks before either.
+ */
+import type { ContainerRuntime } from '../runtime/port.js';
+import { LABELS } from '../runtime/port.js';
+import type { Progress } from './events.js';
+import type { StateDir } from './state.js';
+
+export interface DownOptions {
+  readonly volumes?: boolean;
+  readonly purge?: boolean;
+  readonly dryRun?: boolean;
+}
+
+export interface DownResult {
+  readonly containers: readonly string[];
+  readonly networks: readonly string[];
+  readonly volumes: readonly string[];
+  readonly keptVolumes: readonly string[];
+  readonly purged: string | undefined;
+}
+
+export async function downCluster(
+  cluster: string,
+  state: StateDir,
+  deps: { runtime: ContainerRuntime; progress: Progress },
+  opts: DownOptions = {},
+): Promise<DownResult> {
+  const { runtime, progress } = deps;
+  const labels = { [LABELS.cluster]: cluster };
+  await runtime.ping();
+  const [containers, networks, volumes] = await Promise.all([
+    runtime.listContainers(labels),
+    runtime.listNetworks(labels),
+    runtime.listVolumes(labels),
+  ]);
+  const result: DownResult = {
+    containers: containers.map((c) => c.name),
+    networks: networks.map((n) => n.name),
+    volumes: opts.volumes ? volumes.map((v) => v.name) : [],
+    keptVolumes: opts.volumes ? [] : volumes.map((v) => v.name),
+    purged: opts.purge && state.exists() ? state.root : undefined,
+  };
+  if (opts.dryRun) return result;
+  for (const c of containers) {
+    progress.step(`removing container ${c.name}`);
+    await runtime.removeContainer(c.name);
+  }
+  for (const n of networks) {
+    progress.step(`removing network ${n.name}`);
+    await runtime.removeNetwork(n.name);
+  }
+  if (opts.volumes) {
+    for (const v of volumes) {
+      progress.step(`removing volume ${v.name}`);
+      await runtime.removeVolume(v.name);
+    }
+  }
+  if (result.purged) {
+    progress.step(`removing the state dir ${state.root}`);
+    state.purge();
+  }
+  progress.done(`cluster ${cluster} is down`);
+  return result;
+}

@@ -1,0 +1,198 @@
+/**
+ * Cluster health: per-node facts and one verdict.
+ *
+ *   healthy  (exit 0) every node reachable, unsealed; one active node; all voters present;
+ *   degraded (exit 1) quorum holds and requests are served, but something is wrong;
+ *   down     (exit 2) no active node, quorum lost, or nothing answers.
+ *
+ * `judgeHealth` is pure (unit-tested); `checkHealth` gathers facts over the API.
+ */
+import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
+import type { Clock } from './poll.js';
+import { systemClock } from './poll.js';
+import { quorumOf } from './spec.js';
+
+export type Verdict = 'healthy' | 'degraded' | 'down';
+
+export interface HealthTarget {
+  readonly name: string;
+  readonly address: string;
+}
+
+export interface NodeHealth {
+  readonly name: string;
+  readonly address: string;
+  readonly reachable: boolean;
+  readonly initialized?: boolean;
+  readonly sealed?: boolean;
+  readonly active?: boolean;
+  readonly version?: string;
+  readonly raftAppliedIndex?: number;
+  readonly error?: string;
+}
+
+export interface RaftFacts {
+  readonly voters: readonly string[];
+  readonly servers: number;
+  readonly leader?: string;
+  readonly failureTolerance?: number;
+  readonly autopilotHealthy?: boolean;
+  /** Names of servers autopilot reports unhealthy. */
+  readonly unhealthyServers?: readonly string[];
+}
+
+export interface ClusterHealth {
+  readonly verdict: Verdict;
+  readonly reasons: readonly string[];
+  readonly nodes: readonly NodeHealth[];
+  readonly expectedVoters: number;
+  readonly activeCount: number;
+  readonly raft?: RaftFacts;
+  /** Why raft facts are missing (no token, no active node, permission). */
+  readonly raftUnknown?: string;
+}
+
+export const VERDICT_EXIT: Record<Verdict, number> = { healthy: 0, degraded: 1, down: 2 };
+
+export function judgeHealth(
+  nodes: readonly NodeHealth[],
+  expectedVoters: number,
+  raft: RaftFacts | undefined,
+): { verdict: Verdict; reasons: string[]; activeCount: number } {
+  const down: string[] = [];
+  const degraded: string[] = [];
+  const reachable = nodes.filter((n) => n.reachable);
+  const unsealed = reachable.filter((n) => n.initialized && !n.sealed);
+  const active = unsealed.filter((n) => n.active);
+  const quorum = quorumOf(expectedVoters);
+
+  if (reachable.length === 0) down.push('no node answers');
+  if (reachable.length > 0 && active.length === 0) down.push('no active node (no leader)');
+  if (unsealed.length < quorum)
+    down.push(`${unsealed.length} of ${expectedVoters} nodes unsealed, quorum needs ${quorum}`);
+
+  for (const n of nodes) {
+    if (!n.reachable) degraded.push(`${n.name} unreachable${n.error ? ` (${n.error})` : ''}`);
+    else if (!n.initialized) degraded.push(`${n.name} not initialised`);
+    else if (n.sealed) degraded.push(`${n.name} sealed`);
+  }
+  if (active.length > 1) degraded.push(`${active.length} nodes claim to be active`);
+  if (raft) {
+    if (raft.voters.length < expectedVoters)
+      degraded.push(`${raft.voters.length} of ${expectedVoters} raft voters`);
+    const wantTolerance = Math.floor((expectedVoters - 1) / 2);
+    if (raft.failureTolerance !== undefined && raft.failureTolerance < wantTolerance) {
+      degraded.push(`failure tolerance ${raft.failureTolerance}, expected ${wantTolerance}`);
+    }
+    if (raft.autopilotHealthy === false) {
+      const which = raft.unhealthyServers?.length ? ` (${raft.unhealthyServers.join(', ')})` : '';
+      degraded.push(`autopilot reports the cluster unhealthy${which}`);
+    }
+  }
+  if (down.length > 0)
+    return { verdict: 'down', reasons: [...down, ...degraded], activeCount: active.length };
+  if (degraded.length > 0) return { verdict: 'degraded', reasons: degraded, activeCount: active.length };
+  return { verdict: 'healthy', reasons: [], activeCount: active.length };
+}
+
+export interface HealthDeps {
+  readonly token?: string | undefined;
+  readonly timeoutMs?: number;
+}
+
+async function nodeFacts(target: HealthTarget, timeoutMs: number): Promise<NodeHealth> {
+  const api = new VaultNodeApi({ address: target.address, timeoutMs });
+  try {
+    const [h, l] = await Promise.all([api.health(), api.leader().catch(() => undefined)]);
+    return {
+      name: target.name,
+      address: target.address,
+      reachable: true,
+      initialized: h.initialized,
+      sealed: h.sealed,
+      active: h.initialized && !h.sealed && !h.standby,
+      ...(h.version ? { version: h.version } : {}),
+      ...(l?.raft_applied_index !== undefined ? { raftAppliedIndex: l.raft_applied_index } : {}),
+    };
+  } catch (err) {
+    const msg = err instanceof VaultRequestError ? err.message : (err as Error).message;
+    return { name: target.name, address: target.address, reachable: false, error: msg };
+  }
+}
+
+async function raftFacts(address: string, token: string, timeoutMs: number): Promise<RaftFacts> {
+  const api = new VaultNodeApi({ address, token, timeoutMs });
+  const servers = await api.raftServers();
+  const ap = await api.autopilotState().catch(() => undefined);
+  const unhealthy = ap
+    ? Object.values(ap.servers ?? {})
+        .filter((s) => !s.healthy)
+        .map((s) => s.name || s.id)
+    : undefined;
+  return {
+    voters: servers.filter((s) => s.voter).map((s) => s.node_id),
+    servers: servers.length,
+    ...(servers.find((s) => s.leader) ? { leader: servers.find((s) => s.leader)!.node_id } : {}),
+    ...(ap ? { failureTolerance: ap.failure_tolerance, autopilotHealthy: ap.healthy } : {}),
+    ...(unhealthy ? { unhealthyServers: unhealthy } : {}),
+  };
+}
+
+/**
+ * @param expectedVoters the voters a healthy cluster has; undefined: the larger of the number of
+ *   targets and the servers raft knows (for clusters given only by one address).
+ */
+export async function checkHealth(
+  targets: readonly HealthTarget[],
+  expectedVoters: number | undefined,
+  deps: HealthDeps = {},
+): Promise<ClusterHealth> {
+  const timeoutMs = deps.timeoutMs ?? 3000;
+  const nodes = await Promise.all(targets.map((t) => nodeFacts(t, timeoutMs)));
+  let raft: RaftFacts | undefined;
+  let raftUnknown: string | undefined;
+  const active = nodes.find((n) => n.active);
+  if (!deps.token) raftUnknown = 'no token (VAULT_TOKEN/BAO_TOKEN or the state dir): raft voters not checked';
+  else if (!active) raftUnknown = 'no active node to ask';
+  else {
+    try {
+      raft = await raftFacts(active.address, deps.token, timeoutMs);
+    } catch (err) {
+      raftUnknown = `raft state not readable: ${(err as Error).message}`;
+    }
+  }
+  const expected = expectedVoters ?? Math.max(targets.length, raft?.servers ?? 0);
+  const { verdict, reasons, activeCount } = judgeHealth(nodes, expected, raft);
+  return {
+    verdict,
+    reasons,
+    nodes,
+    expectedVoters: expected,
+    activeCount,
+    ...(raft ? { raft } : {}),
+    ...(raftUnknown ? { raftUnknown } : {}),
+  };
+}
+
+/** Polls until healthy or the deadline; returns the last observation either way. */
+export async function waitForHealth(
+  targets: readonly HealthTarget[],
+  expectedVoters: number | undefined,
+  deps: HealthDeps & {
+    signal?: AbortSignal | undefined;
+    clock?: Clock;
+    waitMs: number;
+    onPoll?: (h: ClusterHealth) => void;
+  },
+): Promise<ClusterHealth> {
+  const clock = deps.clock ?? systemClock;
+  const start = clock.now();
+  for (;;) {
+    const h = await checkHealth(targets, expectedVoters, deps);
+    deps.onPoll?.(h);
+    if (h.verdict === 'healthy' || clock.now() - start >= deps.waitMs || deps.signal?.aborted) return h;
+    await clock
+      .sleep(Math.min(500, Math.max(0, deps.waitMs - (clock.now() - start))), deps.signal)
+      .catch(() => undefined);
+  }
+}

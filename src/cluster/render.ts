@@ -1,0 +1,126 @@
+/**
+ * ClusterSpec -> RenderedCluster: every file and every container description a runtime needs.
+ * Pure: no I/O. `writeRendered` (state.ts) puts the files on disk.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { ContainerSpec, Mount } from '../runtime/port.js';
+import { LABELS } from '../runtime/port.js';
+import { renderCompose } from '../templates/compose.js';
+import { nodePaths, renderNodeHcl } from '../templates/hcl.js';
+import type { ClusterSpec, NodeSpec } from './spec.js';
+import { CONTAINER_API_PORT } from './spec.js';
+
+export interface RenderedFile {
+  /** Path relative to the output directory. */
+  readonly path: string;
+  readonly content: string;
+}
+
+export interface NamedResource {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface RenderedCluster {
+  readonly spec: ClusterSpec;
+  readonly files: readonly RenderedFile[];
+  readonly containers: readonly ContainerSpec[];
+  readonly network: NamedResource;
+  readonly volumes: readonly NamedResource[];
+}
+
+export const COMPOSE_FILE = 'docker-compose.vault.yml';
+export const SEAL_KEY_FILE = 'seal.key';
+
+export function containerName(spec: ClusterSpec, node: NodeSpec | string): string {
+  return `${spec.name}-${typeof node === 'string' ? node : node.name}`;
+}
+
+export function networkName(spec: ClusterSpec): string {
+  return `${spec.name}-net`;
+}
+
+export function volumeName(spec: ClusterSpec, node: NodeSpec, kind: 'data' | 'logs'): string {
+  return `${spec.name}-${node.name}-${kind}`;
+}
+
+export function clusterLabels(spec: ClusterSpec): Record<string, string> {
+  return { [LABELS.cluster]: spec.name };
+}
+
+export function nodeConfigDir(node: NodeSpec): string {
+  return join('nodes', node.name);
+}
+
+/** Host-side address of a node's API. */
+export function nodeAddress(spec: ClusterSpec, node: NodeSpec): string {
+  return `http://${spec.bindAddress}:${node.apiPort}`;
+}
+
+/**
+ * @param outDir absolute directory the files are written to; bind mounts point into it.
+ */
+export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluster {
+  const paths = nodePaths(spec.flavor);
+  const network: NamedResource = { name: networkName(spec), labels: clusterLabels(spec) };
+  const files: RenderedFile[] = [];
+  const volumes: NamedResource[] = [];
+  const containers = spec.nodes.map((node): ContainerSpec => {
+    const hcl = renderNodeHcl(spec, node);
+    const hclPath = join(nodeConfigDir(node), 'node.hcl');
+    files.push({ path: hclPath, content: hcl });
+    const nodeLabels = { ...clusterLabels(spec), [LABELS.node]: node.name };
+    const data = volumeName(spec, node, 'data');
+    const logs = volumeName(spec, node, 'logs');
+    volumes.push({ name: data, labels: { ...nodeLabels, [LABELS.kind]: 'data' } });
+    volumes.push({ name: logs, labels: { ...nodeLabels, [LABELS.kind]: 'logs' } });
+    const mounts: Mount[] = [
+      { type: 'bind', source: join(outDir, nodeConfigDir(node)), target: paths.config, readOnly: true },
+      { type: 'volume', name: data, target: paths.data },
+      { type: 'volume', name: logs, target: paths.logs },
+    ];
+    if (spec.seal.type === 'static') {
+      mounts.push({
+        type: 'bind',
+        source: join(outDir, SEAL_KEY_FILE),
+        target: paths.sealKey,
+        readOnly: true,
+      });
+    }
+    const base: Omit<ContainerSpec, 'labels'> = {
+      name: containerName(spec, node),
+      hostname: node.name,
+      image: spec.image,
+      entrypoint: [paths.binary],
+      cmd: ['server', `-config=${paths.configFile}`],
+      env: {
+        [`${paths.envPrefix}_ADDR`]: `http://127.0.0.1:${CONTAINER_API_PORT}`,
+        // The official images' entrypoints drop privileges and setcap; vaultctl runs the binary directly.
+        SKIP_SETCAP: 'true',
+      },
+      mounts,
+      ports: [{ hostIp: spec.bindAddress, hostPort: node.apiPort, containerPort: CONTAINER_API_PORT }],
+      network: { name: network.name, aliases: [node.name] },
+      healthcheck: {
+        // `status` exits 0 when unsealed, 2 when sealed or not initialised.
+        test: [paths.binary, 'status', `-address=http://127.0.0.1:${CONTAINER_API_PORT}`],
+        intervalMs: 5000,
+        timeoutMs: 3000,
+        retries: 3,
+        startPeriodMs: 10000,
+      },
+      restart: 'unless-stopped',
+    };
+    // The hash covers the container description and the HCL it mounts: either changing means recreate.
+    const configHash = createHash('sha256')
+      .update(JSON.stringify(base))
+      .update(hcl)
+      .digest('hex')
+      .slice(0, 16);
+    return { ...base, labels: { ...nodeLabels, [LABELS.kind]: 'node', [LABELS.configHash]: configHash } };
+  });
+  const withoutCompose: RenderedCluster = { spec, files, containers, network, volumes };
+  files.push({ path: COMPOSE_FILE, content: renderCompose(withoutCompose, outDir) });
+  return withoutCompose;
+}

@@ -1,0 +1,268 @@
+/**
+ * `upCluster`: observe, plan, apply. Idempotent: a second run finds nothing to do. A run that fails
+ * or is cancelled half-way removes what it created in that run (never volumes that existed before).
+ */
+import { createServer } from 'node:net';
+import { errorMessage, RemoteError, UsageError } from '../errors.js';
+import type { ContainerRuntime } from '../runtime/port.js';
+import { VaultNodeApi } from '../vault/api.js';
+import type { Progress } from './events.js';
+import type { Observed, PlanStep, UpPlan } from './plan.js';
+import { describeStep, planUp } from './plan.js';
+import type { Clock } from './poll.js';
+import { PollTimeoutError, pollUntil } from './poll.js';
+import type { RenderedCluster } from './render.js';
+import { clusterLabels, nodeAddress, renderCluster } from './render.js';
+import type { ClusterSpec } from './spec.js';
+import type { StateDir } from './state.js';
+
+export interface UpDeps {
+  readonly runtime: ContainerRuntime;
+  readonly progress: Progress;
+  readonly signal?: AbortSignal | undefined;
+  readonly clock?: Clock;
+}
+
+export interface UpOptions {
+  readonly dryRun?: boolean;
+  /** How long to wait for every node's API to answer after start. */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface LocalStep {
+  readonly action: 'create-state-dir' | 'generate-seal-key' | 'write-file';
+  readonly target: string;
+  readonly reason: string;
+}
+
+export interface UpResult {
+  readonly spec: ClusterSpec;
+  readonly stateDir: string;
+  readonly localSteps: readonly LocalStep[];
+  readonly plan: UpPlan;
+  readonly dryRun: boolean;
+  readonly image: { readonly ref: string; readonly pulled: boolean };
+  readonly nodes: readonly { name: string; address: string }[];
+}
+
+export async function observeCluster(
+  runtime: ContainerRuntime,
+  rendered: RenderedCluster,
+): Promise<Observed> {
+  const labels = clusterLabels(rendered.spec);
+  const [containers, networks, volumes, all] = await Promise.all([
+    runtime.listContainers(labels),
+    runtime.listNetworks(labels),
+    runtime.listVolumes(labels),
+    runtime.listContainers({}),
+  ]);
+  const ours = new Set(containers.map((c) => c.name));
+  const wanted = new Set(rendered.containers.map((c) => c.name));
+  const foreignNames = all.filter((c) => wanted.has(c.name) && !ours.has(c.name)).map((c) => c.name);
+  return { containers, networks, volumes, foreignNames };
+}
+
+/** True when nothing listens on host:port. */
+export function portIsFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+async function ensureImage(spec: ClusterSpec, deps: UpDeps): Promise<boolean> {
+  if (await deps.runtime.imageExists(spec.image)) return false;
+  deps.progress.step(`pulling image ${spec.image}`);
+  let lastShown = 0;
+  try {
+    await deps.runtime.pullImage(spec.image, (e) => {
+      const now = Date.now();
+      if (now - lastShown < 500) return;
+      lastShown = now;
+      const pct = e.total ? ` ${Math.round(((e.current ?? 0) / e.total) * 100)}%` : '';
+      deps.progress.step(`pulling image ${spec.image}: ${e.id ? `${e.id} ` : ''}${e.status}${pct}`);
+    });
+  } catch (err) {
+    const binary = spec.flavor === 'openbao' ? 'bao' : 'vault';
+    throw new RemoteError(
+      `pulling image ${spec.image}`,
+      errorMessage(err),
+      `on a host without registry access build the image from a static ${binary} binary: vaultctl image build --binary $(command -v ${binary}) --tag ${spec.image}`,
+    );
+  }
+  deps.progress.done(`pulled image ${spec.image}`);
+  return true;
+}
+
+/** Waits until every node's API answers (any seal state). On timeout, attaches the node's last log lines. */
+async function waitForApis(rendered: RenderedCluster, deps: UpDeps, timeoutMs: number): Promise<void> {
+  const spec = rendered.spec;
+  await Promise.all(
+    spec.nodes.map(async (node, i) => {
+      const api = new VaultNodeApi({ address: nodeAddress(spec, node), timeoutMs: 2000 });
+      const container = rendered.containers[i]!;
+      try {
+        await pollUntil(() => api.sealStatus(), {
+          what: `${node.name} to answer on ${api.address}`,
+          timeoutMs,
+          intervalMs: 200,
+          signal: deps.signal,
+          ...(deps.clock ? { clock: deps.clock } : {}),
+        });
+      } catch (err) {
+        if (!(err instanceof PollTimeoutError)) throw err;
+        const logs = await deps.runtime.containerLogs(container.name, 20).catch(() => '(log not available)');
+        throw new RemoteError(
+          `starting ${node.name}`,
+          `${err.message}\n--- last lines of ${container.name} ---\n${logs.trimEnd()}`,
+          `\`docker logs ${container.name}\` shows the whole log`,
+        );
+      }
+    }),
+  );
+}
+
+export async function upCluster(
+  spec: ClusterSpec,
+  state: StateDir,
+  deps: UpDeps,
+  opts: UpOptions = {},
+): Promise<UpResult> {
+  const { runtime, progress } = deps;
+  const dryRun = opts.dryRun ?? false;
+  const rendered = renderCluster(spec, state.root);
+
+  await runtime.ping(deps.signal);
+  const observed = await observeCluster(runtime, rendered);
+  if (observed.foreignNames.length > 0) {
+    throw new UsageError(
+      'planning the cluster',
+      `container name${observed.foreignNames.length > 1 ? 's' : ''} ${observed.foreignNames.join(', ')} already in use by containers vaultctl does not manage`,
+      `remove or rename them (docker rm -f ${observed.foreignNames.join(' ')}), or choose another cluster name (--cluster)`,
+    );
+  }
+  const plan = planUp(rendered, observed);
+  for (const o of plan.orphans)
+    progress.warn(`container ${o} carries this cluster's label but is not in the spec; left alone`);
+
+  const localSteps: LocalStep[] = [];
+  if (!state.exists()) localSteps.push({ action: 'create-state-dir', target: state.root, reason: 'missing' });
+  if (spec.seal.type === 'static' && !state.exists()) {
+    localSteps.push({
+      action: 'generate-seal-key',
+      target: state.sealKeyFile,
+      reason: 'static seal needs a 32-byte key',
+    });
+  }
+
+  const nodes = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
+  if (dryRun) {
+    return {
+      spec,
+      stateDir: state.root,
+      localSteps,
+      plan,
+      dryRun,
+      image: { ref: spec.image, pulled: false },
+      nodes,
+    };
+  }
+
+  // Local preparation: idempotent and never destructive (keys are created once, never replaced).
+  state.ensure();
+  if (spec.seal.type === 'static' && state.ensureSealKey()) {
+    progress.info(
+      `generated the static seal key ${state.sealKeyFile} (0600); back it up: without it the data cannot be unsealed`,
+    );
+    if (!localSteps.some((s) => s.action === 'generate-seal-key')) {
+      localSteps.push({ action: 'generate-seal-key', target: state.sealKeyFile, reason: 'missing' });
+    }
+  }
+  for (const f of state.writeRendered(rendered))
+    localSteps.push({ action: 'write-file', target: f, reason: 'rendered from the spec' });
+  state.saveSpec(spec);
+
+  // Preflight before creating anything: host ports of containers we will start must be free.
+  const toStart = new Set(plan.steps.filter((s) => s.action === 'start-container').map((s) => s.target));
+  const busy: string[] = [];
+  for (const c of rendered.containers) {
+    if (!toStart.has(c.name)) continue;
+    for (const p of c.ports) {
+      if (!(await portIsFree(p.hostIp, p.hostPort))) busy.push(`${p.hostIp}:${p.hostPort} (${c.hostname})`);
+    }
+  }
+  if (busy.length > 0) {
+    throw new UsageError(
+      'starting the cluster',
+      `port${busy.length > 1 ? 's' : ''} already in use: ${busy.join(', ')}`,
+      'stop whatever listens there (ss -ltnp shows it), or choose other ports: apiPortBase in vaultctl.yaml, VAULTCTL_API_PORT or --api-port',
+    );
+  }
+
+  const pulled = plan.steps.some((s) => s.action === 'create-container')
+    ? await ensureImage(spec, deps)
+    : false;
+
+  const created: { kind: 'container' | 'volume' | 'network'; name: string }[] = [];
+  const apply = async (s: PlanStep) => {
+    switch (s.action) {
+      case 'create-network':
+        await runtime.createNetwork(s.target, s.labels ?? {});
+        created.push({ kind: 'network', name: s.target });
+        break;
+      case 'create-volume':
+        await runtime.createVolume(s.target, s.labels ?? {});
+        created.push({ kind: 'volume', name: s.target });
+        break;
+      case 'remove-container':
+        await runtime.removeContainer(s.target);
+        break;
+      case 'create-container':
+        await runtime.createContainer(s.container!);
+        created.push({ kind: 'container', name: s.target });
+        break;
+      case 'start-container':
+        await runtime.startContainer(s.target);
+        break;
+      case 'unpause-container':
+        await runtime.unpauseContainer(s.target);
+        break;
+    }
+  };
+
+  try {
+    for (const s of plan.steps) {
+      if (deps.signal?.aborted) throw deps.signal.reason ?? new Error('aborted');
+      progress.step(describeStep(s));
+      await apply(s);
+      progress.debug(describeStep(s), s.container?.hostname);
+    }
+    if (plan.steps.length > 0) progress.step('waiting for every node to answer');
+    await waitForApis(rendered, deps, opts.readyTimeoutMs ?? 60_000);
+  } catch (err) {
+    await rollback(runtime, created, progress);
+    throw err;
+  }
+  if (plan.steps.length > 0) progress.done(`cluster ${spec.name}: ${plan.steps.length} step(s) applied`);
+  return { spec, stateDir: state.root, localSteps, plan, dryRun, image: { ref: spec.image, pulled }, nodes };
+}
+
+/** Removes, newest first, what this run created. Volumes created now hold no data worth keeping. */
+async function rollback(
+  runtime: ContainerRuntime,
+  created: { kind: 'container' | 'volume' | 'network'; name: string }[],
+  progress: Progress,
+): Promise<void> {
+  if (created.length === 0) return;
+  progress.warn(`rolling back: removing ${created.length} resource(s) created by this run`);
+  for (const r of [...created].reverse()) {
+    try {
+      if (r.kind === 'container') await runtime.removeContainer(r.name);
+      else if (r.kind === 'volume') await runtime.removeVolume(r.name);
+      else await runtime.removeNetwork(r.name);
+    } catch (err) {
+      progress.warn(`could not remove ${r.kind} ${r.name}: ${errorMessage(err)}`);
+    }
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * What every command shares: global options, where output goes, how the spec and the state dir
+ * are found, which token to use. Commands receive a `CommandDeps` so tests can call `run` directly.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { SpecResult } from '../cluster/spec.js';
+import { loadSpec } from '../cluster/spec.js';
+import { DEFAULT_STATE_BASE, StateDir } from '../cluster/state.js';
+import { UsageError } from '../errors.js';
+import type { OutputFormat } from '../output/format.js';
+import type { StderrProgress } from '../output/progress.js';
+import type { ContainerRuntime } from '../runtime/port.js';
+
+export interface GlobalOptions {
+  readonly cluster?: string;
+  readonly config?: string;
+  readonly stateDir?: string;
+  readonly format: OutputFormat;
+  readonly verbose?: boolean;
+  readonly quiet?: boolean;
+}
+
+export interface CommandDeps {
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  /** Results: stdout. */
+  readonly out: (text: string) => void;
+  /** Progress and warnings: stderr. */
+  readonly progress: StderrProgress;
+  readonly signal: AbortSignal;
+  readonly runtime: () => ContainerRuntime;
+  /** True when stdin and stderr are a terminal a person can answer. */
+  readonly interactive: boolean;
+  /** Records the exit code of the command that ran. */
+  readonly setExitCode: (code: number) => void;
+  /** Asks a question on the terminal; `hidden` for key shares. */
+  readonly prompt: (question: string, hidden?: boolean) => Promise<string>;
+}
+
+/** Options that shape the cluster spec; shared by render, up and init. */
+export function addSpecOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--flavor <flavor>', 'server flavor')
+        .choices(['openbao', 'vault'])
+        .helpGroup('Cluster spec:'),
+    )
+    .addOption(
+      new Option('--image <ref>', 'server image (default openbao/openbao:<pinned>)').helpGroup(
+        'Cluster spec:',
+      ),
+    )
+    .addOption(
+      new Option('--seal <type>', 'seal type: static, shamir, awskms, transit').helpGroup('Cluster spec:'),
+    )
+    .addOption(new Option('--nodes <count>', 'number of nodes (odd, >= 3)').helpGroup('Cluster spec:'))
+    .addOption(
+      new Option(
+        '--api-port <port>',
+        'host port of the first node; the others follow in steps of 2',
+      ).helpGroup('Cluster spec:'),
+    )
+    .addOption(
+      new Option(
+        '--bind-address <ip>',
+        'host address the API ports are published on (default 127.0.0.1)',
+      ).helpGroup('Cluster spec:'),
+    );
+}
+
+export interface SpecFlags {
+  readonly flavor?: string;
+  readonly image?: string;
+  readonly seal?: string;
+  readonly nodes?: string;
+  readonly apiPort?: string;
+  readonly bindAddress?: string;
+}
+
+function intOrRaw(v: string | undefined): number | string | undefined {
+  if (v === undefined) return undefined;
+  return /^\d+$/.test(v) ? Number(v) : v;
+}
+
+export function specFlagsLayer(global: GlobalOptions, f: SpecFlags): Record<string, unknown> {
+  const layer: Record<string, unknown> = {
+    name: global.cluster,
+    flavor: f.flavor,
+    image: f.image,
+    nodeCount: intOrRaw(f.nodes),
+    apiPortBase: intOrRaw(f.apiPort),
+    bindAddress: f.bindAddress,
+  };
+  if (f.seal) layer.seal = { type: f.seal };
+  return layer;
+}
+
+export function stateBase(global: GlobalOptions, deps: Pick<CommandDeps, 'env' | 'cwd'>): string {
+  return resolve(deps.cwd, global.stateDir ?? deps.env.VAULTCTL_STATE_DIR ?? DEFAULT_STATE_BASE);
+}
+
+export interface LoadedSpec extends SpecResult {
+  readonly state: StateDir;
+}
+
+/** Loads the spec from every source, prints its warnings, and opens the cluster's state dir. */
+export function loadClusterSpec(
+  global: GlobalOptions,
+  flags: SpecFlags,
+  deps: CommandDeps,
+  doing?: string,
+): LoadedSpec {
+  const base = stateBase(global, deps);
+  const result = loadSpec(
+    {
+      configPath: global.config,
+      env: deps.env,
+      flags: specFlagsLayer(global, flags),
+      cwd: deps.cwd,
+      readSaved: (name) => StateDir.forCluster(base, name).readSavedSpec(),
+    },
+    doing,
+  );
+  for (const w of result.warnings) deps.progress.warn(w);
+  const state = StateDir.forCluster(base, result.spec.name);
+  state.checkPermissions();
+  return { ...result, state };
+}
+
+/** Token for API calls: BAO_TOKEN, then VAULT_TOKEN, then the root token in the state dir. */
+export function resolveToken(deps: Pick<CommandDeps, 'env'>, state?: StateDir): string | undefined {
+  return deps.env.BAO_TOKEN || deps.env.VAULT_TOKEN || state?.readInit()?.rootToken;
+}
+
+export function envToken(deps: Pick<CommandDeps, 'env'>): string | undefined {
+  return deps.env.BAO_TOKEN || deps.env.VAULT_TOKEN || undefined;
+}
+
+/** Refuses a destructive action without --yes when nobody can be asked. */
+export async function confirm(
+  deps: CommandDeps,
+  question: string,
+  yes: boolean | undefined,
+  doing: string,
+): Promise<void> {
+  if (yes) return;
+  if (!deps.interactive) {
+    throw new UsageError(
+      doing,
+      'this removes data and needs confirmation, but there is no terminal to ask',
+      'pass --yes to confirm',
+    );
+  }
+  const answer = (await deps.prompt(`${question} [y/N] `)).trim().toLowerCase();
+  if (answer !== 'y' && answer !== 'yes') throw new UsageError(doing, 'not confirmed; nothing was removed');
+}
+
+export function parseFormat(value: string): 'table' | 'json' {
+  if (value !== 'table' && value !== 'json')
+    throw new UsageError(
+      'reading --format',
+      `unknown format "${value}"`,
+      'use --format table or --format json',
+    );
+  return value;
+}

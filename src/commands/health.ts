@@ -1,0 +1,134 @@
+import type { Command } from 'commander';
+import type { ClusterHealth, HealthTarget } from '../cluster/health.js';
+import { VERDICT_EXIT, waitForHealth } from '../cluster/health.js';
+import { parseDuration } from '../cluster/poll.js';
+import { nodeAddress } from '../cluster/render.js';
+import { UsageError } from '../errors.js';
+import { json, table, verdictColour } from '../output/format.js';
+import type { CommandDeps, GlobalOptions } from './context.js';
+import { loadClusterSpec, resolveToken } from './context.js';
+
+export interface HealthOptions {
+  readonly addr?: string[];
+  readonly wait?: string;
+  readonly expect?: string;
+}
+
+function targetsFromAddresses(list: readonly string[]): HealthTarget[] {
+  return list
+    .flatMap((a) => a.split(','))
+    .map((a) => a.trim())
+    .filter(Boolean)
+    .map((address) => {
+      let url: URL;
+      try {
+        url = new URL(address);
+      } catch {
+        throw new UsageError(
+          'reading --addr',
+          `"${address}" is not a URL`,
+          'give addresses like http://127.0.0.1:8200',
+        );
+      }
+      return { name: url.host, address: address.replace(/\/$/, '') };
+    });
+}
+
+export function renderHealth(h: ClusterHealth, cluster: string | undefined): string {
+  const yesNo = (v: boolean | undefined) => (v === undefined ? '-' : v ? 'yes' : 'no');
+  const rows = h.nodes.map((n) => [
+    n.name,
+    n.address,
+    yesNo(n.reachable),
+    yesNo(n.initialized),
+    yesNo(n.sealed),
+    !n.reachable ? '-' : n.active ? 'active' : n.initialized && !n.sealed ? 'standby' : '-',
+    n.raftAppliedIndex !== undefined ? String(n.raftAppliedIndex) : '-',
+    n.version ?? '-',
+  ]);
+  const lines = [
+    table(['NODE', 'ADDRESS', 'REACHABLE', 'INIT', 'SEALED', 'ROLE', 'APPLIED', 'VERSION'], rows),
+    '',
+  ];
+  const facts: string[] = [];
+  if (h.raft) {
+    facts.push(`leader ${h.raft.leader ?? 'none'}`, `voters ${h.raft.voters.length}/${h.expectedVoters}`);
+    if (h.raft.failureTolerance !== undefined) facts.push(`failure tolerance ${h.raft.failureTolerance}`);
+    if (h.raft.autopilotHealthy !== undefined)
+      facts.push(`autopilot ${h.raft.autopilotHealthy ? 'healthy' : 'unhealthy'}`);
+  } else {
+    facts.push(`${h.activeCount} active node(s)`);
+  }
+  lines.push(`Cluster${cluster ? ` ${cluster}` : ''}: ${verdictColour(h.verdict)} (${facts.join(', ')})`);
+  for (const r of h.reasons) lines.push(`  - ${r}`);
+  if (h.raftUnknown) lines.push(`  note: ${h.raftUnknown}`);
+  return lines.join('\n');
+}
+
+export async function run(global: GlobalOptions, opts: HealthOptions, deps: CommandDeps): Promise<number> {
+  let targets: HealthTarget[];
+  let expected: number | undefined;
+  let token: string | undefined;
+  let cluster: string | undefined;
+  const envAddr = deps.env.BAO_ADDR || deps.env.VAULT_ADDR;
+  if (opts.addr && opts.addr.length > 0) {
+    targets = targetsFromAddresses(opts.addr);
+    token = resolveToken(deps);
+  } else if (envAddr) {
+    targets = targetsFromAddresses([envAddr]);
+    token = resolveToken(deps);
+  } else {
+    const { spec, state } = loadClusterSpec(global, {}, deps, 'checking health');
+    targets = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
+    expected = spec.nodes.length;
+    token = resolveToken(deps, state);
+    cluster = spec.name;
+  }
+  if (opts.expect !== undefined) {
+    const n = Number(opts.expect);
+    if (!Number.isInteger(n) || n < 1)
+      throw new UsageError('reading --expect', `"${opts.expect}" is not a positive integer`);
+    expected = n;
+  }
+  const waitMs = opts.wait ? parseDuration(opts.wait) : 0;
+  if (waitMs === undefined)
+    throw new UsageError(
+      'reading --wait',
+      `"${opts.wait}" is not a duration`,
+      'use e.g. --wait 60s or --wait 2m',
+    );
+  const h = await waitForHealth(targets, expected, {
+    token,
+    waitMs,
+    signal: deps.signal,
+    onPoll: (p) => {
+      if (waitMs > 0 && p.verdict !== 'healthy')
+        deps.progress.step(`waiting for a healthy cluster: ${p.verdict} (${p.reasons[0] ?? ''})`);
+    },
+  });
+  deps.progress.stop();
+  deps.out(
+    global.format === 'json'
+      ? json({ cluster, ...h, exitCode: VERDICT_EXIT[h.verdict] })
+      : renderHealth(h, cluster),
+  );
+  return VERDICT_EXIT[h.verdict];
+}
+
+export function register(program: Command, deps: CommandDeps): void {
+  program
+    .command('health')
+    .summary('per-node facts and one cluster verdict (exit 0 healthy, 1 degraded, 2 down)')
+    .description(
+      'Checks every node (reachable, initialised, sealed, active/standby, raft applied index, version) and, with a token, raft ' +
+        'voters, failure tolerance and autopilot. Exit 0 healthy, 1 degraded (quorum holds, something is wrong), 2 down. ' +
+        'Targets: --addr, else BAO_ADDR/VAULT_ADDR, else the nodes of the cluster spec. Token: BAO_TOKEN/VAULT_TOKEN, else the state dir.\n\n' +
+        'Example:\n  $ vaultctl health --wait 60s\n  $ vaultctl health --addr http://127.0.0.1:8200,http://127.0.0.1:8202 --format json',
+    )
+    .option('--addr <url...>', 'node addresses (repeat or comma-separate); any reachable cluster')
+    .option('--wait <duration>', 'poll until healthy or this long has passed (e.g. 60s)')
+    .option('--expect <voters>', 'number of voters a healthy cluster has (default: the node count)')
+    .action(async (opts: HealthOptions, c: Command) => {
+      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+    });
+}

@@ -1,0 +1,46 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { buildServerImage } from '../cluster/image.js';
+import { json } from '../output/format.js';
+import type { CommandDeps, GlobalOptions } from './context.js';
+
+export interface ImageBuildOptions {
+  readonly binary: string;
+  readonly tag?: string;
+}
+
+export async function run(
+  global: GlobalOptions,
+  opts: ImageBuildOptions,
+  deps: CommandDeps,
+): Promise<number> {
+  const res = await buildServerImage(resolve(deps.cwd, opts.binary), opts.tag, {
+    runtime: deps.runtime(),
+    progress: deps.progress,
+  });
+  if (global.format === 'json') deps.out(json(res));
+  else {
+    deps.out(
+      `Built ${res.tag} (${res.flavor} ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)})`,
+    );
+    deps.out(`Use it with: vaultctl up --image ${res.tag}   (or image: ${res.tag} in vaultctl.yaml)`);
+  }
+  return 0;
+}
+
+export function register(program: Command, deps: CommandDeps): void {
+  const image = program.command('image').summary('manage server images');
+  image
+    .command('build')
+    .summary('build a local server image from a static bao or vault binary')
+    .description(
+      'Builds a FROM scratch image holding only the given static binary, through the Docker Engine API. ' +
+        'For hosts that cannot pull from a registry; clusters then run it exactly as a pulled image.\n\n' +
+        'Example:\n  $ vaultctl image build --binary "$(bash scripts/setup.sh --print-bao)" --tag vaultctl/openbao:2.7.2',
+    )
+    .requiredOption('--binary <path>', 'static bao or vault executable (ELF)')
+    .option('--tag <ref>', 'image tag (default vaultctl/<flavor>:<version>)')
+    .action(async (opts: ImageBuildOptions, c: Command) => {
+      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+    });
+}

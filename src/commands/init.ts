@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { bootstrapCluster } from '../cluster/bootstrap.js';
+import { containerName, nodeAddress } from '../cluster/render.js';
+import { UsageError } from '../errors.js';
+import { json } from '../output/format.js';
+import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
+import { addSpecOptions, envToken, loadClusterSpec } from './context.js';
+
+export interface InitOptions extends SpecFlags {
+  readonly pgpKeys?: string;
+  readonly timeout?: string;
+  readonly showSecrets?: boolean;
+}
+
+function readPgpKeys(list: string, cwd: string): string[] {
+  return list.split(',').map((p) => {
+    const path = resolve(cwd, p.trim());
+    try {
+      const raw = readFileSync(path);
+      const text = raw.toString('utf8').trim();
+      // Accept a base64 key file as is; binary keys are encoded.
+      return /^[A-Za-z0-9+/=\s]+$/.test(text) ? text.replace(/\s+/g, '') : raw.toString('base64');
+    } catch (err) {
+      throw new UsageError(
+        'reading PGP keys',
+        `${path}: ${(err as Error).message}`,
+        '--pgp-keys takes a comma-separated list of public key files, one per share',
+      );
+    }
+  });
+}
+
+export async function run(global: GlobalOptions, opts: InitOptions, deps: CommandDeps): Promise<number> {
+  const { spec, state } = loadClusterSpec(global, opts, deps, 'initialising the cluster');
+  const pgpKeys = opts.pgpKeys
+    ? readPgpKeys(opts.pgpKeys, deps.cwd)
+    : spec.seal.pgpKeys?.map((p) => readPgpKeys(p, deps.cwd)[0]!);
+  const timeoutMs = opts.timeout ? Number.parseInt(opts.timeout, 10) * 1000 : undefined;
+  const runtime = deps.runtime();
+  const res = await bootstrapCluster(
+    spec,
+    state,
+    {
+      progress: deps.progress,
+      signal: deps.signal,
+      envToken: envToken(deps),
+      nodeLogs: (n) => runtime.containerLogs(containerName(spec, n), 20),
+    },
+    { ...(timeoutMs ? { timeoutMs } : {}), ...(pgpKeys ? { pgpKeys } : {}) },
+  );
+  deps.progress.stop();
+  const material = state.readInit();
+  const nodes = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
+  if (global.format === 'json') {
+    deps.out(
+      json({
+        cluster: spec.name,
+        initialisedNow: res.initialisedNow,
+        leader: res.leader,
+        voters: res.voters,
+        steps: res.steps,
+        timings: res.timings,
+        nodes,
+        stateDir: state.root,
+        ...(opts.showSecrets && material
+          ? { keys: material.keys, keyKind: material.keyKind, rootToken: material.rootToken }
+          : {}),
+      }),
+    );
+    return 0;
+  }
+  deps.out(
+    `Cluster ${spec.name} is initialised and healthy: leader ${res.leader}, voters ${res.voters.join(', ')}.`,
+  );
+  for (const n of nodes) deps.out(`  ${n.name}  ${n.address}`);
+  deps.out(
+    `State dir: ${state.root}  (key shares, root token and AppRole credential, mode 0600; never printed)`,
+  );
+  if (res.initialisedNow) {
+    deps.out('Back up the state dir now: it holds the only copy of the key shares and root token.');
+  }
+  if (opts.showSecrets && material) {
+    deps.out(
+      `${material.keyKind === 'unseal' ? 'Unseal' : 'Recovery'} key shares (threshold ${material.threshold}):`,
+    );
+    for (const [i, k] of material.keys.entries()) deps.out(`  ${i + 1}: ${k}`);
+    deps.out(`Root token: ${material.rootToken}`);
+  }
+  return 0;
+}
+
+export function register(program: Command, deps: CommandDeps): void {
+  const cmd = program
+    .command('init')
+    .summary('initialise, unseal, join and configure the cluster (idempotent, resumable)')
+    .description(
+      'Initialises the first node and stores the key shares and root token in the state dir (0600), unseals (Shamir) or waits for ' +
+        'auto-unseal, joins and unseals the followers, waits for every voter, then configures autopilot, the audit device, KV v2, ' +
+        'the policies and the AppRole role. Run it again after an interruption: it finishes the job.\n\n' +
+        'Example:\n  $ vaultctl up && vaultctl init',
+    )
+    .option(
+      '--pgp-keys <files>',
+      'comma-separated PGP public key files, one per share: stored shares are encrypted to them',
+    )
+    .option('--timeout <seconds>', 'budget for each wait (default 90)')
+    .option('--show-secrets', 'also print the key shares and root token (they are always in the state dir)');
+  addSpecOptions(cmd).action(async (opts: InitOptions, c: Command) => {
+    deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+  });
+}

@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { describeStep } from '../cluster/plan.js';
+import { upCluster } from '../cluster/up.js';
+import { json } from '../output/format.js';
+import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
+import { addSpecOptions, loadClusterSpec } from './context.js';
+
+export interface UpOptions extends SpecFlags {
+  readonly dryRun?: boolean;
+}
+
+export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandDeps): Promise<number> {
+  const { spec, state } = loadClusterSpec(global, opts, deps, 'bringing the cluster up');
+  const res = await upCluster(
+    spec,
+    state,
+    { runtime: deps.runtime(), progress: deps.progress, signal: deps.signal },
+    { dryRun: opts.dryRun ?? false },
+  );
+  deps.progress.stop();
+  if (global.format === 'json') {
+    deps.out(
+      json({
+        cluster: spec.name,
+        dryRun: res.dryRun,
+        stateDir: res.stateDir,
+        image: res.image,
+        localSteps: res.localSteps,
+        steps: res.plan.steps.map((s) => ({ action: s.action, target: s.target, reason: s.reason })),
+        orphans: res.plan.orphans,
+        nodes: res.nodes,
+      }),
+    );
+    return 0;
+  }
+  const steps = [
+    ...res.localSteps.map((s) => `${s.action.replace(/-/g, ' ')} ${s.target} (${s.reason})`),
+    ...res.plan.steps.map(describeStep),
+  ];
+  if (res.dryRun) {
+    deps.out(
+      steps.length === 0
+        ? `Cluster ${spec.name}: nothing to do.`
+        : `Plan for cluster ${spec.name} (dry run, nothing changed):`,
+    );
+    for (const s of steps) deps.out(`  - ${s}`);
+    return 0;
+  }
+  if (res.plan.steps.length === 0) deps.out(`Cluster ${spec.name} is up to date: nothing to do.`);
+  else deps.out(`Cluster ${spec.name} is up (${res.plan.steps.length} step(s) applied).`);
+  for (const n of res.nodes) deps.out(`  ${n.name}  ${n.address}`);
+  deps.out(`State dir: ${res.stateDir}`);
+  deps.out('Next: vaultctl init   (initialises, unseals, joins and configures the cluster)');
+  return 0;
+}
+
+export function register(program: Command, deps: CommandDeps): void {
+  const cmd = program
+    .command('up')
+    .summary('create or reconcile the network, volumes and containers')
+    .description(
+      'Observes what exists, plans the steps that bring it to the spec, and applies them. Running it again changes nothing. ' +
+        'A run that fails or is cancelled removes what it created. Generates the static seal key once; never overwrites it.\n\n' +
+        'Example:\n  $ vaultctl up --dry-run\n  $ vaultctl up --image vaultctl/openbao:2.7.2',
+    )
+    .option('--dry-run', 'print the plan and change nothing');
+  addSpecOptions(cmd).action(async (opts: UpOptions, c: Command) => {
+    deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * The error hierarchy of vaultctl. Every failure a user can meet is one of these; `bin/vaultctl`
+ * maps them to exit codes in one place (src/cli.ts). Messages have the shape
+ * "Error <doing>: <cause>" and may carry a hint line.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  /** Usage, configuration or local problem (bad flag, malformed spec, state dir, refused action). */
+  usage: 1,
+  /** A remote part failed: Docker Engine or a Vault/OpenBao node. */
+  remote: 2,
+  /** Internal error: a bug in vaultctl. Printed with a stack. */
+  internal: 70,
+  /** Cancelled by the user (Ctrl-C). */
+  cancelled: 130,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export abstract class VaultctlError extends Error {
+  abstract readonly exitCode: ExitCodeValue;
+  /** What vaultctl was doing, e.g. "starting vault-1". */
+  readonly doing: string;
+  readonly hint: string | undefined;
+
+  constructor(doing: string, cause: string, hint?: string, options?: { cause?: unknown }) {
+    super(cause, options);
+    this.doing = doing;
+    this.hint = hint;
+    this.name = new.target.name;
+  }
+
+  /** The text a user sees: "Error <doing>: <cause>" and an optional "hint:" line. */
+  render(): string {
+    const head = `Error ${this.doing}: ${this.message}`;
+    return this.hint ? `${head}\nhint: ${this.hint}` : head;
+  }
+}
+
+/** Bad flags, bad spec, refused action, unsafe local state. Exit 1. */
+export class UsageError extends VaultctlError {
+  readonly exitCode = ExitCode.usage;
+}
+
+/** A spec that failed validation: every problem, each with its dotted path. Exit 1. */
+export class ConfigError extends VaultctlError {
+  readonly exitCode = ExitCode.usage;
+  readonly problems: readonly { path: string; message: string }[];
+
+  constructor(doing: string, problems: readonly { path: string; message: string }[], hint?: string) {
+    const n = problems.length;
+    super(doing, `${n} problem${n === 1 ? '' : 's'} in the cluster spec`, hint);
+    this.problems = problems;
+  }
+
+  override render(): string {
+    const lines = [`Error ${this.doing}: ${this.message}`];
+    for (const p of this.problems) lines.push(`  - ${p.path || '(spec)'}: ${p.message}`);
+    if (this.hint) lines.push(`hint: ${this.hint}`);
+    return lines.join('\n');
+  }
+}
+
+/** Docker Engine or a Vault node answered with an error or did not answer. Exit 2. */
+export class RemoteError extends VaultctlError {
+  readonly exitCode = ExitCode.remote;
+}
+
+/** The user pressed Ctrl-C (or the operation was aborted). Exit 130. */
+export class CancelledError extends VaultctlError {
+  readonly exitCode = ExitCode.cancelled;
+  constructor(doing: string) {
+    super(doing, 'cancelled', undefined);
+  }
+}
+
+export function isAbortError(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || err instanceof CancelledError);
+}
+
+/** Throws CancelledError when the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, doing: string): void {
+  if (signal?.aborted) throw new CancelledError(doing);
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

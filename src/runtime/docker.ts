@@ -1,0 +1,339 @@
+/**
+ * DockerRuntime: the ContainerRuntime port on the Docker Engine API, through dockerode.
+ * dockerode's types stay in this file.
+ */
+import Docker from 'dockerode';
+import { RemoteError } from '../errors.js';
+import type {
+  BuildImageRequest,
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerState,
+  ProgressEvent,
+  ResourceInfo,
+} from './port.js';
+
+interface DockerodeError extends Error {
+  statusCode?: number;
+  code?: string;
+  json?: { message?: string } | null;
+  reason?: string;
+}
+
+const ENGINE_HINT =
+  'is the Docker Engine running? `bash scripts/setup.sh` installs and starts it; `docker info` shows what the client sees (DOCKER_HOST selects another engine)';
+
+function labelFilter(labels: Readonly<Record<string, string>>): string[] {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+}
+
+function nanos(ms: number): number {
+  return ms * 1_000_000;
+}
+
+/** Splits Docker's multiplexed log stream (8-byte frame headers) into plain text. */
+export function demuxDockerLog(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const kind = buf[i];
+    const size = buf.readUInt32BE(i + 4);
+    if ((kind !== 0 && kind !== 1 && kind !== 2) || buf[i + 1] !== 0 || i + 8 + size > buf.length) {
+      // Not multiplexed (a TTY container): the buffer is the text.
+      return buf.toString('utf8');
+    }
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export class DockerRuntime implements ContainerRuntime {
+  readonly description: string;
+  private readonly docker: Docker;
+
+  constructor(docker?: Docker) {
+    this.docker = docker ?? new Docker();
+    this.description = `Docker Engine at ${process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'}`;
+  }
+
+  /** Wraps a dockerode failure in a RemoteError that says what we were doing. */
+  private fail(doing: string, err: unknown): never {
+    const e = err as DockerodeError;
+    const cause = e.json?.message ?? e.reason ?? e.message ?? String(err);
+    const connection = ['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE'].includes(e.code ?? '');
+    if (connection) {
+      throw new RemoteError(doing, `cannot reach the ${this.description} (${e.code})`, ENGINE_HINT, {
+        cause: err,
+      });
+    }
+    let hint: string | undefined;
+    if (/address already in use|port is already allocated/i.test(cause)) {
+      hint =
+        'another process holds that port: stop it, or choose other ports (apiPortBase in vaultctl.yaml or --api-port)';
+    }
+    throw new RemoteError(doing, cause.trim(), hint, { cause: err });
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (err) {
+      this.fail('connecting to Docker', err);
+    }
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 404) return false;
+      this.fail(`inspecting image ${ref}`, err);
+    }
+  }
+
+  private follow(stream: NodeJS.ReadableStream, onProgress?: (e: ProgressEvent) => void): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, out: unknown[]) => (err ? reject(err) : resolve(out)),
+        (ev: {
+          status?: string;
+          stream?: string;
+          id?: string;
+          progressDetail?: { current?: number; total?: number };
+        }) => {
+          const status = (ev.status ?? ev.stream ?? '').trim();
+          if (!status || !onProgress) return;
+          const e: ProgressEvent = {
+            status,
+            ...(ev.id ? { id: ev.id } : {}),
+            ...(ev.progressDetail?.current !== undefined ? { current: ev.progressDetail.current } : {}),
+            ...(ev.progressDetail?.total !== undefined ? { total: ev.progressDetail.total } : {}),
+          };
+          onProgress(e);
+        },
+      );
+    });
+  }
+
+  async pullImage(ref: string, onProgress?: (e: ProgressEvent) => void): Promise<void> {
+    try {
+      const stream = await this.docker.pull(ref);
+      const out = (await this.follow(stream, onProgress)) as {
+        error?: string;
+        errorDetail?: { message?: string };
+      }[];
+      const failed = out.find((o) => o.error);
+      if (failed) throw new Error(failed.errorDetail?.message ?? failed.error);
+    } catch (err) {
+      this.fail(`pulling image ${ref}`, err);
+    }
+  }
+
+  async buildImage(req: BuildImageRequest, onProgress?: (e: ProgressEvent) => void): Promise<string> {
+    let out: { error?: string; errorDetail?: { message?: string }; aux?: { ID?: string }; stream?: string }[];
+    try {
+      const stream = await this.docker.buildImage({ context: req.contextDir, src: [...req.files] }, {
+        t: req.tag,
+        labels: req.labels ? JSON.stringify(req.labels) : undefined,
+        rm: true,
+        forcerm: true,
+      } as Docker.ImageBuildOptions);
+      out = (await this.follow(stream, onProgress)) as typeof out;
+    } catch (err) {
+      this.fail(`building image ${req.tag}`, err);
+    }
+    const failed = out.find((o) => o.error);
+    if (failed)
+      throw new RemoteError(
+        `building image ${req.tag}`,
+        failed.errorDetail?.message ?? failed.error ?? 'build failed',
+      );
+    const id = out.find((o) => o.aux?.ID)?.aux?.ID;
+    if (id) return id;
+    const built = out.map((o) => /Successfully built ([0-9a-f]+)/.exec(o.stream ?? '')?.[1]).find(Boolean);
+    if (built) return built;
+    const inspected = await this.docker.getImage(req.tag).inspect();
+    return inspected.Id;
+  }
+
+  async listContainers(labels: Readonly<Record<string, string>>): Promise<ContainerInfo[]> {
+    try {
+      const list = await this.docker.listContainers({ all: true, filters: { label: labelFilter(labels) } });
+      return list.map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+        image: c.Image,
+        state: c.State as ContainerState,
+        labels: c.Labels,
+      }));
+    } catch (err) {
+      this.fail('listing containers', err);
+    }
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<void> {
+    const portKey = (p: number) => `${p}/tcp`;
+    try {
+      await this.docker.createContainer({
+        name: spec.name,
+        Hostname: spec.hostname,
+        Image: spec.image,
+        Entrypoint: [...spec.entrypoint],
+        Cmd: [...spec.cmd],
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        Labels: { ...spec.labels },
+        ExposedPorts: Object.fromEntries(spec.ports.map((p) => [portKey(p.containerPort), {}])),
+        Healthcheck: {
+          Test: ['CMD', ...spec.healthcheck.test],
+          Interval: nanos(spec.healthcheck.intervalMs),
+          Timeout: nanos(spec.healthcheck.timeoutMs),
+          Retries: spec.healthcheck.retries,
+          StartPeriod: nanos(spec.healthcheck.startPeriodMs),
+        },
+        HostConfig: {
+          Mounts: spec.mounts.map((m) =>
+            m.type === 'bind'
+              ? { Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }
+              : { Type: 'volume' as const, Source: m.name, Target: m.target },
+          ),
+          PortBindings: Object.fromEntries(
+            spec.ports.map((p) => [
+              portKey(p.containerPort),
+              [{ HostIp: p.hostIp, HostPort: String(p.hostPort) }],
+            ]),
+          ),
+          RestartPolicy: { Name: spec.restart },
+          NetworkMode: spec.network.name,
+        },
+        NetworkingConfig: {
+          EndpointsConfig: { [spec.network.name]: { Aliases: [...spec.network.aliases] } },
+        },
+      });
+    } catch (err) {
+      this.fail(`creating container ${spec.name}`, err);
+    }
+  }
+
+  async startContainer(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).start();
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 304) return; // already running
+      this.fail(`starting container ${name}`, err);
+    }
+  }
+
+  async stopContainer(name: string, timeoutSeconds = 10): Promise<void> {
+    try {
+      await this.docker.getContainer(name).stop({ t: timeoutSeconds });
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 304) return; // already stopped
+      this.fail(`stopping container ${name}`, err);
+    }
+  }
+
+  async killContainer(name: string, signal = 'SIGKILL'): Promise<void> {
+    try {
+      await this.docker.getContainer(name).kill({ signal });
+    } catch (err) {
+      this.fail(`killing container ${name}`, err);
+    }
+  }
+
+  async pauseContainer(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).pause();
+    } catch (err) {
+      this.fail(`pausing container ${name}`, err);
+    }
+  }
+
+  async unpauseContainer(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).unpause();
+    } catch (err) {
+      this.fail(`unpausing container ${name}`, err);
+    }
+  }
+
+  async removeContainer(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).remove({ force: true, v: false });
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 404) return;
+      this.fail(`removing container ${name}`, err);
+    }
+  }
+
+  async containerLogs(name: string, tail: number): Promise<string> {
+    try {
+      const buf = (await this.docker
+        .getContainer(name)
+        .logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+      return demuxDockerLog(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
+    } catch (err) {
+      this.fail(`reading the log of ${name}`, err);
+    }
+  }
+
+  async listNetworks(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]> {
+    try {
+      const list = await this.docker.listNetworks({ filters: { label: labelFilter(labels) } });
+      return list.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
+    } catch (err) {
+      this.fail('listing networks', err);
+    }
+  }
+
+  async createNetwork(name: string, labels: Readonly<Record<string, string>>): Promise<void> {
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        Labels: { ...labels },
+        CheckDuplicate: true,
+      });
+    } catch (err) {
+      this.fail(`creating network ${name}`, err);
+    }
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 404) return;
+      this.fail(`removing network ${name}`, err);
+    }
+  }
+
+  async listVolumes(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]> {
+    try {
+      const res = await this.docker.listVolumes({ filters: { label: labelFilter(labels) } });
+      return (res.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+    } catch (err) {
+      this.fail('listing volumes', err);
+    }
+  }
+
+  async createVolume(name: string, labels: Readonly<Record<string, string>>): Promise<void> {
+    try {
+      await this.docker.createVolume({ Name: name, Labels: { ...labels } });
+    } catch (err) {
+      this.fail(`creating volume ${name}`, err);
+    }
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove();
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 404) return;
+      this.fail(`removing volume ${name}`, err);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The container runtime port. Use cases speak only these types; `DockerRuntime` (dockerode) is
+ * one adapter, and a process or Kubernetes runtime can be added without touching a use case.
+ */
+
+export interface BindMount {
+  readonly type: 'bind';
+  /** Absolute path on the host. */
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+export interface VolumeMount {
+  readonly type: 'volume';
+  readonly name: string;
+  readonly target: string;
+}
+
+export type Mount = BindMount | VolumeMount;
+
+export interface PublishedPort {
+  readonly hostIp: string;
+  readonly hostPort: number;
+  readonly containerPort: number;
+}
+
+export interface HealthcheckSpec {
+  readonly test: readonly string[];
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly startPeriodMs: number;
+}
+
+/** Everything needed to create one node's container. Rendered once, used by every runtime. */
+export interface ContainerSpec {
+  readonly name: string;
+  readonly hostname: string;
+  readonly image: string;
+  readonly entrypoint: readonly string[];
+  readonly cmd: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly mounts: readonly Mount[];
+  readonly ports: readonly PublishedPort[];
+  readonly network: { readonly name: string; readonly aliases: readonly string[] };
+  readonly healthcheck: HealthcheckSpec;
+  readonly restart: 'no' | 'unless-stopped' | 'always';
+}
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removing';
+
+export interface ContainerInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly image: string;
+  readonly state: ContainerState;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ResourceInfo {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ProgressEvent {
+  /** Free text from the runtime, e.g. "Downloading" or a build step. */
+  readonly status: string;
+  readonly id?: string;
+  readonly current?: number;
+  readonly total?: number;
+}
+
+export interface BuildImageRequest {
+  /** Directory holding the Dockerfile and everything it copies. */
+  readonly contextDir: string;
+  readonly files: readonly string[];
+  readonly tag: string;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+export interface ContainerRuntime {
+  /** A short name for messages, e.g. "Docker Engine at /var/run/docker.sock". */
+  readonly description: string;
+  ping(signal?: AbortSignal): Promise<void>;
+  imageExists(ref: string): Promise<boolean>;
+  pullImage(ref: string, onProgress?: (e: ProgressEvent) => void, signal?: AbortSignal): Promise<void>;
+  buildImage(req: BuildImageRequest, onProgress?: (e: ProgressEvent) => void): Promise<string>;
+
+  listContainers(labels: Readonly<Record<string, string>>): Promise<ContainerInfo[]>;
+  createContainer(spec: ContainerSpec): Promise<void>;
+  startContainer(name: string): Promise<void>;
+  stopContainer(name: string, timeoutSeconds?: number): Promise<void>;
+  killContainer(name: string, signal?: string): Promise<void>;
+  pauseContainer(name: string): Promise<void>;
+  unpauseContainer(name: string): Promise<void>;
+  removeContainer(name: string): Promise<void>;
+  containerLogs(name: string, tail: number): Promise<string>;
+
+  listNetworks(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]>;
+  createNetwork(name: string, labels: Readonly<Record<string, string>>): Promise<void>;
+  removeNetwork(name: string): Promise<void>;
+
+  listVolumes(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]>;
+  createVolume(name: string, labels: Readonly<Record<string, string>>): Promise<void>;
+  removeVolume(name: string): Promise<void>;
+}
+
+export const LABELS = {
+  cluster: 'io.vaultctl.cluster',
+  node: 'io.vaultctl.node',
+  kind: 'io.vaultctl.kind',
+  configHash: 'io.vaultctl.config-hash',
+} as const;

@@ -1,0 +1,65 @@
+/**
+ * docker-compose file for the same containers `vaultctl up` creates: rendered from the very
+ * ContainerSpecs the Docker runtime uses, so the two cannot drift. Resource names are explicit
+ * (`name:`), so compose and vaultctl manage the same network and volumes.
+ */
+import { relative } from 'node:path';
+import { stringify } from 'yaml';
+import type { RenderedCluster } from '../cluster/render.js';
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 1000)}s`;
+}
+
+export const SEAL_KEY_ENV = 'VAULTCTL_SEAL_KEY_FILE';
+
+export function renderCompose(rendered: RenderedCluster, composeDir: string): string {
+  const services: Record<string, unknown> = {};
+  const volumes: Record<string, unknown> = {};
+  for (const c of rendered.containers) {
+    const node = c.labels['io.vaultctl.node'] ?? c.hostname;
+    services[node] = {
+      image: c.image,
+      container_name: c.name,
+      hostname: c.hostname,
+      entrypoint: [...c.entrypoint],
+      command: [...c.cmd],
+      environment: { ...c.env },
+      labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => k !== 'io.vaultctl.config-hash')),
+      volumes: c.mounts.map((m) => {
+        if (m.type === 'volume') {
+          volumes[m.name] = { name: m.name, labels: rendered.volumes.find((v) => v.name === m.name)?.labels };
+          return `${m.name}:${m.target}`;
+        }
+        const rel = `./${relative(composeDir, m.source)}`;
+        const source = m.target.endsWith('/seal.key') ? `\${${SEAL_KEY_ENV}:-${rel}}` : rel;
+        return `${source}:${m.target}${m.readOnly ? ':ro' : ''}`;
+      }),
+      ports: c.ports.map((p) => `${p.hostIp}:${p.hostPort}:${p.containerPort}`),
+      networks: { vault: { aliases: [...c.network.aliases] } },
+      healthcheck: {
+        test: ['CMD', ...c.healthcheck.test],
+        interval: seconds(c.healthcheck.intervalMs),
+        timeout: seconds(c.healthcheck.timeoutMs),
+        retries: c.healthcheck.retries,
+        start_period: seconds(c.healthcheck.startPeriodMs),
+      },
+      restart: c.restart,
+    };
+  }
+  const doc = {
+    version: '3.8',
+    services,
+    volumes,
+    networks: { vault: { name: rendered.network.name, labels: rendered.network.labels } },
+  };
+  const header = [
+    `# Cluster ${rendered.spec.name}: ${rendered.spec.nodes.length} ${rendered.spec.flavor} nodes on Raft.`,
+    '# Rendered by vaultctl; the same containers `vaultctl up` creates. API ports are published on',
+    `# ${rendered.spec.bindAddress} only. Start with: docker-compose -p ${rendered.spec.name} -f docker-compose.vault.yml up -d`,
+    rendered.spec.seal.type === 'static'
+      ? `# The static seal key is read from ${SEAL_KEY_ENV} (default ./seal.key, 32 random bytes, mode 0600).`
+      : undefined,
+  ].filter((l): l is string => l !== undefined);
+  return `${header.join('\n')}\n${stringify(doc, { lineWidth: 0 })}`;
+}

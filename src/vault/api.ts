@@ -1,0 +1,344 @@
+/**
+ * The Vault/OpenBao HTTP API as vaultctl uses it, on node-vault. One `VaultNodeApi` talks to one
+ * node's address. Results are typed; failures are `VaultRequestError`s that never carry request
+ * bodies (which may hold keys or secret values).
+ */
+import nodeVault from 'node-vault';
+import { RemoteError } from '../errors.js';
+
+export interface HealthResponse {
+  readonly initialized: boolean;
+  readonly sealed: boolean;
+  readonly standby: boolean;
+  readonly performance_standby?: boolean;
+  readonly version?: string;
+  readonly cluster_name?: string;
+  readonly cluster_id?: string;
+  readonly server_time_utc?: number;
+}
+
+export interface SealStatus {
+  readonly type: string;
+  readonly initialized: boolean;
+  readonly sealed: boolean;
+  readonly t: number;
+  readonly n: number;
+  readonly progress: number;
+  readonly version?: string;
+  readonly recovery_seal?: boolean;
+  readonly cluster_id?: string;
+}
+
+export interface LeaderResponse {
+  readonly ha_enabled: boolean;
+  readonly is_self: boolean;
+  readonly leader_address: string;
+  readonly leader_cluster_address?: string;
+  readonly raft_committed_index?: number;
+  readonly raft_applied_index?: number;
+}
+
+export interface InitRequest {
+  secret_shares?: number;
+  secret_threshold?: number;
+  recovery_shares?: number;
+  recovery_threshold?: number;
+  pgp_keys?: string[];
+  recovery_pgp_keys?: string[];
+}
+
+export interface InitResponse {
+  readonly keys?: string[];
+  readonly keys_base64?: string[];
+  readonly recovery_keys?: string[];
+  readonly recovery_keys_base64?: string[];
+  readonly root_token: string;
+}
+
+export interface RaftServer {
+  readonly node_id: string;
+  readonly address: string;
+  readonly leader: boolean;
+  readonly voter: boolean;
+}
+
+export interface AutopilotServer {
+  readonly id: string;
+  readonly name: string;
+  readonly address: string;
+  readonly node_status: string;
+  readonly status: string;
+  readonly healthy: boolean;
+  readonly last_index?: number;
+  readonly version?: string;
+}
+
+export interface AutopilotState {
+  readonly healthy: boolean;
+  readonly failure_tolerance: number;
+  readonly leader: string;
+  readonly voters: string[];
+  readonly servers: Record<string, AutopilotServer>;
+}
+
+export interface AutopilotConfig {
+  cleanup_dead_servers: boolean;
+  last_contact_threshold: string;
+  dead_server_last_contact_threshold: string;
+  max_trailing_logs?: number;
+  min_quorum: number;
+  server_stabilization_time: string;
+}
+
+export interface MountInfo {
+  readonly type: string;
+  readonly options?: Record<string, string> | null;
+}
+
+export type RequestFailure = 'unreachable' | 'timeout' | 'http';
+
+/** A request to a node failed. `status` is the HTTP status for `kind === 'http'`. */
+export class VaultRequestError extends RemoteError {
+  readonly kind: RequestFailure;
+  readonly status: number | undefined;
+  readonly errors: readonly string[];
+  readonly address: string;
+
+  constructor(
+    address: string,
+    what: string,
+    kind: RequestFailure,
+    detail: { status?: number; errors?: string[]; cause?: unknown },
+  ) {
+    const errors = detail.errors ?? [];
+    const cause =
+      kind === 'http'
+        ? `HTTP ${detail.status}${errors.length ? `: ${errors.join('; ')}` : ''}`
+        : kind === 'timeout'
+          ? 'no answer in time'
+          : `cannot connect (${(detail.cause as { code?: string })?.code ?? 'connection failed'})`;
+    const hint =
+      kind === 'unreachable'
+        ? `is the node running? \`vaultctl health\` shows every node; \`docker ps\` shows the containers`
+        : detail.status === 503
+          ? 'the node is sealed or still starting: `vaultctl unseal`, or wait and retry'
+          : detail.status === 403
+            ? 'the token lacks permission or has expired: check VAULT_TOKEN/BAO_TOKEN or the state dir'
+            : undefined;
+    super(`${what} on ${address}`, cause, hint, { cause: detail.cause });
+    this.kind = kind;
+    this.status = detail.status;
+    this.errors = errors;
+    this.address = address;
+  }
+}
+
+interface NodeVaultError extends Error {
+  response?: { statusCode?: number; body?: { errors?: string[] } };
+  code?: string;
+}
+
+export interface VaultNodeApiOptions {
+  readonly address: string;
+  readonly token?: string | undefined;
+  readonly timeoutMs?: number;
+}
+
+export class VaultNodeApi {
+  readonly address: string;
+  private readonly client: ReturnType<typeof nodeVault>;
+  private readonly timeoutMs: number;
+
+  constructor(opts: VaultNodeApiOptions) {
+    this.address = opts.address.replace(/\/$/, '');
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.client = nodeVault({
+      endpoint: this.address,
+      token: opts.token,
+      // node-vault's own debug output would print request bodies (keys, secrets): never enable it.
+      debug: () => {},
+    } as nodeVault.VaultOptions);
+  }
+
+  setToken(token: string | undefined): void {
+    this.client.token = token as string;
+  }
+
+  /** One request; maps every failure to VaultRequestError. */
+  async call<T>(method: string, path: string, what: string, body?: unknown, timeoutMs?: number): Promise<T> {
+    try {
+      const res = await this.client.request({
+        path,
+        method,
+        ...(body !== undefined ? { json: body } : {}),
+        timeout: timeoutMs ?? this.timeoutMs,
+      } as nodeVault.RequestOption);
+      return (res ?? {}) as T;
+    } catch (err) {
+      const e = err as NodeVaultError;
+      if (e.response?.statusCode) {
+        throw new VaultRequestError(this.address, what, 'http', {
+          status: e.response.statusCode,
+          errors: e.response.body?.errors ?? [],
+          cause: err,
+        });
+      }
+      const timeout = e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT' || /timeout/i.test(e.message);
+      throw new VaultRequestError(this.address, what, timeout ? 'timeout' : 'unreachable', { cause: err });
+    }
+  }
+
+  /** sys/health answers every state with a body; node-vault returns it whatever the status code. */
+  health(): Promise<HealthResponse> {
+    return this.call('GET', '/sys/health?standbyok=true&perfstandbyok=true', 'reading health');
+  }
+
+  sealStatus(): Promise<SealStatus> {
+    return this.call('GET', '/sys/seal-status', 'reading seal status');
+  }
+
+  leader(): Promise<LeaderResponse> {
+    return this.call('GET', '/sys/leader', 'reading leader status');
+  }
+
+  init(req: InitRequest): Promise<InitResponse> {
+    return this.call('PUT', '/sys/init', 'initialising', req, 60_000);
+  }
+
+  unseal(key: string): Promise<SealStatus> {
+    return this.call('PUT', '/sys/unseal', 'submitting an unseal key', { key }, 30_000);
+  }
+
+  raftJoin(leaderApiAddr: string): Promise<{ joined: boolean }> {
+    return this.call(
+      'PUT',
+      '/sys/storage/raft/join',
+      'joining the raft cluster',
+      { leader_api_addr: leaderApiAddr },
+      30_000,
+    );
+  }
+
+  async raftServers(): Promise<RaftServer[]> {
+    const res = await this.call<{ data: { config: { servers: RaftServer[] } } }>(
+      'GET',
+      '/sys/storage/raft/configuration',
+      'reading the raft configuration',
+    );
+    return res.data.config.servers;
+  }
+
+  async autopilotState(): Promise<AutopilotState> {
+    const res = await this.call<{ data: AutopilotState }>(
+      'GET',
+      '/sys/storage/raft/autopilot/state',
+      'reading autopilot state',
+    );
+    return res.data;
+  }
+
+  async autopilotConfig(): Promise<AutopilotConfig> {
+    const res = await this.call<{ data: AutopilotConfig }>(
+      'GET',
+      '/sys/storage/raft/autopilot/configuration',
+      'reading autopilot configuration',
+    );
+    return res.data;
+  }
+
+  async setAutopilotConfig(cfg: Partial<AutopilotConfig>): Promise<void> {
+    await this.call('POST', '/sys/storage/raft/autopilot/configuration', 'configuring autopilot', cfg);
+  }
+
+  async audits(): Promise<Record<string, { type: string; options?: Record<string, string> }>> {
+    const res = await this.call<Record<string, unknown> & { data?: Record<string, unknown> }>(
+      'GET',
+      '/sys/audit',
+      'listing audit devices',
+    );
+    return (res.data ?? res) as Record<string, { type: string }>;
+  }
+
+  async enableAudit(path: string, type: string, options: Record<string, string>): Promise<void> {
+    await this.call('PUT', `/sys/audit/${path}`, `enabling audit device ${path}`, { type, options });
+  }
+
+  async mounts(): Promise<Record<string, MountInfo>> {
+    const res = await this.call<{ data?: Record<string, MountInfo> }>(
+      'GET',
+      '/sys/mounts',
+      'listing secrets engines',
+    );
+    return res.data ?? (res as Record<string, MountInfo>);
+  }
+
+  async mount(path: string, type: string, options: Record<string, string>): Promise<void> {
+    await this.call('POST', `/sys/mounts/${path}`, `mounting ${type} at ${path}/`, { type, options });
+  }
+
+  async readPolicy(name: string): Promise<string | undefined> {
+    try {
+      const res = await this.call<{ data?: { policy?: string } }>(
+        'GET',
+        `/sys/policies/acl/${name}`,
+        `reading policy ${name}`,
+      );
+      return res.data?.policy;
+    } catch (err) {
+      if (err instanceof VaultRequestError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async writePolicy(name: string, hcl: string): Promise<void> {
+    await this.call('PUT', `/sys/policies/acl/${name}`, `writing policy ${name}`, { policy: hcl });
+  }
+
+  async auths(): Promise<Record<string, { type: string }>> {
+    const res = await this.call<{ data?: Record<string, { type: string }> }>(
+      'GET',
+      '/sys/auth',
+      'listing auth methods',
+    );
+    return res.data ?? (res as Record<string, { type: string }>);
+  }
+
+  async enableAuth(path: string, type: string): Promise<void> {
+    await this.call('POST', `/sys/auth/${path}`, `enabling auth method ${type}`, { type });
+  }
+
+  read<T = unknown>(path: string, what = `reading ${path}`): Promise<T> {
+    return this.call('GET', `/${path}`, what);
+  }
+
+  write<T = unknown>(path: string, body: unknown, what = `writing ${path}`): Promise<T> {
+    return this.call('POST', `/${path}`, what, body);
+  }
+
+  async kvPut(mount: string, path: string, data: Record<string, unknown>): Promise<{ version: number }> {
+    const res = await this.call<{ data: { version: number } }>(
+      'POST',
+      `/${mount}/data/${path}`,
+      `writing secret ${mount}/${path}`,
+      { data },
+    );
+    return res.data;
+  }
+
+  async kvGet(
+    mount: string,
+    path: string,
+  ): Promise<{ data: Record<string, unknown>; version: number } | undefined> {
+    try {
+      const res = await this.call<{ data: { data: Record<string, unknown>; metadata: { version: number } } }>(
+        'GET',
+        `/${mount}/data/${path}`,
+        `reading secret ${mount}/${path}`,
+      );
+      return { data: res.data.data, version: res.data.metadata.version };
+    } catch (err) {
+      if (err instanceof VaultRequestError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+}
