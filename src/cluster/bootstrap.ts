@@ -67,9 +67,11 @@ export async function bootstrapCluster(
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const { progress } = deps;
   const steps: StepRecord[] = [];
-  const record = (step: string, changed: boolean, detail?: string) => {
-    steps.push(detail ? { step, changed, detail } : { step, changed });
-    progress.done(`${step}${changed ? '' : ' (already done)'}${detail ? `: ${detail}` : ''}`);
+  /** `waited`: a wait, not a change; reported as done without "(already done)". */
+  const record = (step: string, changed: boolean | 'waited', detail?: string) => {
+    const c = changed === true;
+    steps.push(detail ? { step, changed: c, detail } : { step, changed: c });
+    progress.done(`${step}${changed === false ? ' (already done)' : ''}${detail ? `: ${detail}` : ''}`);
   };
   const apis = new Map(spec.nodes.map((n) => [n.name, new VaultNodeApi({ address: nodeAddress(spec, n) })]));
   const api = (n: NodeSpec) => apis.get(n.name)!;
@@ -222,7 +224,7 @@ export async function bootstrapCluster(
       auto ? `auto-unsealed (${spec.seal.type} seal)` : 'with stored key shares',
     );
   } else {
-    record(`unseal ${first.name}`, false);
+    record(`unseal ${first.name}`, initialisedNow && auto ? 'waited' : false, initialisedNow && auto ? `auto-unsealed (${spec.seal.type} seal)` : undefined);
   }
 
   progress.step('waiting for an active node');
@@ -315,7 +317,17 @@ export async function bootstrapCluster(
     ),
   );
   const voters = servers.filter((s) => s.voter).map((s) => s.node_id);
-  record('raft voters', false, voters.join(', '));
+  // Voters alone are not the end: autopilot must also see every server healthy, so that
+  // `vaultctl health` right after init reports the failure tolerance the cluster really has.
+  const wantTolerance = Math.floor((spec.nodes.length - 1) / 2);
+  await withLogs(
+    leaderNode,
+    poll(`autopilot to report ${spec.nodes.length} healthy voters`, async () => {
+      const ap = await leader.autopilotState();
+      return ap.healthy && ap.failure_tolerance >= wantTolerance ? ap : undefined;
+    }),
+  );
+  record('raft voters', 'waited', `${voters.join(', ')}; failure tolerance ${wantTolerance}`);
   mark('votersReady');
 
   // 7. Audit device: declared in the HCL on OpenBao; enabled over the API on Vault.

