@@ -224,7 +224,11 @@ export async function bootstrapCluster(
       auto ? `auto-unsealed (${spec.seal.type} seal)` : 'with stored key shares',
     );
   } else {
-    record(`unseal ${first.name}`, initialisedNow && auto ? 'waited' : false, initialisedNow && auto ? `auto-unsealed (${spec.seal.type} seal)` : undefined);
+    record(
+      `unseal ${first.name}`,
+      initialisedNow && auto ? 'waited' : false,
+      initialisedNow && auto ? `auto-unsealed (${spec.seal.type} seal)` : undefined,
+    );
   }
 
   progress.step('waiting for an active node');

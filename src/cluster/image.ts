@@ -43,9 +43,13 @@ export function inspectElf(path: string): { elf: boolean; static: boolean; arch:
     const le = head[5] === 1;
     const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
     const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const type = u16(head, 16);
     const machine = u16(head, 18);
     const arch = machine === 62 ? 'amd64' : machine === 183 ? 'arm64' : `machine-${machine}`;
     if (!is64) return { elf: true, static: false, arch };
+    // ET_EXEC, or ET_DYN with an entry point (static-pie); a shared library has neither.
+    const entry = le ? head.readBigUInt64LE(24) : head.readBigUInt64BE(24);
+    if (type !== 2 && !(type === 3 && entry !== 0n)) return { elf: true, static: false, arch };
     const phoff = Number(le ? head.readBigUInt64LE(32) : head.readBigUInt64BE(32));
     const phentsize = u16(head, 54);
     const phnum = u16(head, 56);

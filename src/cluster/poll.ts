@@ -1,7 +1,7 @@
 /**
  * The one polling helper every wait goes through: explicit timeout, AbortSignal, injectable clock.
  */
-import { CancelledError } from '../errors.js';
+import { CancelledError, UsageError } from '../errors.js';
 
 export interface Clock {
   now(): number;
@@ -45,7 +45,8 @@ export interface PollOptions {
 
 /**
  * Calls `check` until it returns something other than undefined. Errors thrown by `check` count as
- * "not yet" and the last one is kept for the timeout message.
+ * "not yet" and the last one is kept for the timeout message; a UsageError or CancelledError ends
+ * the wait at once.
  */
 export async function pollUntil<T>(check: () => Promise<T | undefined>, opts: PollOptions): Promise<T> {
   const clock = opts.clock ?? systemClock;
@@ -59,7 +60,8 @@ export async function pollUntil<T>(check: () => Promise<T | undefined>, opts: Po
       if (r !== undefined) return r;
       last = undefined;
     } catch (err) {
-      if (err instanceof CancelledError) throw err;
+      // A usage error (missing keys, refused action) will not go away by waiting.
+      if (err instanceof CancelledError || err instanceof UsageError) throw err;
       last = err;
     }
     const elapsed = clock.now() - start;

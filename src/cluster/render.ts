@@ -58,6 +58,13 @@ export function nodeAddress(spec: ClusterSpec, node: NodeSpec): string {
   return `http://${spec.bindAddress}:${node.apiPort}`;
 }
 
+/** Seal credentials the nodes read from their environment; passed through, never rendered. */
+export function sealCredentialEnv(spec: ClusterSpec): string[] {
+  if (spec.seal.type === 'awskms') return ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+  if (spec.seal.type === 'transit') return [`${nodePaths(spec.flavor).envPrefix}_TOKEN`];
+  return [];
+}
+
 /**
  * @param outDir absolute directory the files are written to; bind mounts point into it.
  */
@@ -99,6 +106,7 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
         // The official images' entrypoints drop privileges and setcap; vaultctl runs the binary directly.
         SKIP_SETCAP: 'true',
       },
+      passEnv: sealCredentialEnv(spec),
       mounts,
       ports: [{ hostIp: spec.bindAddress, hostPort: node.apiPort, containerPort: CONTAINER_API_PORT }],
       network: { name: network.name, aliases: [node.name] },

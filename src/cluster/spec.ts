@@ -143,6 +143,12 @@ export interface NodeSpec {
 /** A validated, fully defaulted cluster spec. */
 export interface ClusterSpec
   extends Omit<ParsedSpec, 'nodes' | 'nodeCount' | 'apiPortBase' | 'seal' | 'image'> {
+  /**
+   * What the user chose (every source merged), before defaults and derived values. This, not the
+   * resolved spec, is what the state dir remembers: derived values (seal type from the flavor,
+   * autopilot min quorum from the node count) must follow their inputs on the next run.
+   */
+  readonly input: Readonly<Record<string, unknown>>;
   readonly image: string;
   readonly nodes: readonly NodeSpec[];
   readonly seal: ParsedSpec['seal'] & { readonly type: SealType };
@@ -179,7 +185,14 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
   if (!parsed.success) {
     throw new ConfigError(
       doing,
-      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+      parsed.error.issues.flatMap((i) => {
+        const base = i.path.map(String);
+        // zod reports unknown keys at the parent; name each key so the user sees where it is.
+        if (i.code === 'unrecognized_keys') {
+          return i.keys.map((k) => ({ path: [...base, k].join('.'), message: 'unknown field' }));
+        }
+        return [{ path: base.join('.'), message: i.message }];
+      }),
       'fix the fields above in vaultctl.yaml, the VAULTCTL_* environment or the flags; see config/vaultctl.example.yaml',
     );
   }
@@ -266,13 +279,18 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
   // Autopilot prunes a dead server only while more than minQuorum remain: with the node count as the
   // floor, a dead node is removed once its replacement has joined, never shrinking the cluster.
   const minQuorum = p.raft.autopilot.minQuorum ?? nodes.length;
-  if (p.raft.autopilot.cleanupDeadServers && minQuorum < 3) {
+  const nodeCountValid = nodes.length >= 3 && nodes.length % 2 === 1;
+  if (
+    p.raft.autopilot.cleanupDeadServers &&
+    minQuorum < 3 &&
+    (nodeCountValid || p.raft.autopilot.minQuorum !== undefined)
+  ) {
     problems.push({
       path: 'raft.autopilot.minQuorum',
       message: 'must be at least 3 when cleanupDeadServers is on',
     });
   }
-  if (minQuorum > nodes.length) {
+  if (p.raft.autopilot.minQuorum !== undefined && minQuorum > nodes.length) {
     problems.push({
       path: 'raft.autopilot.minQuorum',
       message: `min quorum ${minQuorum} is larger than the node count ${nodes.length}`,
@@ -305,6 +323,7 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
 
   const { nodeCount: _n, apiPortBase: _b, nodes: _nodes, ...rest } = p;
   const spec: ClusterSpec = {
+    input: stripUndefined(input as Json),
     ...rest,
     image: p.image ?? defaultImage(p.flavor),
     nodes,
@@ -314,15 +333,16 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
   return { spec, warnings };
 }
 
-/** Turns a resolved spec back into input form, to be saved and merged on the next run. */
+/** The layer the state dir remembers for this spec: the user's own choices (see ClusterSpec.input). */
 export function specToInput(spec: ClusterSpec): SpecInput {
-  const { nodes, image, ...rest } = spec;
-  // The default image follows the flavor; only an image the user chose is remembered.
-  const keepImage = image !== defaultImage(spec.flavor) ? { image } : {};
-  return { ...rest, ...keepImage, nodes: nodes.map((n) => ({ name: n.name, apiPort: n.apiPort })) };
+  return spec.input as SpecInput;
 }
 
 type Json = Record<string, unknown>;
+
+function stripUndefined(v: Json): Json {
+  return JSON.parse(JSON.stringify(v ?? {})) as Json;
+}
 
 function isPlainObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

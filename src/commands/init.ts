@@ -51,6 +51,7 @@ export async function run(global: GlobalOptions, opts: InitOptions, deps: Comman
     { ...(timeoutMs ? { timeoutMs } : {}), ...(pgpKeys ? { pgpKeys } : {}) },
   );
   deps.progress.stop();
+  state.saveSpec(spec);
   const material = state.readInit();
   const nodes = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
   if (global.format === 'json') {

@@ -26,8 +26,10 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
   } else {
     state.ensure();
     written = state.writeRendered(rendered);
-    state.saveSpec(spec);
   }
+  // The cluster remembers its spec either way: `init`, `health` and `down` use it.
+  state.ensure();
+  state.saveSpec(spec);
   if (global.format === 'json') {
     deps.out(json({ outDir, files: rendered.files.map((f) => f.path), changed: written }));
   } else {

@@ -34,6 +34,7 @@ function nanos(ms: number): number {
 
 /** Splits Docker's multiplexed log stream (8-byte frame headers) into plain text. */
 export function demuxDockerLog(buf: Buffer): string {
+  if (buf.length < 8) return buf.toString('utf8');
   const parts: Buffer[] = [];
   let i = 0;
   while (i + 8 <= buf.length) {
@@ -46,6 +47,8 @@ export function demuxDockerLog(buf: Buffer): string {
     parts.push(buf.subarray(i + 8, i + 8 + size));
     i += 8 + size;
   }
+  // A cut-off trailing frame header: keep what is there rather than drop it.
+  if (i < buf.length) parts.push(buf.subarray(i));
   return Buffer.concat(parts).toString('utf8');
 }
 
@@ -184,7 +187,10 @@ export class DockerRuntime implements ContainerRuntime {
         Image: spec.image,
         Entrypoint: [...spec.entrypoint],
         Cmd: [...spec.cmd],
-        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        Env: [
+          ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+          ...spec.passEnv.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`),
+        ],
         Labels: { ...spec.labels },
         ExposedPorts: Object.fromEntries(spec.ports.map((p) => [portKey(p.containerPort), {}])),
         Healthcheck: {

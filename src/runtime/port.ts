@@ -41,6 +41,11 @@ export interface ContainerSpec {
   readonly entrypoint: readonly string[];
   readonly cmd: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Names of variables whose values come from the caller's environment when the container is
+   * created (seal credentials): never written into rendered files or labels.
+   */
+  readonly passEnv: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
   readonly mounts: readonly Mount[];
   readonly ports: readonly PublishedPort[];

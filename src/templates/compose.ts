@@ -24,7 +24,8 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
       hostname: c.hostname,
       entrypoint: [...c.entrypoint],
       command: [...c.cmd],
-      environment: { ...c.env },
+      // Listed as NAME=value; seal credentials as bare names, which compose takes from its environment.
+      environment: [...Object.entries(c.env).map(([k, v]) => `${k}=${v}`), ...c.passEnv],
       labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => k !== 'io.vaultctl.config-hash')),
       volumes: c.mounts.map((m) => {
         if (m.type === 'volume') {

