@@ -270,31 +270,29 @@ export async function bootstrapCluster(
     record('configure autopilot', false);
   }
 
-  // 5. Followers join (retry_join) and unseal.
+  // 5. Followers join and unseal. retry_join would get there on its own, but only on its next
+  // attempt (seconds apart, backing off); an explicit join now saves that wait. Failures of the
+  // explicit join are not fatal: retry_join may have won the race.
   const followers = spec.nodes.filter((n) => n.name !== leaderNode.name);
   progress.step(`joining ${followers.map((n) => n.name).join(', ')}`);
   const joined = await Promise.all(
     followers.map(async (n) => {
       const s = await api(n).sealStatus();
       if (s.initialized && !s.sealed) return false;
+      if (!s.initialized) {
+        await api(n)
+          .raftJoin(`http://${leaderNode.name}:${CONTAINER_API_PORT}`)
+          .catch((err: Error) => progress.debug(`explicit join: ${err.message}; relying on retry_join`, n.name));
+      }
       if (!auto) {
         await withLogs(n, unsealWithKeys(n));
         return true;
       }
-      const start = clock.now();
-      let explicitJoin = false;
       await withLogs(
         n,
         poll(`${n.name} to join and auto-unseal`, async () => {
           const st = await api(n).sealStatus();
-          if (st.initialized && !st.sealed) return true;
-          // retry_join normally does this within seconds; ask once explicitly if it has not.
-          if (!st.initialized && !explicitJoin && clock.now() - start > 15_000) {
-            explicitJoin = true;
-            progress.debug(`asking ${n.name} to join ${leaderNode.name} explicitly`, n.name);
-            await api(n).raftJoin(`http://${leaderNode.name}:${CONTAINER_API_PORT}`);
-          }
-          return undefined;
+          return st.initialized && !st.sealed ? true : undefined;
         }),
       );
       return true;

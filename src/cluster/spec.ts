@@ -62,6 +62,13 @@ export const specInputSchema = z.strictObject({
           deadServerLastContactThreshold: duration.default('10m'),
           serverStabilizationTime: duration.default('10s'),
           lastContactThreshold: duration.default('10s'),
+          /**
+           * How often autopilot acts (promotes stable non-voters, prunes dead servers). OpenBao's
+           * default is 10s, which alone adds up to 10 s to every bootstrap and node replacement.
+           */
+          reconcileInterval: duration.default('2s'),
+          /** How often autopilot refreshes its view of server health (failure tolerance). */
+          updateInterval: duration.default('1s'),
           minQuorum: z.number().int().min(0).optional(),
         })
         .prefault({}),

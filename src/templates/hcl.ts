@@ -107,6 +107,9 @@ export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
     `  node_id = ${hclString(node.name)}`,
     '  # 1 is the production recommendation: a dead leader is noticed in about a second, not 5-10 s.',
     `  performance_multiplier = ${spec.raft.performanceMultiplier}`,
+    '  # Autopilot acts every reconcile interval: promotion of joined nodes waits for its next tick.',
+    `  autopilot_reconcile_interval = ${hclString(spec.raft.autopilot.reconcileInterval)}`,
+    `  autopilot_update_interval    = ${hclString(spec.raft.autopilot.updateInterval)}`,
     '',
     ...peers.flatMap((p) => [
       '  retry_join {',

@@ -551,3 +551,16 @@ describe('pinned versions', () => {
     expect(m?.[1]).toBe(PINNED.openbao);
   });
 });
+
+describe('config/vaultctl.example.yaml', () => {
+  it('parses and documents exactly the defaults', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const example = parse(
+      readFileSync(new URL('../../config/vaultctl.example.yaml', import.meta.url), 'utf8'),
+    );
+    const { input: _a, ...fromExample } = resolveSpec(example).spec;
+    const { input: _b, ...defaults } = resolveSpec({}).spec;
+    expect(fromExample).toEqual(defaults);
+  });
+});
