@@ -24,7 +24,8 @@ APT_UPDATED=0
 apt_install() {
   local missing=()
   for pkg in "$@"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    # "deinstall ok config-files" (removed, configs kept) counts as missing.
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$APT_UPDATED" = 0 ]; then
@@ -85,8 +86,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # Docker Engine and docker-compose from Debian.
-command -v dockerd >/dev/null 2>&1 || apt_install docker.io
-command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"
   $SUDO sh -c 'nohup dockerd >/var/log/vaultctl-dockerd.log 2>&1 &'
