@@ -29,7 +29,15 @@ function vaultctl(cwd, cmd) {
   const r = spawnSync('node', [cli, '--cluster', name, '--config', 'vaultctl.yaml', ...cmd], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, CI: 'true', NO_COLOR: '1', VAULT_ADDR: '', BAO_ADDR: '', VAULT_TOKEN: '', BAO_TOKEN: '' },
+    env: {
+      ...process.env,
+      CI: 'true',
+      NO_COLOR: '1',
+      VAULT_ADDR: '',
+      BAO_ADDR: '',
+      VAULT_TOKEN: '',
+      BAO_TOKEN: '',
+    },
   });
   const ms = performance.now() - t0;
   if (r.status !== 0) {
@@ -49,7 +57,15 @@ function oneRun(stabilization) {
   const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-'));
   writeFileSync(
     join(cwd, 'vaultctl.yaml'),
-    [`name: ${name}`, `image: ${image}`, 'apiPortBase: 18400', 'raft:', '  autopilot:', `    serverStabilizationTime: ${stabilization}`, ''].join('\n'),
+    [
+      `name: ${name}`,
+      `image: ${image}`,
+      'apiPortBase: 18400',
+      'raft:',
+      '  autopilot:',
+      `    serverStabilizationTime: ${stabilization}`,
+      '',
+    ].join('\n'),
   );
   try {
     const up = vaultctl(cwd, ['up', '-q']);
@@ -67,10 +83,14 @@ function oneRun(stabilization) {
       total: up.ms + init.ms + health.ms,
     };
   } finally {
-    spawnSync('node', [cli, '--cluster', name, '--config', 'vaultctl.yaml', 'down', '--volumes', '--purge', '--yes', '-q'], {
-      cwd,
-      env: { ...process.env, CI: 'true' },
-    });
+    spawnSync(
+      'node',
+      [cli, '--cluster', name, '--config', 'vaultctl.yaml', 'down', '--volumes', '--purge', '--yes', '-q'],
+      {
+        cwd,
+        env: { ...process.env, CI: 'true' },
+      },
+    );
     rmSync(cwd, { recursive: true, force: true });
   }
 }
@@ -82,7 +102,9 @@ try {
   process.exit(1);
 }
 
-console.log(`vaultctl bootstrap benchmark: ${runs} runs per setting, image ${image}, ${new Date().toISOString()}`);
+console.log(
+  `vaultctl bootstrap benchmark: ${runs} runs per setting, image ${image}, ${new Date().toISOString()}`,
+);
 console.log('Times are from the start of `up`; "total" is up + init + health --wait as a user runs them.\n');
 const phases = ['up', 'firstInitialised', 'followersJoined', 'votersReady', 'configured', 'health', 'total'];
 const labels = {
@@ -103,7 +125,9 @@ for (const st of stabilizations) {
     console.error(`  stabilization ${st} run ${i + 1}/${runs}: total ${fmt(r.total)}`);
   }
 }
-console.log(`\n${'phase (median, [min-max])'.padEnd(36)}${stabilizations.map((s) => `stabilization ${s}`.padEnd(30)).join('')}`);
+console.log(
+  `\n${'phase (median, [min-max])'.padEnd(36)}${stabilizations.map((s) => `stabilization ${s}`.padEnd(30)).join('')}`,
+);
 for (const p of phases) {
   const cells = stabilizations.map((s) => {
     const xs = results[s].map((r) => r[p]);
