@@ -8,6 +8,7 @@ import chalk from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
 import type { CommandDeps } from './commands/context.js';
 import * as down from './commands/down.js';
+import * as env from './commands/env.js';
 import * as health from './commands/health.js';
 import * as imageBuild from './commands/image-build.js';
 import * as init from './commands/init.js';
@@ -81,7 +82,7 @@ export function buildProgram(deps: CommandDeps): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
-  for (const mod of [render, imageBuild, up, init, unseal, health, down]) mod.register(program, deps);
+  for (const mod of [render, imageBuild, up, init, unseal, health, env, down]) mod.register(program, deps);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

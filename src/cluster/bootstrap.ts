@@ -6,9 +6,9 @@
  * state dir (0600) the moment the first node returns it, before anything else happens.
  */
 import { RemoteError, UsageError } from '../errors.js';
-import { nodePaths } from '../templates/hcl.js';
+import { apiScheme, nodePaths } from '../templates/hcl.js';
 import { renderPolicies } from '../templates/policies.js';
-import type { AutopilotConfig, InitRequest, SealStatus } from '../vault/api.js';
+import type { AutopilotConfig, InitRequest, SealStatus, VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
 import type { Progress } from './events.js';
 import type { Clock } from './poll.js';
@@ -24,6 +24,8 @@ export interface BootstrapDeps {
   readonly clock?: Clock;
   /** Token from VAULT_TOKEN/BAO_TOKEN, used when the state dir holds no root token. */
   readonly envToken?: string | undefined;
+  /** CA (and client certificate) for TLS clusters. */
+  readonly tls?: VaultTls | undefined;
   /** Last log lines of a node, attached to timeout errors. */
   readonly nodeLogs?: (node: NodeSpec) => Promise<string>;
 }
@@ -73,7 +75,9 @@ export async function bootstrapCluster(
     steps.push(detail ? { step, changed: c, detail } : { step, changed: c });
     progress.done(`${step}${changed === false ? ' (already done)' : ''}${detail ? `: ${detail}` : ''}`);
   };
-  const apis = new Map(spec.nodes.map((n) => [n.name, new VaultNodeApi({ address: nodeAddress(spec, n) })]));
+  const apis = new Map(
+    spec.nodes.map((n) => [n.name, new VaultNodeApi({ address: nodeAddress(spec, n), tls: deps.tls })]),
+  );
   const api = (n: NodeSpec) => apis.get(n.name)!;
   const poll = <T>(what: string, check: () => Promise<T | undefined>, ms = timeoutMs) =>
     pollUntil(check, { what, timeoutMs: ms, intervalMs: 250, signal: deps.signal, clock });
@@ -103,6 +107,8 @@ export async function bootstrapCluster(
         await poll(`${n.name} to answer`, () => api(n).sealStatus(), Math.min(timeoutMs, 30_000)),
       );
     } catch (err) {
+      // An untrusted certificate says more than "does not answer": keep its own message and hint.
+      if (err instanceof VaultRequestError && err.kind === 'tls') throw err;
       throw new RemoteError(
         `initialising cluster ${spec.name}`,
         `node ${n.name} does not answer at ${api(n).address}: ${(err as Error).message}`,
@@ -281,8 +287,13 @@ export async function bootstrapCluster(
       if (s.initialized && !s.sealed) return false;
       if (!s.initialized) {
         await api(n)
-          .raftJoin(`http://${leaderNode.name}:${CONTAINER_API_PORT}`)
-          .catch((err: Error) => progress.debug(`explicit join: ${err.message}; relying on retry_join`, n.name));
+          .raftJoin(
+            `${apiScheme(spec)}://${leaderNode.name}:${CONTAINER_API_PORT}`,
+            deps.tls ? { caPem: deps.tls.ca, serverName: leaderNode.name } : undefined,
+          )
+          .catch((err: Error) =>
+            progress.debug(`explicit join: ${err.message}; relying on retry_join`, n.name),
+          );
       }
       if (!auto) {
         await withLogs(n, unsealWithKeys(n));

@@ -7,6 +7,7 @@
  *
  * `judgeHealth` is pure (unit-tested); `checkHealth` gathers facts over the API.
  */
+import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
 import type { Clock } from './poll.js';
 import { systemClock } from './poll.js';
@@ -97,11 +98,16 @@ export function judgeHealth(
 
 export interface HealthDeps {
   readonly token?: string | undefined;
+  readonly tls?: VaultTls | undefined;
   readonly timeoutMs?: number;
 }
 
-async function nodeFacts(target: HealthTarget, timeoutMs: number): Promise<NodeHealth> {
-  const api = new VaultNodeApi({ address: target.address, timeoutMs });
+async function nodeFacts(
+  target: HealthTarget,
+  timeoutMs: number,
+  tls: VaultTls | undefined,
+): Promise<NodeHealth> {
+  const api = new VaultNodeApi({ address: target.address, timeoutMs, tls });
   try {
     const [h, l] = await Promise.all([api.health(), api.leader().catch(() => undefined)]);
     return {
@@ -120,8 +126,13 @@ async function nodeFacts(target: HealthTarget, timeoutMs: number): Promise<NodeH
   }
 }
 
-async function raftFacts(address: string, token: string, timeoutMs: number): Promise<RaftFacts> {
-  const api = new VaultNodeApi({ address, token, timeoutMs });
+async function raftFacts(
+  address: string,
+  token: string,
+  timeoutMs: number,
+  tls: VaultTls | undefined,
+): Promise<RaftFacts> {
+  const api = new VaultNodeApi({ address, token, timeoutMs, tls });
   const servers = await api.raftServers();
   const ap = await api.autopilotState().catch(() => undefined);
   const unhealthy = ap
@@ -148,7 +159,7 @@ export async function checkHealth(
   deps: HealthDeps = {},
 ): Promise<ClusterHealth> {
   const timeoutMs = deps.timeoutMs ?? 3000;
-  const nodes = await Promise.all(targets.map((t) => nodeFacts(t, timeoutMs)));
+  const nodes = await Promise.all(targets.map((t) => nodeFacts(t, timeoutMs, deps.tls)));
   let raft: RaftFacts | undefined;
   let raftUnknown: string | undefined;
   const active = nodes.find((n) => n.active);
@@ -156,7 +167,7 @@ export async function checkHealth(
   else if (!active) raftUnknown = 'no active node to ask';
   else {
     try {
-      raft = await raftFacts(active.address, deps.token, timeoutMs);
+      raft = await raftFacts(active.address, deps.token, timeoutMs, deps.tls);
     } catch (err) {
       raftUnknown = `raft state not readable: ${(err as Error).message}`;
     }

@@ -60,8 +60,10 @@ export async function pollUntil<T>(check: () => Promise<T | undefined>, opts: Po
       if (r !== undefined) return r;
       last = undefined;
     } catch (err) {
-      // A usage error (missing keys, refused action) will not go away by waiting.
-      if (err instanceof CancelledError || err instanceof UsageError) throw err;
+      // A usage error (missing keys, refused action) or a failure marked fatal (an untrusted TLS
+      // certificate) will not go away by waiting.
+      if (err instanceof CancelledError || err instanceof UsageError || (err as { fatal?: boolean }).fatal)
+        throw err;
       last = err;
     }
     const elapsed = clock.now() - start;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { ContainerSpec, Mount } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import { renderCompose } from '../templates/compose.js';
-import { nodePaths, renderNodeHcl } from '../templates/hcl.js';
+import { apiScheme, nodePaths, renderNodeHcl } from '../templates/hcl.js';
 import type { ClusterSpec, NodeSpec } from './spec.js';
 import { CONTAINER_API_PORT } from './spec.js';
 
@@ -55,7 +55,9 @@ export function nodeConfigDir(node: NodeSpec): string {
 
 /** Host-side address of a node's API. */
 export function nodeAddress(spec: ClusterSpec, node: NodeSpec): string {
-  return `http://${spec.bindAddress}:${node.apiPort}`;
+  // 0.0.0.0 is a bind address, not one to connect to; the loopback reaches it.
+  const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
+  return `${apiScheme(spec)}://${host}:${node.apiPort}`;
 }
 
 /** Seal credentials the nodes read from their environment; passed through, never rendered. */
@@ -87,6 +89,14 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
       { type: 'volume', name: data, target: paths.data },
       { type: 'volume', name: logs, target: paths.logs },
     ];
+    if (spec.tls.enabled) {
+      mounts.push({
+        type: 'bind',
+        source: join(outDir, 'tls', node.name),
+        target: paths.tls,
+        readOnly: true,
+      });
+    }
     if (spec.seal.type === 'static') {
       mounts.push({
         type: 'bind',
@@ -102,7 +112,8 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
       entrypoint: [paths.binary],
       cmd: ['server', `-config=${paths.configFile}`],
       env: {
-        [`${paths.envPrefix}_ADDR`]: `http://127.0.0.1:${CONTAINER_API_PORT}`,
+        [`${paths.envPrefix}_ADDR`]: `${apiScheme(spec)}://127.0.0.1:${CONTAINER_API_PORT}`,
+        ...(spec.tls.enabled ? { [`${paths.envPrefix}_CACERT`]: `${paths.tls}/ca.pem` } : {}),
         // The official images' entrypoints drop privileges and setcap; vaultctl runs the binary directly.
         SKIP_SETCAP: 'true',
       },
@@ -112,7 +123,15 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
       network: { name: network.name, aliases: [node.name] },
       healthcheck: {
         // `status` exits 0 when unsealed, 2 when sealed or not initialised.
-        test: [paths.binary, 'status', `-address=http://127.0.0.1:${CONTAINER_API_PORT}`],
+        test: [
+          paths.binary,
+          'status',
+          `-address=${apiScheme(spec)}://127.0.0.1:${CONTAINER_API_PORT}`,
+          ...(spec.tls.enabled ? [`-ca-cert=${paths.tls}/ca.pem`] : []),
+          ...(spec.tls.requireClientCert
+            ? [`-client-cert=${paths.tls}/cert.pem`, `-client-key=${paths.tls}/key.pem`]
+            : []),
+        ],
         intervalMs: 5000,
         timeoutMs: 3000,
         retries: 3,

@@ -98,6 +98,16 @@ export const specInputSchema = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  tls: z
+    .strictObject({
+      /** TLS on every listener (API and raft joins). Off only for experiments: a warning is printed. */
+      enabled: z.boolean().default(true),
+      /** Mutual TLS: the API listener requires a client certificate signed by the cluster CA. */
+      requireClientCert: z.boolean().default(false),
+      /** Bring your own CA (PEM files): vaultctl issues the node certificates from it. */
+      ca: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -304,6 +314,13 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
     });
   }
 
+  if (!p.tls.enabled && p.tls.requireClientCert) {
+    problems.push({
+      path: 'tls.requireClientCert',
+      message: 'mutual TLS needs TLS: set tls.enabled to true',
+    });
+  }
+
   if (problems.length > 0) {
     throw new ConfigError(
       doing,
@@ -316,6 +333,9 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
     warnings.push(
       `API ports are published on ${p.bindAddress}, not only on loopback: anyone who reaches this address reaches the cluster over plain HTTP`,
     );
+  }
+  if (!p.tls.enabled) {
+    warnings.push('TLS is off (tls.enabled: false): API traffic and raft joins travel in plain text');
   }
   if (p.telemetry.unauthenticatedMetricsAccess) {
     warnings.push(

@@ -3,6 +3,7 @@
  * Auto-unseal clusters need nothing: it reports how they stand.
  */
 import { UsageError } from '../errors.js';
+import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
 import type { Progress } from './events.js';
 import type { HealthTarget } from './health.js';
@@ -15,6 +16,7 @@ export interface UnsealDeps {
   readonly keys: () => Promise<readonly string[]>;
   readonly signal?: AbortSignal | undefined;
   readonly clock?: Clock;
+  readonly tls?: VaultTls | undefined;
 }
 
 export interface NodeUnsealResult {
@@ -36,11 +38,12 @@ export async function unsealCluster(
   };
   const results: NodeUnsealResult[] = [];
   for (const t of targets) {
-    const api = new VaultNodeApi({ address: t.address });
+    const api = new VaultNodeApi({ address: t.address, tls: deps.tls });
     let s: Awaited<ReturnType<VaultNodeApi['sealStatus']>>;
     try {
       s = await api.sealStatus();
-    } catch {
+    } catch (err) {
+      if (err instanceof VaultRequestError && err.kind === 'tls') throw err;
       results.push({ name: t.name, before: 'unreachable', after: 'unreachable' });
       deps.progress.warn(`${t.name} does not answer at ${t.address}; skipped`);
       continue;

@@ -5,6 +5,7 @@
 import { createServer } from 'node:net';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
+import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi } from '../vault/api.js';
 import type { Progress } from './events.js';
 import type { Observed, PlanStep, UpPlan } from './plan.js';
@@ -15,6 +16,7 @@ import type { RenderedCluster } from './render.js';
 import { clusterLabels, nodeAddress, renderCluster } from './render.js';
 import type { ClusterSpec } from './spec.js';
 import type { StateDir } from './state.js';
+import { clientTlsFromState, ensureTls } from './tls.js';
 
 export interface UpDeps {
   readonly runtime: ContainerRuntime;
@@ -30,7 +32,12 @@ export interface UpOptions {
 }
 
 export interface LocalStep {
-  readonly action: 'create-state-dir' | 'generate-seal-key' | 'write-file';
+  readonly action:
+    | 'create-state-dir'
+    | 'generate-seal-key'
+    | 'create-ca'
+    | 'issue-certificate'
+    | 'write-file';
   readonly target: string;
   readonly reason: string;
 }
@@ -96,11 +103,16 @@ async function ensureImage(spec: ClusterSpec, deps: UpDeps): Promise<boolean> {
 }
 
 /** Waits until every node's API answers (any seal state). On timeout, attaches the node's last log lines. */
-async function waitForApis(rendered: RenderedCluster, deps: UpDeps, timeoutMs: number): Promise<void> {
+async function waitForApis(
+  rendered: RenderedCluster,
+  deps: UpDeps,
+  timeoutMs: number,
+  tls: VaultTls | undefined,
+): Promise<void> {
   const spec = rendered.spec;
   await Promise.all(
     spec.nodes.map(async (node, i) => {
-      const api = new VaultNodeApi({ address: nodeAddress(spec, node), timeoutMs: 2000 });
+      const api = new VaultNodeApi({ address: nodeAddress(spec, node), timeoutMs: 2000, tls });
       const container = rendered.containers[i]!;
       try {
         await pollUntil(() => api.sealStatus(), {
@@ -179,8 +191,19 @@ export async function upCluster(
       localSteps.push({ action: 'generate-seal-key', target: state.sealKeyFile, reason: 'missing' });
     }
   }
-  for (const f of state.writeRendered(rendered))
+  const tlsResult = await ensureTls(spec, state, progress);
+  if (tlsResult.createdCa)
+    localSteps.push({ action: 'create-ca', target: 'tls/ca.pem', reason: 'TLS needs a cluster CA' });
+  for (const n of tlsResult.issued) {
+    localSteps.push({
+      action: 'issue-certificate',
+      target: n,
+      reason: 'missing, expiring or for other names',
+    });
+  }
+  for (const f of state.writeRendered(rendered)) {
     localSteps.push({ action: 'write-file', target: f, reason: 'rendered from the spec' });
+  }
   state.saveSpec(spec);
 
   // Preflight before creating anything: host ports of containers we will start must be free.
@@ -239,7 +262,7 @@ export async function upCluster(
       progress.debug(describeStep(s), s.container?.hostname);
     }
     if (plan.steps.length > 0) progress.step('waiting for every node to answer');
-    await waitForApis(rendered, deps, opts.readyTimeoutMs ?? 60_000);
+    await waitForApis(rendered, deps, opts.readyTimeoutMs ?? 60_000, clientTlsFromState(spec, state));
   } catch (err) {
     await rollback(runtime, created, progress);
     throw err;

@@ -5,13 +5,15 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { SpecResult } from '../cluster/spec.js';
+import type { ClusterSpec, SpecResult } from '../cluster/spec.js';
 import { loadSpec } from '../cluster/spec.js';
 import { DEFAULT_STATE_BASE, StateDir } from '../cluster/state.js';
+import { clientTlsFromEnv, clientTlsFromState } from '../cluster/tls.js';
 import { UsageError } from '../errors.js';
 import type { OutputFormat } from '../output/format.js';
 import type { StderrProgress } from '../output/progress.js';
 import type { ContainerRuntime } from '../runtime/port.js';
+import type { VaultTls } from '../vault/api.js';
 
 export interface GlobalOptions {
   readonly cluster?: string;
@@ -67,7 +69,9 @@ export function addSpecOptions(cmd: Command): Command {
         '--bind-address <ip>',
         'host address the API ports are published on (default 127.0.0.1)',
       ).helpGroup('Cluster spec:'),
-    );
+    )
+    .addOption(new Option('--tls', 'TLS on every listener (the default)').helpGroup('Cluster spec:'))
+    .addOption(new Option('--no-tls', 'plain HTTP (prints a warning)').helpGroup('Cluster spec:'));
 }
 
 export interface SpecFlags {
@@ -77,6 +81,7 @@ export interface SpecFlags {
   readonly nodes?: string;
   readonly apiPort?: string;
   readonly bindAddress?: string;
+  readonly tls?: boolean;
 }
 
 function intOrRaw(v: string | undefined): number | string | undefined {
@@ -94,6 +99,7 @@ export function specFlagsLayer(global: GlobalOptions, f: SpecFlags): Record<stri
     bindAddress: f.bindAddress,
   };
   if (f.seal) layer.seal = { type: f.seal };
+  if (f.tls !== undefined) layer.tls = { enabled: f.tls };
   return layer;
 }
 
@@ -127,6 +133,18 @@ export function loadClusterSpec(
   const state = StateDir.forCluster(base, result.spec.name);
   state.checkPermissions();
   return { ...result, state };
+}
+
+/**
+ * TLS material for API calls: BAO_CACERT/VAULT_CACERT (and client certificate variables) first,
+ * else the cluster's CA in the state dir.
+ */
+export function resolveTls(
+  deps: Pick<CommandDeps, 'env'>,
+  spec?: ClusterSpec,
+  state?: StateDir,
+): VaultTls | undefined {
+  return clientTlsFromEnv(deps.env) ?? (spec && state ? clientTlsFromState(spec, state) : undefined);
 }
 
 /** Token for API calls: BAO_TOKEN, then VAULT_TOKEN, then the root token in the state dir. */

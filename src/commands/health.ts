@@ -5,8 +5,9 @@ import { parseDuration } from '../cluster/poll.js';
 import { nodeAddress } from '../cluster/render.js';
 import { UsageError } from '../errors.js';
 import { json, table, verdictColour } from '../output/format.js';
+import type { VaultTls } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, resolveToken } from './context.js';
+import { loadClusterSpec, resolveTls, resolveToken } from './context.js';
 
 export interface HealthOptions {
   readonly addr?: string[];
@@ -70,18 +71,22 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   let expected: number | undefined;
   let token: string | undefined;
   let cluster: string | undefined;
+  let tls: VaultTls | undefined;
   const envAddr = deps.env.BAO_ADDR || deps.env.VAULT_ADDR;
   if (opts.addr && opts.addr.length > 0) {
     targets = targetsFromAddresses(opts.addr);
     token = resolveToken(deps);
+    tls = resolveTls(deps);
   } else if (envAddr) {
     targets = targetsFromAddresses([envAddr]);
     token = resolveToken(deps);
+    tls = resolveTls(deps);
   } else {
     const { spec, state } = loadClusterSpec(global, {}, deps, 'checking health');
     targets = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
     expected = spec.nodes.length;
     token = resolveToken(deps, state);
+    tls = resolveTls(deps, spec, state);
     cluster = spec.name;
   }
   if (opts.expect !== undefined) {
@@ -99,6 +104,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     );
   const h = await waitForHealth(targets, expected, {
     token,
+    tls,
     waitMs,
     signal: deps.signal,
     onPoll: (p) => {

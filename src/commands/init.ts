@@ -6,7 +6,7 @@ import { containerName, nodeAddress } from '../cluster/render.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, envToken, loadClusterSpec } from './context.js';
+import { addSpecOptions, envToken, loadClusterSpec, resolveTls } from './context.js';
 
 export interface InitOptions extends SpecFlags {
   readonly pgpKeys?: string;
@@ -46,6 +46,7 @@ export async function run(global: GlobalOptions, opts: InitOptions, deps: Comman
       progress: deps.progress,
       signal: deps.signal,
       envToken: envToken(deps),
+      tls: resolveTls(deps, spec, state),
       nodeLogs: (n) => runtime.containerLogs(containerName(spec, n), 20),
     },
     { ...(timeoutMs ? { timeoutMs } : {}), ...(pgpKeys ? { pgpKeys } : {}) },

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { renderCluster } from '../cluster/render.js';
+import { ensureTls, tlsPaths } from '../cluster/tls.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, loadClusterSpec } from './context.js';
@@ -27,9 +28,11 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
     state.ensure();
     written = state.writeRendered(rendered);
   }
-  // The cluster remembers its spec either way: `init`, `health` and `down` use it.
+  // The cluster remembers its spec either way: `init`, `health` and `down` use it. TLS material
+  // lives in the state dir too; a compose file elsewhere finds it through VAULTCTL_TLS_DIR.
   state.ensure();
   state.saveSpec(spec);
+  await ensureTls(spec, state, deps.progress);
   if (global.format === 'json') {
     deps.out(json({ outDir, files: rendered.files.map((f) => f.path), changed: written }));
   } else {
@@ -40,6 +43,11 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
     if (opts.out && spec.seal.type === 'static') {
       deps.out(
         'The compose file reads the static seal key from $VAULTCTL_SEAL_KEY_FILE (default ./seal.key next to it).',
+      );
+    }
+    if (opts.out && spec.tls.enabled) {
+      deps.out(
+        `It reads TLS material from $VAULTCTL_TLS_DIR (default ./tls): export VAULTCTL_TLS_DIR=${tlsPaths(state).dir}`,
       );
     }
   }

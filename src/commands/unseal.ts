@@ -5,7 +5,7 @@ import { unsealCluster } from '../cluster/unseal.js';
 import { UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec } from './context.js';
+import { loadClusterSpec, resolveTls } from './context.js';
 
 export interface UnsealOptions {
   readonly prompt?: boolean;
@@ -46,7 +46,12 @@ export async function run(global: GlobalOptions, opts: UnsealOptions, deps: Comm
     }
     return typed;
   };
-  const res = await unsealCluster(targets, { progress: deps.progress, keys, signal: deps.signal });
+  const res = await unsealCluster(targets, {
+    progress: deps.progress,
+    keys,
+    signal: deps.signal,
+    tls: resolveTls(deps, spec, state),
+  });
   deps.progress.stop();
   const allUnsealed = res.every((r) => r.after === 'unsealed');
   if (global.format === 'json') deps.out(json({ cluster: spec.name, nodes: res }));

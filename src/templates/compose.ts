@@ -12,6 +12,7 @@ function seconds(ms: number): string {
 }
 
 export const SEAL_KEY_ENV = 'VAULTCTL_SEAL_KEY_FILE';
+export const TLS_DIR_ENV = 'VAULTCTL_TLS_DIR';
 
 export function renderCompose(rendered: RenderedCluster, composeDir: string): string {
   const services: Record<string, unknown> = {};
@@ -33,7 +34,9 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
           return `${m.name}:${m.target}`;
         }
         const rel = `./${relative(composeDir, m.source)}`;
-        const source = m.target.endsWith('/seal.key') ? `\${${SEAL_KEY_ENV}:-${rel}}` : rel;
+        let source = rel;
+        if (m.target.endsWith('/seal.key')) source = `\${${SEAL_KEY_ENV}:-${rel}}`;
+        if (m.target.endsWith('/tls')) source = `\${${TLS_DIR_ENV}:-./tls}/${node}`;
         return `${source}:${m.target}${m.readOnly ? ':ro' : ''}`;
       }),
       ports: c.ports.map((p) => `${p.hostIp}:${p.hostPort}:${p.containerPort}`),
@@ -60,6 +63,9 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
     `# ${rendered.spec.bindAddress} only. Start with: docker-compose -p ${rendered.spec.name} -f docker-compose.vault.yml up -d`,
     rendered.spec.seal.type === 'static'
       ? `# The static seal key is read from ${SEAL_KEY_ENV} (default ./seal.key, 32 random bytes, mode 0600).`
+      : undefined,
+    rendered.spec.tls.enabled
+      ? `# TLS material per node from ${TLS_DIR_ENV} (default ./tls; \`vaultctl render\` creates it in the state dir).`
       : undefined,
   ].filter((l): l is string => l !== undefined);
   return `${header.join('\n')}\n${stringify(doc, { lineWidth: 0 })}`;

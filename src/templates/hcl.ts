@@ -13,6 +13,8 @@ export interface NodePaths {
   readonly data: string;
   readonly logs: string;
   readonly sealKey: string;
+  /** Directory with ca.pem, cert.pem, key.pem of the node (mounted read-only). */
+  readonly tls: string;
   readonly binary: string;
   readonly envPrefix: 'BAO' | 'VAULT';
 }
@@ -26,6 +28,7 @@ export function nodePaths(flavor: ClusterSpec['flavor']): NodePaths {
     data: `${base}/data`,
     logs: `${base}/logs`,
     sealKey: `${base}/seal/seal.key`,
+    tls: `${base}/tls`,
     binary: flavor === 'openbao' ? 'bao' : 'vault',
     envPrefix: flavor === 'openbao' ? 'BAO' : 'VAULT',
   };
@@ -87,8 +90,65 @@ function sealStanza(spec: ClusterSpec, paths: NodePaths): string {
   }
 }
 
+/** http or https, as the spec says. */
+export function apiScheme(spec: ClusterSpec): 'http' | 'https' {
+  return spec.tls.enabled ? 'https' : 'http';
+}
+
+function listenerStanza(spec: ClusterSpec, paths: NodePaths): string[] {
+  const tls = spec.tls.enabled
+    ? [
+        `  tls_cert_file   = ${hclString(`${paths.tls}/cert.pem`)}`,
+        `  tls_key_file    = ${hclString(`${paths.tls}/key.pem`)}`,
+        '  tls_min_version = "tls13"',
+        ...(spec.tls.requireClientCert
+          ? [
+              `  tls_client_ca_file                 = ${hclString(`${paths.tls}/ca.pem`)}`,
+              '  tls_require_and_verify_client_cert = true',
+            ]
+          : []),
+      ]
+    : ['  tls_disable     = true'];
+  return [
+    spec.tls.enabled
+      ? '# TLS 1.3 with a certificate from the cluster CA (SANs: the node name, localhost, 127.0.0.1).'
+      : '# TLS is OFF (tls.enabled: false): plain HTTP.',
+    'listener "tcp" {',
+    `  address         = ${hclString(`0.0.0.0:${CONTAINER_API_PORT}`)}`,
+    `  cluster_address = ${hclString(`0.0.0.0:${CONTAINER_CLUSTER_PORT}`)}`,
+    ...tls,
+    '',
+    '  telemetry {',
+    `    unauthenticated_metrics_access = ${spec.telemetry.unauthenticatedMetricsAccess}`,
+    '  }',
+    '}',
+  ];
+}
+
+function retryJoin(spec: ClusterSpec, paths: NodePaths, peer: NodeSpec): string[] {
+  const scheme = apiScheme(spec);
+  return [
+    '  retry_join {',
+    `    leader_api_addr       = ${hclString(`${scheme}://${peer.name}:${CONTAINER_API_PORT}`)}`,
+    ...(spec.tls.enabled
+      ? [
+          `    leader_ca_cert_file   = ${hclString(`${paths.tls}/ca.pem`)}`,
+          `    leader_tls_servername = ${hclString(peer.name)}`,
+        ]
+      : []),
+    ...(spec.tls.requireClientCert
+      ? [
+          `    leader_client_cert_file = ${hclString(`${paths.tls}/cert.pem`)}`,
+          `    leader_client_key_file  = ${hclString(`${paths.tls}/key.pem`)}`,
+        ]
+      : []),
+    '  }',
+  ];
+}
+
 export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
   const paths = nodePaths(spec.flavor);
+  const scheme = apiScheme(spec);
   const peers = spec.nodes.filter((n) => n.name !== node.name);
   const lines: string[] = [
     `# ${spec.flavor === 'openbao' ? 'OpenBao' : 'Vault'} node ${node.name} of cluster ${spec.name}.`,
@@ -99,8 +159,9 @@ export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
     'disable_mlock = true',
     `log_level     = ${hclString(spec.logLevel)}`,
     `cluster_name  = ${hclString(spec.name)}`,
-    `api_addr      = ${hclString(`http://${node.name}:${CONTAINER_API_PORT}`)}`,
-    `cluster_addr  = ${hclString(`http://${node.name}:${CONTAINER_CLUSTER_PORT}`)}`,
+    `api_addr      = ${hclString(`${scheme}://${node.name}:${CONTAINER_API_PORT}`)}`,
+    '# The cluster port always speaks TLS, with certificates the cluster manages itself.',
+    `cluster_addr  = ${hclString(`https://${node.name}:${CONTAINER_CLUSTER_PORT}`)}`,
     '',
     'storage "raft" {',
     `  path    = ${hclString(paths.data)}`,
@@ -111,23 +172,10 @@ export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
     `  autopilot_reconcile_interval = ${hclString(spec.raft.autopilot.reconcileInterval)}`,
     `  autopilot_update_interval    = ${hclString(spec.raft.autopilot.updateInterval)}`,
     '',
-    ...peers.flatMap((p) => [
-      '  retry_join {',
-      `    leader_api_addr = ${hclString(`http://${p.name}:${CONTAINER_API_PORT}`)}`,
-      '  }',
-    ]),
+    ...peers.flatMap((p) => retryJoin(spec, paths, p)),
     '}',
     '',
-    '# Plain HTTP inside the cluster network; published on the host only as the spec says.',
-    'listener "tcp" {',
-    `  address         = ${hclString(`0.0.0.0:${CONTAINER_API_PORT}`)}`,
-    `  cluster_address = ${hclString(`0.0.0.0:${CONTAINER_CLUSTER_PORT}`)}`,
-    '  tls_disable     = true',
-    '',
-    '  telemetry {',
-    `    unauthenticated_metrics_access = ${spec.telemetry.unauthenticatedMetricsAccess}`,
-    '  }',
-    '}',
+    ...listenerStanza(spec, paths),
     '',
     sealStanza(spec, paths),
     '# Without a telemetry stanza /v1/sys/metrics answers 400.',

@@ -95,7 +95,7 @@ export interface MountInfo {
   readonly options?: Record<string, string> | null;
 }
 
-export type RequestFailure = 'unreachable' | 'timeout' | 'http';
+export type RequestFailure = 'unreachable' | 'timeout' | 'http' | 'tls';
 
 /** A request to a node failed. `status` is the HTTP status for `kind === 'http'`. */
 export class VaultRequestError extends RemoteError {
@@ -103,6 +103,8 @@ export class VaultRequestError extends RemoteError {
   readonly status: number | undefined;
   readonly errors: readonly string[];
   readonly address: string;
+  /** Waiting will not help (an untrusted certificate): polling stops at once. */
+  readonly fatal: boolean;
 
   constructor(
     address: string,
@@ -111,25 +113,31 @@ export class VaultRequestError extends RemoteError {
     detail: { status?: number; errors?: string[]; cause?: unknown },
   ) {
     const errors = detail.errors ?? [];
-    const cause =
-      kind === 'http'
-        ? `HTTP ${detail.status}${errors.length ? `: ${errors.join('; ')}` : ''}`
-        : kind === 'timeout'
-          ? 'no answer in time'
-          : `cannot connect (${(detail.cause as { code?: string })?.code ?? 'connection failed'})`;
-    const hint =
-      kind === 'unreachable'
-        ? `is the node running? \`vaultctl health\` shows every node; \`docker ps\` shows the containers`
-        : detail.status === 503
-          ? 'the node is sealed or still starting: `vaultctl unseal`, or wait and retry'
-          : detail.status === 403
-            ? 'the token lacks permission or has expired: check VAULT_TOKEN/BAO_TOKEN or the state dir'
-            : undefined;
+    const code = (detail.cause as { code?: string })?.code ?? 'connection failed';
+    const causes: Record<RequestFailure, string> = {
+      http: `HTTP ${detail.status}${errors.length ? `: ${errors.join('; ')}` : ''}`,
+      timeout: 'no answer in time',
+      unreachable: `cannot connect (${code})`,
+      tls: `TLS verification failed (${code})`,
+    };
+    const cause = causes[kind];
+    let hint: string | undefined;
+    if (kind === 'unreachable') {
+      hint = 'is the node running? `vaultctl health` shows every node; `docker ps` shows the containers';
+    } else if (kind === 'tls') {
+      hint =
+        "the node's certificate is not from the CA vaultctl trusts: use the state dir that holds tls/ca.pem (--state-dir), or set BAO_CACERT/VAULT_CACERT; an http:// address against a TLS node fails the same way";
+    } else if (detail.status === 503) {
+      hint = 'the node is sealed or still starting: `vaultctl unseal`, or wait and retry';
+    } else if (detail.status === 403) {
+      hint = 'the token lacks permission or has expired: check VAULT_TOKEN/BAO_TOKEN or the state dir';
+    }
     super(`${what} on ${address}`, cause, hint, { cause: detail.cause });
     this.kind = kind;
     this.status = detail.status;
     this.errors = errors;
     this.address = address;
+    this.fatal = kind === 'tls';
   }
 }
 
@@ -138,10 +146,19 @@ interface NodeVaultError extends Error {
   code?: string;
 }
 
+/** PEM text a client needs for TLS: the CA to verify nodes against, and a client certificate for mutual TLS. */
+export interface VaultTls {
+  readonly ca: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
 export interface VaultNodeApiOptions {
   readonly address: string;
   readonly token?: string | undefined;
   readonly timeoutMs?: number;
+  /** Verify the node against this CA (never skipped), and present a client certificate if given. */
+  readonly tls?: VaultTls | undefined;
 }
 
 export class VaultNodeApi {
@@ -157,6 +174,15 @@ export class VaultNodeApi {
       token: opts.token,
       // node-vault's own debug output would print request bodies (keys, secrets): never enable it.
       debug: () => {},
+      ...(opts.tls
+        ? {
+            requestOptions: {
+              ca: opts.tls.ca,
+              ...(opts.tls.cert ? { cert: opts.tls.cert, key: opts.tls.key } : {}),
+              strictSSL: true,
+            },
+          }
+        : {}),
     } as nodeVault.VaultOptions);
   }
 
@@ -184,7 +210,11 @@ export class VaultNodeApi {
         });
       }
       const timeout = e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT' || /timeout/i.test(e.message);
-      throw new VaultRequestError(this.address, what, timeout ? 'timeout' : 'unreachable', { cause: err });
+      const tls =
+        /CERT|SSL|TLS|SELF_SIGNED|ERR_TLS/i.test(e.code ?? '') || /certificate|self.signed/i.test(e.message);
+      throw new VaultRequestError(this.address, what, timeout ? 'timeout' : tls ? 'tls' : 'unreachable', {
+        cause: err,
+      });
     }
   }
 
@@ -209,14 +239,12 @@ export class VaultNodeApi {
     return this.call('PUT', '/sys/unseal', 'submitting an unseal key', { key }, 30_000);
   }
 
-  raftJoin(leaderApiAddr: string): Promise<{ joined: boolean }> {
-    return this.call(
-      'PUT',
-      '/sys/storage/raft/join',
-      'joining the raft cluster',
-      { leader_api_addr: leaderApiAddr },
-      30_000,
-    );
+  raftJoin(leaderApiAddr: string, tls?: { caPem: string; serverName: string }): Promise<{ joined: boolean }> {
+    const body = {
+      leader_api_addr: leaderApiAddr,
+      ...(tls ? { leader_ca_cert: tls.caPem, leader_tls_servername: tls.serverName } : {}),
+    };
+    return this.call('PUT', '/sys/storage/raft/join', 'joining the raft cluster', body, 30_000);
   }
 
   async raftServers(): Promise<RaftServer[]> {

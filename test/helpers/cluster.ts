@@ -14,6 +14,7 @@ import { containerName, nodeAddress } from '../../src/cluster/render.js';
 import type { ClusterSpec, NodeSpec, SpecInput } from '../../src/cluster/spec.js';
 import { resolveSpec } from '../../src/cluster/spec.js';
 import { StateDir } from '../../src/cluster/state.js';
+import { clientTlsFromState } from '../../src/cluster/tls.js';
 import type { UpResult } from '../../src/cluster/up.js';
 import { upCluster } from '../../src/cluster/up.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
@@ -62,8 +63,18 @@ export class TestCluster {
     return t;
   }
 
+  /** CA (and client certificate) of this cluster's TLS, as vaultctl's commands use it. */
+  get tls() {
+    return clientTlsFromState(this.spec, this.state);
+  }
+
+  /** Dependencies for checkHealth/waitForHealth. */
+  healthDeps(withToken = true) {
+    return { tls: this.tls, ...(withToken ? { token: this.rootToken } : {}) };
+  }
+
   api(i: number, token: string | undefined = this.state.readInit()?.rootToken): VaultNodeApi {
-    return new VaultNodeApi({ address: this.address(i), token });
+    return new VaultNodeApi({ address: this.address(i), token, tls: this.tls });
   }
 
   up(opts: { dryRun?: boolean } = {}): Promise<UpResult> {
@@ -73,6 +84,7 @@ export class TestCluster {
   init(): Promise<BootstrapResult> {
     return bootstrapCluster(this.spec, this.state, {
       progress: this.progress,
+      tls: this.tls,
       nodeLogs: (n) => this.runtime.containerLogs(containerName(this.spec, n), 30),
     });
   }

@@ -3,7 +3,7 @@
  * `docker-compose up` brings up nodes that `vaultctl init` turns into a healthy cluster.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -16,11 +16,14 @@ const name = 'vctl-it-compose';
 const work = mkdtempSync(join(tmpdir(), 'vaultctl-compose-'));
 const out = join(work, 'rendered');
 const composeFile = join(out, 'docker-compose.vault.yml');
+const stateDir = join(work, '.vaultctl', name);
+// The compose file finds the TLS material `render` created in the state dir through VAULTCTL_TLS_DIR.
 const compose = (...args: string[]) =>
   execa('docker-compose', ['-p', name, '-f', composeFile, ...args], {
     reject: false,
     cwd: out,
     timeout: 180_000,
+    env: { VAULTCTL_TLS_DIR: join(stateDir, 'tls') },
   });
 
 beforeAll(async () => {
@@ -59,16 +62,15 @@ describe('the rendered compose file', () => {
     expect(health.exitCode, health.stdout).toBe(0);
     expect(health.stdout).toContain('voters 3/3');
 
-    const token = JSON.parse(
-      (await import('node:fs')).readFileSync(join(work, '.vaultctl', name, 'init.json'), 'utf8'),
-    ).rootToken as string;
-    await new VaultNodeApi({ address: 'http://127.0.0.1:18240', token }).kvPut(
+    const token = JSON.parse(readFileSync(join(stateDir, 'init.json'), 'utf8')).rootToken as string;
+    const tls = { ca: readFileSync(join(stateDir, 'tls', 'ca.pem'), 'utf8') };
+    await new VaultNodeApi({ address: 'https://127.0.0.1:18240', token, tls }).kvPut(
       'secret',
       'tenants/c1/exchanges/binance/trading',
       { api_key: 'via-compose' },
     );
     await eventually(async () => {
-      const got = await new VaultNodeApi({ address: 'http://127.0.0.1:18244', token }).kvGet(
+      const got = await new VaultNodeApi({ address: 'https://127.0.0.1:18244', token, tls }).kvGet(
         'secret',
         'tenants/c1/exchanges/binance/trading',
       );

@@ -4,6 +4,7 @@
  * down/up keeping data. Tests run in order and share one cluster.
  */
 import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth, waitForHealth } from '../../src/cluster/health.js';
 import { VaultRequestError } from '../../src/vault/api.js';
@@ -107,15 +108,13 @@ describe('a 3-node cluster with the static seal', () => {
   });
 
   it('refuses init of the initialised cluster from a state dir without its keys (exit 1)', async () => {
-    const res = await cluster.cli([
-      '--state-dir',
-      'other-state',
-      'init',
-      '--api-port',
-      '18210',
-      '--image',
-      cluster.spec.image,
-    ]);
+    const args = ['--state-dir', 'other-state', 'init', '--api-port', '18210', '--image', cluster.spec.image];
+    // Without the cluster's CA the nodes cannot even be verified: a TLS error, exit 2, with a hint.
+    const untrusted = await cluster.cli(args);
+    expect(untrusted.exitCode).toBe(2);
+    expect(untrusted.stderr).toContain('TLS verification failed');
+    expect(untrusted.stderr).toContain('BAO_CACERT');
+    const res = await cluster.cli(args, { BAO_CACERT: join(cluster.state.root, 'tls', 'ca.pem') });
     expect(res.exitCode).toBe(1);
     expect(res.stderr).toMatch(
       /Error configuring cluster vctl-it-life: the cluster is already initialised but .*init\.json does not exist/,
@@ -124,7 +123,7 @@ describe('a 3-node cluster with the static seal', () => {
   });
 
   it('a stopped follower: health exits 1 and writes still succeed; started again: exit 0', async () => {
-    const h0 = await checkHealth(targets(), 3, { token: cluster.rootToken });
+    const h0 = await checkHealth(targets(), 3, cluster.healthDeps());
     const follower = h0.nodes.findIndex((n) => !n.active);
     await cluster.runtime.stopContainer(cluster.container(follower), 5);
     const degraded = await cluster.cli(['health']);
@@ -147,10 +146,10 @@ describe('a 3-node cluster with the static seal', () => {
 
   it('all three containers restarted: back unsealed and healthy with no key entered', async () => {
     for (let i = 0; i < 3; i++) await cluster.runtime.stopContainer(cluster.container(i), 5);
-    const down = await checkHealth(targets(), 3, {});
+    const down = await checkHealth(targets(), 3, cluster.healthDeps(false));
     expect(down.verdict).toBe('down');
     for (let i = 0; i < 3; i++) await cluster.runtime.startContainer(cluster.container(i));
-    const h = await waitForHealth(targets(), 3, { token: cluster.rootToken, waitMs: 90_000 });
+    const h = await waitForHealth(targets(), 3, { ...cluster.healthDeps(), waitMs: 90_000 });
     expect(h.verdict, h.reasons.join('; ')).toBe('healthy');
     const got = await cluster.api(2).kvGet('secret', 'tenants/t1/exchanges/kraken/trading');
     expect(got?.data).toEqual({ api_key: 'k1', secret: 's1' });
@@ -174,7 +173,7 @@ describe('a 3-node cluster with the static seal', () => {
     const res = await cluster.cli(['down', '--volumes']);
     expect(res.exitCode).toBe(1);
     expect(res.stderr).toContain('pass --yes');
-    const h = await checkHealth(targets(), 3, {});
+    const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
     expect(h.verdict).not.toBe('down');
     await expect(
       cluster.api(0).kvGet('secret', 'tenants/t1/exchanges/kraken/trading'),

@@ -23,7 +23,7 @@ describe('init after faults', () => {
     await cluster.runtime.stopContainer(cluster.container(2), 2);
     const res = await cluster.cli(['init']);
     expect(res.exitCode).toBe(2);
-    expect(res.stderr).toContain('node vault-3 does not answer at http://127.0.0.1:18234');
+    expect(res.stderr).toContain('node vault-3 does not answer at https://127.0.0.1:18234');
     expect(res.stderr).toContain('hint:');
     expect(res.stderr).toContain('Nothing was changed');
     expect((await cluster.api(0).sealStatus()).initialized).toBe(false);

@@ -3,6 +3,7 @@
  * `vaultctl unseal` (with the stored shares) brings the cluster back.
  */
 import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth } from '../../src/cluster/health.js';
 import { eventually, removeClusterResources, TestCluster } from '../helpers/cluster.js';
@@ -60,7 +61,7 @@ describe('a 3-node cluster with the Shamir seal', () => {
     for (let i = 0; i < 3; i++) await cluster.runtime.stopContainer(cluster.container(i), 5);
     for (let i = 0; i < 3; i++) await cluster.runtime.startContainer(cluster.container(i));
     await eventually(async () => {
-      const h = await checkHealth(targets(), 3, {});
+      const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
       expect(h.nodes.every((n) => n.reachable && n.sealed)).toBe(true);
     }, 30_000);
     const sealed = await cluster.cli(['health']);
@@ -82,27 +83,29 @@ describe('a 3-node cluster with the Shamir seal', () => {
     await cluster.runtime.stopContainer(cluster.container(2), 5);
     await cluster.runtime.startContainer(cluster.container(2));
     await eventually(async () => {
-      const h = await checkHealth(targets(), 3, {});
+      const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
       expect(h.nodes[2]?.sealed).toBe(true);
     }, 30_000);
     const init = await cluster.cli(['init']);
     expect(init.exitCode, init.stderr).toBe(0);
-    const h = await checkHealth(targets(), 3, { token: cluster.rootToken });
+    const h = await checkHealth(targets(), 3, cluster.healthDeps());
     expect(h.nodes.every((n) => n.sealed === false)).toBe(true);
   });
 
   it('unseal without a terminal and without stored keys fails clearly (exit 1)', async () => {
     const addrs = cluster.addresses.join(',');
-    const other = await cluster.cli(['--state-dir', 'no-keys', 'unseal', '--addr', addrs]);
+    // Another state dir: no keys, no CA; the CA comes from the environment, as for any cluster.
+    const caEnv = { BAO_CACERT: join(cluster.state.root, 'tls', 'ca.pem') };
+    const other = await cluster.cli(['--state-dir', 'no-keys', 'unseal', '--addr', addrs], caEnv);
     // Every node is unsealed now, so nothing needs keys: exit 0 and no prompt.
     expect(other.exitCode, other.stderr).toBe(0);
     await cluster.runtime.stopContainer(cluster.container(1), 5);
     await cluster.runtime.startContainer(cluster.container(1));
     await eventually(async () => {
-      const h = await checkHealth(targets(), 3, {});
+      const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
       expect(h.nodes[1]?.sealed).toBe(true);
     }, 30_000);
-    const res = await cluster.cli(['--state-dir', 'no-keys', 'unseal', '--addr', addrs]);
+    const res = await cluster.cli(['--state-dir', 'no-keys', 'unseal', '--addr', addrs], caEnv);
     expect(res.exitCode).toBe(1);
     expect(res.stderr).toContain('Error unsealing: no key shares in');
     expect(res.stderr).toContain('vaultctl unseal --prompt');

@@ -123,10 +123,12 @@ describe('node HCL', () => {
     const s = spec({ nodeCount: 5 });
     for (const node of s.nodes) {
       const hcl = renderNodeHcl(s, node);
-      const joins = [...hcl.matchAll(/leader_api_addr = "http:\/\/([^:]+):8200"/g)].map((m) => m[1]);
+      const joins = [...hcl.matchAll(/leader_api_addr\s+= "https:\/\/([^:]+):8200"/g)].map((m) => m[1]);
       expect(joins).toEqual(s.nodes.filter((n) => n.name !== node.name).map((n) => n.name));
       expect(hcl).toContain(`node_id = "${node.name}"`);
-      expect(hcl).toContain(`api_addr      = "http://${node.name}:8200"`);
+      expect(hcl).toContain(`api_addr      = "https://${node.name}:8200"`);
+      expect(hcl).toContain(`leader_ca_cert_file   = "/openbao/tls/ca.pem"`);
+      expect(hcl).toContain('tls_min_version = "tls13"');
     }
   });
 
@@ -278,13 +280,16 @@ describe('compose file', () => {
   it('uses /vault paths and VAULT_ADDR for the vault flavor', () => {
     const doc = parsed(spec({ flavor: 'vault' }));
     const svc = doc.services['vault-1'];
-    expect(svc.environment).toContain('VAULT_ADDR=http://127.0.0.1:8200');
+    expect(svc.environment).toContain('VAULT_ADDR=https://127.0.0.1:8200');
+    expect(svc.environment).toContain('VAULT_CACERT=/vault/tls/ca.pem');
     expect(svc.environment.some((e: string) => e.startsWith('BAO_ADDR'))).toBe(false);
     expect(svc.command).toEqual(['server', '-config=/vault/config/node.hcl']);
     expect(svc.volumes).toEqual([
       './nodes/vault-1:/vault/config:ro',
       'alphapulse-vault-1-data:/vault/data',
       'alphapulse-vault-1-logs:/vault/logs',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, not JS
+      '${VAULTCTL_TLS_DIR:-./tls}/vault-1:/vault/tls:ro',
     ]);
   });
 });

@@ -1,0 +1,305 @@
+/**
+ * TLS material for a cluster: a CA, one certificate per node, optionally a client certificate.
+ *
+ * Certificates are made with the system's `openssl` (Debian ships it; no new dependency, an
+ * audited implementation, and private keys go straight from openssl to files in the state dir:
+ * they never pass through vaultctl's memory, argv or logs). Node's X509Certificate checks them.
+ *
+ * Layout in the state dir (0700):
+ *   tls/ca.pem, tls/ca-key.pem (0600)           the cluster CA; never overwritten
+ *   tls/<node>/{ca.pem,cert.pem,key.pem}        mounted read-only at <base>/tls in the node
+ *   tls/client/{cert.pem,key.pem}               for mutual TLS (tls.requireClientCert)
+ */
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { UsageError } from '../errors.js';
+import type { VaultTls } from '../vault/api.js';
+import type { Progress } from './events.js';
+import type { ClusterSpec, NodeSpec } from './spec.js';
+import type { StateDir } from './state.js';
+
+const run = promisify(execFile);
+
+/** What a client needs to talk to the nodes: PEM text. */
+export type TlsClientMaterial = VaultTls;
+
+export interface TlsPaths {
+  readonly dir: string;
+  readonly caCert: string;
+  readonly caKey: string;
+  nodeDir(node: NodeSpec | string): string;
+  readonly clientDir: string;
+}
+
+export function tlsPaths(state: StateDir): TlsPaths {
+  const dir = join(state.root, 'tls');
+  return {
+    dir,
+    caCert: join(dir, 'ca.pem'),
+    caKey: join(dir, 'ca-key.pem'),
+    nodeDir: (n) => join(dir, typeof n === 'string' ? n : n.name),
+    clientDir: join(dir, 'client'),
+  };
+}
+
+/** The names a node's certificate must carry: its hostname (peers), localhost and 127.0.0.1 (host). */
+export function nodeSans(spec: ClusterSpec, node: NodeSpec): string[] {
+  const sans = [`DNS:${node.name}`, 'DNS:localhost', 'IP:127.0.0.1'];
+  if (spec.bindAddress !== '127.0.0.1' && spec.bindAddress !== '0.0.0.0') sans.push(`IP:${spec.bindAddress}`);
+  return sans;
+}
+
+async function openssl(args: string[], doing: string): Promise<void> {
+  try {
+    await run('openssl', args, { timeout: 30_000 });
+  } catch (err) {
+    const e = err as { code?: string; stderr?: string; message: string };
+    if (e.code === 'ENOENT') {
+      throw new UsageError(
+        doing,
+        'openssl is not installed',
+        'install it (apt-get install openssl) or turn TLS off with --no-tls',
+      );
+    }
+    throw new UsageError(doing, `openssl failed: ${(e.stderr ?? e.message).trim().split('\n')[0]}`);
+  }
+}
+
+function certFacts(pem: string): X509Certificate {
+  return new X509Certificate(pem);
+}
+
+/** True when the certificate has exactly these SANs, is signed by the CA and lives > 30 days. */
+export function certIsCurrent(
+  certPem: string,
+  caPem: string,
+  sans: readonly string[],
+  now = Date.now(),
+): boolean {
+  try {
+    const cert = certFacts(certPem);
+    const ca = certFacts(caPem);
+    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return false;
+    if (new Date(cert.validTo).getTime() - now < 30 * 24 * 3600 * 1000) return false;
+    const have = (cert.subjectAltName ?? '')
+      .split(', ')
+      .map((s) => s.replace('IP Address:', 'IP:'))
+      .sort();
+    return JSON.stringify(have) === JSON.stringify([...sans].sort());
+  } catch {
+    return false;
+  }
+}
+
+async function issueCert(
+  paths: TlsPaths,
+  outDir: string,
+  cn: string,
+  sans: readonly string[],
+  usage: 'server' | 'client',
+): Promise<void> {
+  mkdirSync(outDir, { recursive: true, mode: 0o755 });
+  const key = join(outDir, 'key.pem');
+  const csr = join(outDir, 'cert.csr');
+  const ext = join(outDir, 'ext.cnf');
+  const cert = join(outDir, 'cert.pem');
+  const doing = `issuing the TLS certificate for ${cn}`;
+  writeFileSync(
+    ext,
+    [
+      'basicConstraints = critical, CA:FALSE',
+      'keyUsage = critical, digitalSignature, keyEncipherment',
+      // Nodes present their certificate as clients too (retry_join, mutual TLS).
+      `extendedKeyUsage = ${usage === 'server' ? 'serverAuth, clientAuth' : 'clientAuth'}`,
+      ...(sans.length > 0 ? [`subjectAltName = ${sans.join(', ')}`] : []),
+      '',
+    ].join('\n'),
+  );
+  try {
+    await openssl(
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        csr,
+        '-subj',
+        `/CN=${cn}`,
+      ],
+      doing,
+    );
+    chmodSync(key, 0o600);
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        paths.caCert,
+        '-CAkey',
+        paths.caKey,
+        '-CAcreateserial',
+        '-days',
+        '397',
+        '-sha256',
+        '-extfile',
+        ext,
+        '-out',
+        cert,
+      ],
+      doing,
+    );
+  } finally {
+    rmSync(csr, { force: true });
+    rmSync(ext, { force: true });
+    rmSync(join(paths.dir, 'ca.srl'), { force: true });
+  }
+}
+
+export interface EnsureTlsResult {
+  readonly createdCa: boolean;
+  readonly issued: readonly string[];
+}
+
+/**
+ * Makes sure the CA and every certificate exist and are current. The CA is created once and never
+ * replaced; node and client certificates are (re)issued when missing, expiring, for other names,
+ * or when `force` (rotation).
+ */
+export async function ensureTls(
+  spec: ClusterSpec,
+  state: StateDir,
+  progress: Progress,
+  opts: { force?: boolean } = {},
+): Promise<EnsureTlsResult> {
+  if (!spec.tls.enabled) return { createdCa: false, issued: [] };
+  const paths = tlsPaths(state);
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  let createdCa = false;
+  if (spec.tls.ca) {
+    // Bring-your-own CA: vaultctl issues node certificates from it.
+    for (const f of [spec.tls.ca.certFile, spec.tls.ca.keyFile]) {
+      if (!existsSync(f))
+        throw new UsageError(
+          'reading the TLS CA',
+          `${f} does not exist`,
+          'tls.ca.certFile and tls.ca.keyFile must point at PEM files',
+        );
+    }
+    if (
+      !existsSync(paths.caCert) ||
+      readFileSync(paths.caCert, 'utf8') !== readFileSync(spec.tls.ca.certFile, 'utf8')
+    ) {
+      copyFileSync(spec.tls.ca.certFile, paths.caCert);
+      copyFileSync(spec.tls.ca.keyFile, paths.caKey);
+      chmodSync(paths.caKey, 0o600);
+    }
+  } else if (!existsSync(paths.caCert)) {
+    if (existsSync(paths.caKey)) {
+      throw new UsageError(
+        'creating the TLS CA',
+        `${paths.caKey} exists without ${paths.caCert}`,
+        'restore ca.pem from your backup; vaultctl never overwrites a key',
+      );
+    }
+    progress.step('creating the cluster CA');
+    await openssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        paths.caKey,
+        '-out',
+        paths.caCert,
+        '-days',
+        '3650',
+        '-sha256',
+        '-subj',
+        `/CN=vaultctl ${spec.name} CA`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE,pathlen:0',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      'creating the cluster CA',
+    );
+    chmodSync(paths.caKey, 0o600);
+    createdCa = true;
+  }
+  const caPem = readFileSync(paths.caCert, 'utf8');
+  const issued: string[] = [];
+  for (const node of spec.nodes) {
+    const dir = paths.nodeDir(node);
+    const certFile = join(dir, 'cert.pem');
+    const sans = nodeSans(spec, node);
+    const current = existsSync(certFile) && certIsCurrent(readFileSync(certFile, 'utf8'), caPem, sans);
+    if (!current || opts.force) {
+      progress.step(`issuing the TLS certificate of ${node.name}`);
+      await issueCert(paths, dir, node.name, sans, 'server');
+      issued.push(node.name);
+    }
+    if (!existsSync(join(dir, 'ca.pem')) || readFileSync(join(dir, 'ca.pem'), 'utf8') !== caPem)
+      writeFileSync(join(dir, 'ca.pem'), caPem, { mode: 0o644 });
+  }
+  if (spec.tls.requireClientCert) {
+    const certFile = join(paths.clientDir, 'cert.pem');
+    if (!existsSync(certFile) || !certIsCurrent(readFileSync(certFile, 'utf8'), caPem, []) || opts.force) {
+      await issueCert(paths, paths.clientDir, `vaultctl ${spec.name} client`, [], 'client');
+      issued.push('client');
+    }
+  }
+  if (createdCa || issued.length > 0)
+    progress.done(
+      `TLS: ${createdCa ? 'created the cluster CA; ' : ''}issued ${issued.join(', ') || 'nothing'}`,
+    );
+  return { createdCa, issued };
+}
+
+/** The CA (and client certificate, for mutual TLS) a client of this cluster needs; undefined without TLS. */
+export function clientTlsFromState(spec: ClusterSpec, state: StateDir): TlsClientMaterial | undefined {
+  if (!spec.tls.enabled) return undefined;
+  const paths = tlsPaths(state);
+  if (!existsSync(paths.caCert)) return undefined;
+  const ca = readFileSync(paths.caCert, 'utf8');
+  if (!spec.tls.requireClientCert) return { ca };
+  const cert = join(paths.clientDir, 'cert.pem');
+  const key = join(paths.clientDir, 'key.pem');
+  if (!existsSync(cert)) return { ca };
+  return { ca, cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+}
+
+/** TLS material from BAO_CACERT/VAULT_CACERT and BAO_CLIENT_CERT/BAO_CLIENT_KEY (and VAULT_*). */
+export function clientTlsFromEnv(env: NodeJS.ProcessEnv): TlsClientMaterial | undefined {
+  const caFile = env.BAO_CACERT || env.VAULT_CACERT;
+  if (!caFile) return undefined;
+  const read = (f: string, what: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch (err) {
+      throw new UsageError(`reading ${what}`, `${f}: ${(err as Error).message}`);
+    }
+  };
+  const certFile = env.BAO_CLIENT_CERT || env.VAULT_CLIENT_CERT;
+  const keyFile = env.BAO_CLIENT_KEY || env.VAULT_CLIENT_KEY;
+  return {
+    ca: read(caFile, 'the CA certificate (BAO_CACERT/VAULT_CACERT)'),
+    ...(certFile && keyFile
+      ? { cert: read(certFile, 'the client certificate'), key: read(keyFile, 'the client key') }
+      : {}),
+  };
+}

@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { nodeAddress } from '../cluster/render.js';
+import { tlsPaths } from '../cluster/tls.js';
+import { UsageError } from '../errors.js';
+import { json } from '../output/format.js';
+import type { CommandDeps, GlobalOptions } from './context.js';
+import { loadClusterSpec } from './context.js';
+
+export interface EnvOptions {
+  readonly node?: string;
+  readonly showSecrets?: boolean;
+}
+
+/** Single-quotes a value for POSIX shells. */
+function shellQuote(v: string): string {
+  return /^[A-Za-z0-9_./:@=-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
+}
+
+export async function run(global: GlobalOptions, opts: EnvOptions, deps: CommandDeps): Promise<number> {
+  const { spec, state } = loadClusterSpec(global, {}, deps, 'printing the environment');
+  const node = opts.node ? spec.nodes.find((n) => n.name === opts.node) : spec.nodes[0];
+  if (!node) {
+    throw new UsageError(
+      'printing the environment',
+      `no node named "${opts.node}"`,
+      `nodes: ${spec.nodes.map((n) => n.name).join(', ')}`,
+    );
+  }
+  const vars: Record<string, string> = {};
+  const addr = nodeAddress(spec, node);
+  const tls = tlsPaths(state);
+  for (const prefix of ['BAO', 'VAULT']) {
+    vars[`${prefix}_ADDR`] = addr;
+    if (spec.tls.enabled) vars[`${prefix}_CACERT`] = tls.caCert;
+    if (spec.tls.requireClientCert) {
+      vars[`${prefix}_CLIENT_CERT`] = join(tls.clientDir, 'cert.pem');
+      vars[`${prefix}_CLIENT_KEY`] = join(tls.clientDir, 'key.pem');
+    }
+  }
+  if (opts.showSecrets) {
+    const token = state.readInit()?.rootToken;
+    if (!token)
+      throw new UsageError(
+        'printing the environment',
+        `no root token in ${state.initFile}`,
+        'run `vaultctl init` first',
+      );
+    vars.BAO_TOKEN = token;
+    vars.VAULT_TOKEN = token;
+  }
+  if (global.format === 'json') deps.out(json(vars));
+  else {
+    for (const [k, v] of Object.entries(vars)) deps.out(`export ${k}=${shellQuote(v)}`);
+    if (!opts.showSecrets)
+      deps.out('# the token is not printed; add --show-secrets to export BAO_TOKEN/VAULT_TOKEN');
+  }
+  return 0;
+}
+
+export function register(program: Command, deps: CommandDeps): void {
+  program
+    .command('env')
+    .summary('print the shell exports that point bao/vault and SDKs at the cluster')
+    .description(
+      'Prints BAO_ADDR/VAULT_ADDR and, with TLS, BAO_CACERT/VAULT_CACERT (and client certificate variables for mutual TLS). ' +
+        'The token only with --show-secrets.\n\nExample:\n  $ eval "$(vaultctl env)" && bao status',
+    )
+    .option('--node <name>', 'the node to point at (default the first)')
+    .option('--show-secrets', 'also export the root token (BAO_TOKEN/VAULT_TOKEN)')
+    .action(async (opts: EnvOptions, c: Command) => {
+      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+    });
+}
