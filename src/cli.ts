@@ -13,6 +13,9 @@ import * as health from './commands/health.js';
 import * as imageBuild from './commands/image-build.js';
 import * as init from './commands/init.js';
 import * as render from './commands/render.js';
+import * as rootToken from './commands/root-token.js';
+import * as tenant from './commands/tenant.js';
+import * as tlsRotate from './commands/tls-rotate.js';
 import * as unseal from './commands/unseal.js';
 import * as up from './commands/up.js';
 import { ExitCode, VaultctlError } from './errors.js';
@@ -82,7 +85,8 @@ export function buildProgram(deps: CommandDeps): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
-  for (const mod of [render, imageBuild, up, init, unseal, health, env, down]) mod.register(program, deps);
+  for (const mod of [render, imageBuild, up, init, unseal, health, env, tenant, tlsRotate, rootToken, down])
+    mod.register(program, deps);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

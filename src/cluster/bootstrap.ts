@@ -10,6 +10,7 @@ import { apiScheme, nodePaths } from '../templates/hcl.js';
 import { renderPolicies } from '../templates/policies.js';
 import type { AutopilotConfig, InitRequest, SealStatus, VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
+import { createAdminCredential, loginAppRole } from './admin.js';
 import type { Progress } from './events.js';
 import type { Clock } from './poll.js';
 import { pollUntil, systemClock } from './poll.js';
@@ -22,8 +23,11 @@ export interface BootstrapDeps {
   readonly progress: Progress;
   readonly signal?: AbortSignal | undefined;
   readonly clock?: Clock;
-  /** Token from VAULT_TOKEN/BAO_TOKEN, used when the state dir holds no root token. */
-  readonly envToken?: string | undefined;
+  /**
+   * Resolves the token for an already initialised cluster (BAO_TOKEN/VAULT_TOKEN, the admin
+   * credential); undefined falls back to the stored root token unless it was revoked.
+   */
+  readonly token?: () => Promise<string | undefined>;
   /** CA (and client certificate) for TLS clusters. */
   readonly tls?: VaultTls | undefined;
   /** Last log lines of a node, attached to timeout errors. */
@@ -35,6 +39,8 @@ export interface BootstrapOptions {
   readonly timeoutMs?: number;
   /** PGP public keys (base64), one per share: the stored shares are then encrypted to them. */
   readonly pgpKeys?: readonly string[];
+  /** Create an admin credential, check it, then revoke the root token. */
+  readonly revokeRoot?: boolean;
 }
 
 export interface StepRecord {
@@ -164,16 +170,6 @@ export async function bootstrapCluster(
   }
   mark('firstInitialised');
 
-  const token = material?.rootToken ?? deps.envToken;
-  if (!token) {
-    throw new UsageError(
-      `configuring cluster ${spec.name}`,
-      `the cluster is already initialised but ${state.initFile} does not exist, and no VAULT_TOKEN/BAO_TOKEN is set`,
-      'point --state-dir at the state dir that holds init.json, or export VAULT_TOKEN with an admin token to finish the setup',
-    );
-  }
-  for (const a of apis.values()) a.setToken(token);
-
   // 3. Unseal the first node (Shamir) or wait for it to unseal itself.
   const unsealWithKeys = async (n: NodeSpec): Promise<void> => {
     if (!material || material.keys.length === 0) {
@@ -251,6 +247,21 @@ export async function bootstrapCluster(
     }),
   );
   const leader = api(leaderNode);
+
+  // The token for everything that follows: the fresh root token right after init; otherwise what
+  // the caller resolves (BAO_TOKEN/VAULT_TOKEN, the admin credential after --revoke-root), else
+  // the stored root token. Resolved only now: an admin login needs an unsealed, active node.
+  const token = initialisedNow
+    ? material?.rootToken
+    : ((await deps.token?.()) ?? (state.rootRevoked() ? undefined : material?.rootToken));
+  if (!token) {
+    throw new UsageError(
+      `configuring cluster ${spec.name}`,
+      `the cluster is already initialised but ${state.initFile} does not exist, and no VAULT_TOKEN/BAO_TOKEN is set`,
+      'point --state-dir at the state dir that holds init.json, or export VAULT_TOKEN with an admin token to finish the setup',
+    );
+  }
+  for (const a of apis.values()) a.setToken(token);
   mark('leaderActive');
 
   // 4. Autopilot before the followers join, so its stabilisation time applies to them.
@@ -455,6 +466,29 @@ export async function bootstrapCluster(
     return hs.every((h) => h.initialized && !h.sealed) && active === 1 ? true : undefined;
   });
   mark('healthy');
+
+  // 12. Optionally retire the root token: operators work with an admin credential instead.
+  if (opts.revokeRoot) {
+    if (state.rootRevoked()) {
+      record('revoke the root token', false);
+    } else {
+      const cred = await createAdminCredential(leader, state);
+      const adminToken = await loginAppRole(api(leaderNode), cred);
+      const check = new VaultNodeApi({ address: leader.address, token: adminToken, tls: deps.tls });
+      await check.readPolicy('admin');
+      await check.raftServers();
+      if (!material?.rootToken)
+        throw new UsageError('revoking the root token', `no root token in ${state.initFile}`);
+      const rootApi = new VaultNodeApi({ address: leader.address, token: material.rootToken, tls: deps.tls });
+      await rootApi.write('auth/token/revoke-self', {}, 'revoking the root token');
+      state.markRootRevoked();
+      record(
+        'revoke the root token',
+        true,
+        `admin credential in ${state.adminFile} (0600, policy admin); \`vaultctl root-token\` makes a new root token from the key shares`,
+      );
+    }
+  }
 
   return { initialisedNow, leader: leaderNode.name, voters, steps, timings };
 }

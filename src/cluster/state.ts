@@ -76,6 +76,12 @@ export class StateDir {
   get appRoleFile(): string {
     return join(this.root, 'approle.json');
   }
+  get adminFile(): string {
+    return join(this.root, 'admin.json');
+  }
+  get rootRevokedFile(): string {
+    return join(this.root, 'root-revoked.json');
+  }
 
   exists(): boolean {
     return existsSync(this.root);
@@ -94,7 +100,7 @@ export class StateDir {
         `run: chmod 700 ${this.root}`,
       );
     }
-    for (const f of [this.sealKeyFile, this.initFile, this.appRoleFile]) {
+    for (const f of [this.sealKeyFile, this.initFile, this.appRoleFile, this.adminFile]) {
       if (existsSync(f) && modeOf(f) & 0o077) {
         throw new UsageError(
           `using the state dir ${this.root}`,
@@ -223,6 +229,27 @@ export class StateDir {
 
   saveAppRole(material: AppRoleMaterial): void {
     this.writeFileAtomic(this.appRoleFile, `${JSON.stringify(material, null, 2)}\n`);
+  }
+
+  readAdmin(): AppRoleMaterial | undefined {
+    if (!existsSync(this.adminFile)) return undefined;
+    return JSON.parse(readFileSync(this.adminFile, 'utf8')) as AppRoleMaterial;
+  }
+
+  saveAdmin(material: AppRoleMaterial): void {
+    this.writeFileAtomic(this.adminFile, `${JSON.stringify(material, null, 2)}\n`);
+  }
+
+  /** True once `init --revoke-root` revoked the stored root token. */
+  rootRevoked(): boolean {
+    return existsSync(this.rootRevokedFile);
+  }
+
+  markRootRevoked(): void {
+    this.writeFileAtomic(
+      this.rootRevokedFile,
+      `${JSON.stringify({ revokedAt: new Date().toISOString() })}\n`,
+    );
   }
 
   /** Removes the whole state dir, keys included. Only `down --purge` calls this. */

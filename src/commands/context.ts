@@ -5,6 +5,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { loginAppRole } from '../cluster/admin.js';
+import { nodeAddress } from '../cluster/render.js';
 import type { ClusterSpec, SpecResult } from '../cluster/spec.js';
 import { loadSpec } from '../cluster/spec.js';
 import { DEFAULT_STATE_BASE, StateDir } from '../cluster/state.js';
@@ -14,6 +16,7 @@ import type { OutputFormat } from '../output/format.js';
 import type { StderrProgress } from '../output/progress.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import type { VaultTls } from '../vault/api.js';
+import { VaultNodeApi } from '../vault/api.js';
 
 export interface GlobalOptions {
   readonly cluster?: string;
@@ -145,6 +148,43 @@ export function resolveTls(
   state?: StateDir,
 ): VaultTls | undefined {
   return clientTlsFromEnv(deps.env) ?? (spec && state ? clientTlsFromState(spec, state) : undefined);
+}
+
+/**
+ * Token for API calls: BAO_TOKEN/VAULT_TOKEN, else a login with the admin credential (after
+ * `init --revoke-root`), else the stored root token unless it was revoked.
+ */
+export async function resolveApiToken(
+  deps: Pick<CommandDeps, 'env'>,
+  spec: ClusterSpec,
+  state: StateDir,
+  tls: VaultTls | undefined,
+): Promise<string | undefined> {
+  return (
+    (await envOrAdminToken(deps, spec, state, tls)) ??
+    (state.rootRevoked() ? undefined : state.readInit()?.rootToken)
+  );
+}
+
+/** BAO_TOKEN/VAULT_TOKEN, else a login with the stored admin credential on the first node that answers. */
+export async function envOrAdminToken(
+  deps: Pick<CommandDeps, 'env'>,
+  spec: ClusterSpec,
+  state: StateDir,
+  tls: VaultTls | undefined,
+): Promise<string | undefined> {
+  const env = envToken(deps);
+  if (env) return env;
+  const admin = state.readAdmin();
+  if (!admin) return undefined;
+  for (const n of spec.nodes) {
+    try {
+      return await loginAppRole(new VaultNodeApi({ address: nodeAddress(spec, n), tls }), admin);
+    } catch {
+      // next node
+    }
+  }
+  return undefined;
 }
 
 /** Token for API calls: BAO_TOKEN, then VAULT_TOKEN, then the root token in the state dir. */

@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { json, table, verdictColour } from '../output/format.js';
 import type { VaultTls } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, resolveTls, resolveToken } from './context.js';
+import { loadClusterSpec, resolveApiToken, resolveTls, resolveToken } from './context.js';
 
 export interface HealthOptions {
   readonly addr?: string[];
@@ -85,8 +85,8 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     const { spec, state } = loadClusterSpec(global, {}, deps, 'checking health');
     targets = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
     expected = spec.nodes.length;
-    token = resolveToken(deps, state);
     tls = resolveTls(deps, spec, state);
+    token = await resolveApiToken(deps, spec, state, tls);
     cluster = spec.name;
   }
   if (opts.expect !== undefined) {

@@ -6,12 +6,13 @@ import { containerName, nodeAddress } from '../cluster/render.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, envToken, loadClusterSpec, resolveTls } from './context.js';
+import { addSpecOptions, envOrAdminToken, loadClusterSpec, resolveTls } from './context.js';
 
 export interface InitOptions extends SpecFlags {
   readonly pgpKeys?: string;
   readonly timeout?: string;
   readonly showSecrets?: boolean;
+  readonly revokeRoot?: boolean;
 }
 
 function readPgpKeys(list: string, cwd: string): string[] {
@@ -39,17 +40,22 @@ export async function run(global: GlobalOptions, opts: InitOptions, deps: Comman
     : spec.seal.pgpKeys?.map((p) => readPgpKeys(p, deps.cwd)[0]!);
   const timeoutMs = opts.timeout ? Number.parseInt(opts.timeout, 10) * 1000 : undefined;
   const runtime = deps.runtime();
+  const tls = resolveTls(deps, spec, state);
   const res = await bootstrapCluster(
     spec,
     state,
     {
       progress: deps.progress,
       signal: deps.signal,
-      envToken: envToken(deps),
-      tls: resolveTls(deps, spec, state),
+      token: () => envOrAdminToken(deps, spec, state, tls),
+      tls,
       nodeLogs: (n) => runtime.containerLogs(containerName(spec, n), 20),
     },
-    { ...(timeoutMs ? { timeoutMs } : {}), ...(pgpKeys ? { pgpKeys } : {}) },
+    {
+      ...(timeoutMs ? { timeoutMs } : {}),
+      ...(pgpKeys ? { pgpKeys } : {}),
+      revokeRoot: opts.revokeRoot ?? false,
+    },
   );
   deps.progress.stop();
   state.saveSpec(spec);
@@ -108,7 +114,11 @@ export function register(program: Command, deps: CommandDeps): void {
       'comma-separated PGP public key files, one per share: stored shares are encrypted to them',
     )
     .option('--timeout <seconds>', 'budget for each wait (default 90)')
-    .option('--show-secrets', 'also print the key shares and root token (they are always in the state dir)');
+    .option('--show-secrets', 'also print the key shares and root token (they are always in the state dir)')
+    .option(
+      '--revoke-root',
+      'create an admin credential (AppRole, policy admin), check it, then revoke the root token',
+    );
   addSpecOptions(cmd).action(async (opts: InitOptions, c: Command) => {
     deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
   });

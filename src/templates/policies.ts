@@ -73,6 +73,39 @@ path "sys/health" {
   capabilities = ["read", "sudo"]
 }
 
+path "sys/mounts" {
+  capabilities = ["read"]
+}
+
+path "sys/auth" {
+  capabilities = ["read"]
+}
+
+path "sys/policies/acl" {
+  capabilities = ["list"]
+}
+
+path "sys/audit" {
+  capabilities = ["read", "sudo"]
+}
+
+path "sys/audit/*" {
+  capabilities = ["create", "update", "delete", "sudo"]
+}
+
+path "identity/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+# Break-glass: a new root token from the key shares (\`vaultctl root-token\`).
+path "sys/generate-root-token/*" {
+  capabilities = ["create", "read", "update", "delete", "sudo"]
+}
+
+path "sys/generate-root/*" {
+  capabilities = ["create", "read", "update", "delete", "sudo"]
+}
+
 path "sys/metrics" {
   capabilities = ["read"]
 }

@@ -2,7 +2,7 @@
  * A real cluster for one test file: its own name, its own ports, its own temp state dir, and a
  * cleanup that removes every container, network and volume it labelled.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -94,6 +94,28 @@ export class TestCluster {
     return runCli(['--cluster', this.name, ...args], { cwd: this.base, env });
   }
 
+  /**
+   * Every secret this cluster's state dir holds: key shares, root token, static seal key (raw,
+   * base64, hex), AppRole secret_ids (application and tenants), plus the values a test wrote.
+   */
+  knownSecrets(extra: readonly string[] = []): string[] {
+    const out = [...extra];
+    const init = this.state.readInit();
+    if (init) out.push(...init.keys, init.rootToken);
+    if (existsSync(this.state.sealKeyFile)) {
+      const key = readFileSync(this.state.sealKeyFile);
+      out.push(key.toString('base64'), key.toString('hex'));
+    }
+    const app = this.state.readAppRole();
+    if (app) out.push(app.secretId);
+    const tenants = join(this.state.root, 'tenants');
+    if (existsSync(tenants)) {
+      for (const f of readdirSync(tenants))
+        out.push(JSON.parse(readFileSync(join(tenants, f), 'utf8')).secretId);
+    }
+    return out.filter((v) => typeof v === 'string' && v.length >= 8);
+  }
+
   /** Removes every container, network and volume labelled with this cluster, and the temp dir. */
   async destroy(): Promise<void> {
     await removeClusterResources(this.name);
@@ -139,8 +161,14 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 5000): Pro
   }
 }
 
-/** Every CLI output of the suite, for the secrets scan. */
+/** Every CLI output of this test file, for the secrets scan. */
 export const cliOutputs: string[] = [];
+
+/** The secrets found in any CLI output of this test file (should be none). */
+export function leakedSecrets(secrets: readonly string[]): string[] {
+  const all = cliOutputs.join('\n');
+  return secrets.filter((s) => all.includes(s)).map((s) => `${s.slice(0, 4)}… (${s.length} chars)`);
+}
 
 export async function runCli(args: string[], opts: { cwd: string; env?: Record<string, string> }) {
   const res = await execa('node', [CLI, ...args], {

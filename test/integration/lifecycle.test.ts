@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth, waitForHealth } from '../../src/cluster/health.js';
 import { VaultRequestError } from '../../src/vault/api.js';
-import { eventually, readContainerFile, removeClusterResources, TestCluster } from '../helpers/cluster.js';
+import {
+  eventually,
+  leakedSecrets,
+  readContainerFile,
+  removeClusterResources,
+  TestCluster,
+} from '../helpers/cluster.js';
 
 const cluster = new TestCluster({ name: 'vctl-it-life', apiPortBase: 18210 });
 const targets = () => cluster.spec.nodes.map((n, i) => ({ name: n.name, address: cluster.address(i) }));
@@ -182,5 +188,11 @@ describe('a 3-node cluster with the static seal', () => {
 
   it('the cluster answers 403 to a request without a token (sanity of the API layer)', async () => {
     await expect(cluster.api(0, '').kvGet('secret', 'x')).rejects.toBeInstanceOf(VaultRequestError);
+  });
+
+  it('no key share, root token, seal key or secret value appeared in any vaultctl output', () => {
+    const secrets = cluster.knownSecrets(['audit-probe', 'while-degraded']);
+    expect(secrets.length).toBeGreaterThan(3);
+    expect(leakedSecrets(secrets)).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterResources, removeClusterResources, TestCluster } from '../helpers/cluster.js';
+import { clusterResources, leakedSecrets, removeClusterResources, TestCluster } from '../helpers/cluster.js';
 import { CLI } from '../helpers/paths.js';
 
 const cluster = new TestCluster({ name: 'vctl-it-resume', apiPortBase: 18230 });
@@ -54,5 +54,11 @@ describe('init after faults', () => {
     const health = await cluster.cli(['health']);
     expect(health.exitCode, health.stdout).toBe(0);
     expect((await clusterResources(cluster.name)).containers).toBe(3);
+  });
+
+  it('no key share, root token, seal key or secret value appeared in any vaultctl output', () => {
+    const secrets = cluster.knownSecrets([]);
+    expect(secrets.length).toBeGreaterThan(3);
+    expect(leakedSecrets(secrets)).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth } from '../../src/cluster/health.js';
-import { eventually, removeClusterResources, TestCluster } from '../helpers/cluster.js';
+import { eventually, leakedSecrets, removeClusterResources, TestCluster } from '../helpers/cluster.js';
 
 const cluster = new TestCluster({
   name: 'vctl-it-shamir',
@@ -111,5 +111,11 @@ describe('a 3-node cluster with the Shamir seal', () => {
     expect(res.stderr).toContain('vaultctl unseal --prompt');
     const back = await cluster.cli(['unseal']);
     expect(back.exitCode, back.stderr).toBe(0);
+  });
+
+  it('no key share, root token, seal key or secret value appeared in any vaultctl output', () => {
+    const secrets = cluster.knownSecrets(['sealed-then-back']);
+    expect(secrets.length).toBeGreaterThan(3);
+    expect(leakedSecrets(secrets)).toEqual([]);
   });
 });

@@ -1,0 +1,115 @@
+/**
+ * `rotateTls`: new node certificates from the same CA, loaded by each node in turn without losing
+ * quorum. Each node first gets SIGHUP (OpenBao and Vault reload listener certificates on it); a
+ * node that still presents its old certificate afterwards is restarted, alone, and waited for.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { RemoteError } from '../errors.js';
+import type { ContainerRuntime } from '../runtime/port.js';
+import type { Progress } from './events.js';
+import { waitForHealth } from './health.js';
+import { pollUntil } from './poll.js';
+import { containerName, nodeAddress } from './render.js';
+import type { ClusterSpec } from './spec.js';
+import type { StateDir } from './state.js';
+import { clientTlsFromState, ensureTls, tlsPaths } from './tls.js';
+
+/** The SHA-256 fingerprint of the certificate a node presents on its API port. */
+export function presentedFingerprint(address: string, ca: string, servername: string): Promise<string> {
+  const url = new URL(address);
+  return new Promise((resolve, reject) => {
+    const socket = connect(
+      { host: url.hostname, port: Number(url.port), ca, servername, timeout: 3000 },
+      () => {
+        const fp = socket.getPeerCertificate().fingerprint256;
+        socket.end();
+        resolve(fp);
+      },
+    );
+    socket.on('error', reject);
+    socket.on('timeout', () => socket.destroy(new Error('TLS handshake timed out')));
+  });
+}
+
+export interface RotateResult {
+  readonly nodes: readonly { name: string; before: string; after: string; how: 'reload' | 'restart' }[];
+}
+
+export async function rotateTls(
+  spec: ClusterSpec,
+  state: StateDir,
+  deps: {
+    runtime: ContainerRuntime;
+    progress: Progress;
+    token?: string | undefined;
+    signal?: AbortSignal | undefined;
+  },
+): Promise<RotateResult> {
+  const doing = 'rotating TLS certificates';
+  if (!spec.tls.enabled)
+    throw new RemoteError(
+      doing,
+      'TLS is off for this cluster',
+      'turn it on (tls.enabled: true) and run `vaultctl up`',
+    );
+  const tls = clientTlsFromState(spec, state);
+  if (!tls)
+    throw new RemoteError(
+      doing,
+      'the cluster CA is missing from the state dir',
+      'run `vaultctl up` to create it',
+    );
+  const before = new Map<string, string>();
+  for (const n of spec.nodes)
+    before.set(n.name, await presentedFingerprint(nodeAddress(spec, n), tls.ca, n.name));
+
+  await ensureTls(spec, state, deps.progress, { force: true });
+  const targets = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
+  const nodes: { name: string; before: string; after: string; how: 'reload' | 'restart' }[] = [];
+  for (const n of spec.nodes) {
+    const want = new X509Certificate(readFileSync(join(tlsPaths(state).nodeDir(n), 'cert.pem')))
+      .fingerprint256;
+    const container = containerName(spec, n);
+    const presents = () => presentedFingerprint(nodeAddress(spec, n), tls.ca, n.name).catch(() => '');
+    deps.progress.step(`reloading the certificate of ${n.name} (SIGHUP)`);
+    await deps.runtime.killContainer(container, 'SIGHUP');
+    let how: 'reload' | 'restart' = 'reload';
+    const reloaded = await pollUntil(async () => ((await presents()) === want ? true : undefined), {
+      what: `${n.name} to present its new certificate`,
+      timeoutMs: 10_000,
+      intervalMs: 250,
+      signal: deps.signal,
+    }).catch(() => false);
+    if (!reloaded) {
+      how = 'restart';
+      deps.progress.step(`restarting ${n.name} to load its new certificate`);
+      await deps.runtime.stopContainer(container, 10);
+      await deps.runtime.startContainer(container);
+      await pollUntil(async () => ((await presents()) === want ? true : undefined), {
+        what: `${n.name} to present its new certificate after a restart`,
+        timeoutMs: 60_000,
+        signal: deps.signal,
+      });
+    }
+    // One node at a time: the next one only once the cluster is whole again.
+    const h = await waitForHealth(targets, spec.nodes.length, {
+      token: deps.token,
+      tls,
+      waitMs: 60_000,
+      signal: deps.signal,
+    });
+    if (h.verdict !== 'healthy') {
+      throw new RemoteError(
+        doing,
+        `the cluster is ${h.verdict} after ${n.name} (${h.reasons.join('; ')})`,
+        'stopped before the next node; `vaultctl health` shows the cluster',
+      );
+    }
+    nodes.push({ name: n.name, before: before.get(n.name)!, after: want, how });
+    deps.progress.done(`${n.name}: new certificate (${how})`);
+  }
+  return { nodes };
+}

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { rotateTls } from '../cluster/tls-rotate.js';
+import { json, table } from '../output/format.js';
+import type { CommandDeps, GlobalOptions } from './context.js';
+import { loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
+
+export async function run(global: GlobalOptions, deps: CommandDeps): Promise<number> {
+  const { spec, state } = loadClusterSpec(global, {}, deps, 'rotating TLS certificates');
+  const res = await rotateTls(spec, state, {
+    runtime: deps.runtime(),
+    progress: deps.progress,
+    token: await resolveApiToken(deps, spec, state, resolveTls(deps, spec, state)),
+    signal: deps.signal,
+  });
+  deps.progress.stop();
+  if (global.format === 'json') deps.out(json(res));
+  else {
+    const short = (fp: string) => `${fp.slice(0, 17)}…`;
+    deps.out(
+      table(
+        ['NODE', 'OLD CERTIFICATE', 'NEW CERTIFICATE', 'LOADED BY'],
+        res.nodes.map((n) => [n.name, short(n.before), short(n.after), n.how]),
+      ),
+    );
+  }
+  return 0;
+}
+
+export function register(program: Command, deps: CommandDeps): void {
+  const tls = program.command('tls').summary('TLS certificates of the cluster');
+  tls
+    .command('rotate')
+    .summary('new node certificates from the same CA, loaded node by node without losing quorum')
+    .description(
+      'Issues new certificates for every node from the cluster CA, then has each node load its own in turn (SIGHUP; a restart ' +
+        'when the reload does not take) and waits for a healthy cluster before the next. Clients keep working: the CA is unchanged.\n\n' +
+        'Example:\n  $ vaultctl tls rotate',
+    )
+    .action(async (_opts: unknown, c: Command) => {
+      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, deps));
+    });
+}
