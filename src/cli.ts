@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import chalk from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
+import * as bench from './commands/bench.js';
 import type { CommandDeps } from './commands/context.js';
 import * as down from './commands/down.js';
 import * as env from './commands/env.js';
@@ -85,7 +86,20 @@ export function buildProgram(deps: CommandDeps): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
-  for (const mod of [render, imageBuild, up, init, unseal, health, env, tenant, tlsRotate, rootToken, down])
+  for (const mod of [
+    render,
+    imageBuild,
+    up,
+    init,
+    unseal,
+    health,
+    env,
+    tenant,
+    tlsRotate,
+    rootToken,
+    bench,
+    down,
+  ])
     mod.register(program, deps);
   for (const c of program.commands) {
     c.exitOverride();

@@ -1,0 +1,442 @@
+/**
+ * VaultClient: what an application uses to read and write tenant exchange credentials in a
+ * vaultctl cluster (or any OpenBao/Vault with KV v2).
+ *
+ * - HA: several node addresses; on connection errors, timeouts, 5xx and sealed nodes it moves to
+ *   the next address, sticks to a node that works, and retries a failed node after a cooldown.
+ *   Bounded: at most `maxAttempts` tries per call, with capped exponential backoff and jitter.
+ * - Auth: a token, or AppRole (role_id/secret_id): logs in, renews before expiry, and logs in again
+ *   on a 403.
+ * - Cache (lru-cache): 5 minutes, 1000 entries, invalidated on this client's writes and deletes;
+ *   optional stale-if-error serves the last value, marked stale, while no node answers.
+ *
+ * Built on node-vault for every request (its generic `request` covers KV v2, AppRole and health).
+ */
+import { readFileSync } from 'node:fs';
+import { LRUCache } from 'lru-cache';
+import nodeVault from 'node-vault';
+
+export class VaultClientError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+/** The caller's token (or AppRole) may not do this. */
+export class VaultForbiddenError extends VaultClientError {}
+/** No node could serve the request within the attempts allowed. */
+export class VaultUnavailableError extends VaultClientError {}
+/** The request itself is wrong (bad path, bad input); retrying will not help. */
+export class VaultRequestRejectedError extends VaultClientError {
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.status = status;
+  }
+}
+/** Input refused before any request (e.g. a tenant id that is not a UUID). */
+export class VaultInvalidInputError extends VaultClientError {}
+
+export type CredentialType = 'readonly' | 'trading';
+
+export interface ExchangeCredential {
+  readonly api_key: string;
+  readonly secret: string;
+  readonly passphrase?: string;
+  readonly metadata?: {
+    readonly exchange: string;
+    readonly credential_type: CredentialType;
+    readonly created_at: string;
+    readonly created_by?: string;
+  };
+}
+
+export interface VaultClientOptions {
+  /** Node addresses; default BAO_ADDR or VAULT_ADDR (comma-separated lists allowed). */
+  readonly addresses?: readonly string[];
+  /** A token; default BAO_TOKEN or VAULT_TOKEN (unless appRole is given). */
+  readonly token?: string;
+  readonly appRole?: { readonly roleId: string; readonly secretId: string; readonly mount?: string };
+  /** KV v2 mount (default "secret"). */
+  readonly kvMount?: string;
+  /** Per-request timeout (default 2000 ms). */
+  readonly timeoutMs?: number;
+  /** Tries per call across nodes (default 2 x the number of addresses, at least 3). */
+  readonly maxAttempts?: number;
+  /** First backoff between tries (default 25 ms; doubles, capped at 1 s, with jitter). */
+  readonly backoffMs?: number;
+  /** How long a failed node is skipped before it is tried again (default 15 s). */
+  readonly nodeCooldownMs?: number;
+  /** CA for TLS (PEM text or a file path); default BAO_CACERT/VAULT_CACERT. Never skipped. */
+  readonly ca?: string;
+  /** Client certificate and key (PEM text or paths) for mutual TLS. */
+  readonly clientCert?: { readonly cert: string; readonly key: string };
+  readonly cache?: {
+    readonly enabled?: boolean;
+    readonly ttlMs?: number;
+    readonly max?: number;
+    readonly staleIfError?: boolean;
+  };
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface ReadResult<T> {
+  readonly data: T;
+  readonly version: number;
+  /** True when served from the cache after every node failed (stale-if-error). */
+  readonly stale: boolean;
+  readonly fromCache: boolean;
+}
+
+export interface ClientStats {
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  readonly staleServed: number;
+  readonly failovers: number;
+  readonly logins: number;
+  readonly currentAddress: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SAFE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** `tenants/{tenant_id}/exchanges/{exchange}/{credential_type}`, validated before any request. */
+export function credentialPath(tenantId: string, exchange: string, type: CredentialType): string {
+  if (!UUID.test(tenantId))
+    throw new VaultInvalidInputError(`tenant id "${tenantId}" is not a lowercase UUID`);
+  if (!SAFE.test(exchange))
+    throw new VaultInvalidInputError(`exchange "${exchange}" must be lowercase letters, digits, "-" or "_"`);
+  if (type !== 'readonly' && type !== 'trading')
+    throw new VaultInvalidInputError(`credential type "${type}" must be readonly or trading`);
+  return `tenants/${tenantId}/exchanges/${exchange}/${type}`;
+}
+
+function pem(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8');
+}
+
+interface NodeVaultError extends Error {
+  response?: { statusCode?: number; body?: { errors?: string[] } };
+  code?: string;
+}
+
+interface Node {
+  readonly address: string;
+  readonly api: ReturnType<typeof nodeVault>;
+  downUntil: number;
+}
+
+type Failure =
+  | { kind: 'retry'; error: Error }
+  | { kind: 'forbidden'; error: Error }
+  | { kind: 'fatal'; error: Error };
+
+export class VaultClient {
+  private readonly nodes: Node[];
+  private current = 0;
+  private token: string | undefined;
+  private tokenExpiresAt = Number.POSITIVE_INFINITY;
+  private readonly opts: VaultClientOptions;
+  private readonly kv: string;
+  private readonly cache: LRUCache<string, { data: Record<string, unknown>; version: number }> | undefined;
+  private readonly staleIfError: boolean;
+  private stats_ = { cacheHits: 0, cacheMisses: 0, staleServed: 0, failovers: 0, logins: 0 };
+  private loginInFlight: Promise<void> | undefined;
+
+  constructor(opts: VaultClientOptions = {}) {
+    const env = opts.env ?? process.env;
+    const addresses = (opts.addresses ?? (env.BAO_ADDR || env.VAULT_ADDR || '').split(','))
+      .map((a) => a.trim().replace(/\/$/, ''))
+      .filter(Boolean);
+    if (addresses.length === 0)
+      throw new VaultInvalidInputError('no node address: pass addresses or set BAO_ADDR/VAULT_ADDR');
+    this.opts = opts;
+    this.kv = opts.kvMount ?? 'secret';
+    this.token = opts.appRole ? undefined : (opts.token ?? (env.BAO_TOKEN || env.VAULT_TOKEN));
+    if (!this.token && !opts.appRole)
+      throw new VaultInvalidInputError(
+        'no credentials: pass a token or appRole, or set BAO_TOKEN/VAULT_TOKEN',
+      );
+    const ca = pem(opts.ca ?? (env.BAO_CACERT || env.VAULT_CACERT));
+    const cert = pem(opts.clientCert?.cert ?? (env.BAO_CLIENT_CERT || env.VAULT_CLIENT_CERT));
+    const key = pem(opts.clientCert?.key ?? (env.BAO_CLIENT_KEY || env.VAULT_CLIENT_KEY));
+    this.nodes = addresses.map((address) => ({
+      address,
+      downUntil: 0,
+      api: nodeVault({
+        endpoint: address,
+        // Request bodies hold secret values: node-vault's own debug output stays off.
+        debug: () => {},
+        requestOptions: {
+          ...(ca ? { ca } : {}),
+          ...(cert && key ? { cert, key } : {}),
+          // One keep-alive connection pool per node: no TLS handshake per request.
+          agentOptions: { keepAlive: true, maxSockets: 64 },
+        },
+      } as nodeVault.VaultOptions),
+    }));
+    const c = opts.cache ?? {};
+    this.staleIfError = c.staleIfError ?? false;
+    this.cache =
+      c.enabled === false
+        ? undefined
+        : new LRUCache({
+            max: c.max ?? 1000,
+            ttl: c.ttlMs ?? 300_000,
+            // Expired entries stay until evicted, so stale-if-error has something to serve.
+            noDeleteOnStaleGet: true,
+            allowStale: false,
+          });
+  }
+
+  get currentAddress(): string {
+    return this.nodes[this.current]!.address;
+  }
+
+  stats(): ClientStats {
+    return { ...this.stats_, currentAddress: this.currentAddress };
+  }
+
+  private classify(err: unknown): Failure {
+    const e = err as NodeVaultError;
+    const status = e.response?.statusCode;
+    const detail = e.response?.body?.errors?.join('; ') ?? e.message;
+    if (status === undefined)
+      return {
+        kind: 'retry',
+        error: new VaultUnavailableError(`no answer: ${e.code ?? e.message}`, { cause: err }),
+      };
+    if (status === 403)
+      return { kind: 'forbidden', error: new VaultForbiddenError(`permission denied: ${detail}`) };
+    if (status >= 500 || status === 429 || status === 412) {
+      return { kind: 'retry', error: new VaultUnavailableError(`HTTP ${status}: ${detail}`) };
+    }
+    return { kind: 'fatal', error: new VaultRequestRejectedError(`HTTP ${status}: ${detail}`, status) };
+  }
+
+  /** The node to use now: the current one unless it is cooling down, else the next that is not. */
+  private pick(now: number): Node {
+    for (let i = 0; i < this.nodes.length; i++) {
+      const idx = (this.current + i) % this.nodes.length;
+      if (this.nodes[idx]!.downUntil <= now) {
+        if (idx !== this.current) this.stats_.failovers += 1;
+        this.current = idx;
+        return this.nodes[idx]!;
+      }
+    }
+    // Every node is cooling down: try them anyway, in turn (the loop is bounded by maxAttempts).
+    this.current = (this.current + 1) % this.nodes.length;
+    return this.nodes[this.current]!;
+  }
+
+  private async login(): Promise<void> {
+    const ar = this.opts.appRole;
+    if (!ar) return;
+    this.loginInFlight ??= (async () => {
+      const res = (await this.raw(
+        'POST',
+        `/auth/${ar.mount ?? 'approle'}/login`,
+        { role_id: ar.roleId, secret_id: ar.secretId },
+        false,
+      )) as {
+        auth: { client_token: string; lease_duration: number };
+      };
+      this.token = res.auth.client_token;
+      this.stats_.logins += 1;
+      // Log in again at 80 % of the lease rather than renew: AppRole tokens have a max TTL anyway.
+      this.tokenExpiresAt =
+        res.auth.lease_duration > 0 ? Date.now() + res.auth.lease_duration * 800 : Number.POSITIVE_INFINITY;
+    })().finally(() => {
+      this.loginInFlight = undefined;
+    });
+    await this.loginInFlight;
+  }
+
+  /** One logical request with failover and bounded retries. */
+  private async raw(method: string, path: string, body: unknown, authenticated = true): Promise<unknown> {
+    if (authenticated && this.opts.appRole && (!this.token || Date.now() >= this.tokenExpiresAt))
+      await this.login();
+    const maxAttempts = this.opts.maxAttempts ?? Math.max(3, this.nodes.length * 2);
+    const base = this.opts.backoffMs ?? 25;
+    let relogged = false;
+    let last: Error | undefined;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const node = this.pick(Date.now());
+      node.api.token = (authenticated ? this.token : undefined) as string;
+      try {
+        return await node.api.request({
+          path,
+          method,
+          ...(body !== undefined ? { json: body } : {}),
+          timeout: this.opts.timeoutMs ?? 2000,
+        } as nodeVault.RequestOption);
+      } catch (err) {
+        const f = this.classify(err);
+        if (f.kind === 'fatal') throw f.error;
+        if (f.kind === 'forbidden') {
+          // An expired AppRole token answers 403: log in once more, then it is a real denial.
+          if (authenticated && this.opts.appRole && !relogged) {
+            relogged = true;
+            this.token = undefined;
+            await this.login();
+            attempt -= 1;
+            continue;
+          }
+          throw f.error;
+        }
+        last = f.error;
+        node.downUntil = Date.now() + (this.opts.nodeCooldownMs ?? 15_000);
+        if (attempt + 1 < maxAttempts) {
+          const delay = Math.min(1000, base * 2 ** attempt);
+          await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+        }
+      }
+    }
+    throw new VaultUnavailableError(
+      `no node answered after ${maxAttempts} attempts (${last?.message ?? 'unknown'})`,
+      { cause: last },
+    );
+  }
+
+  private key(path: string): string {
+    return `vault:${this.kv}:${path}`;
+  }
+
+  /** Reads a KV v2 secret with its version; null when absent. */
+  async readSecretWithMeta<T extends Record<string, unknown> = Record<string, unknown>>(
+    path: string,
+  ): Promise<ReadResult<T> | null> {
+    const key = this.key(path);
+    const cached = this.cache?.get(key);
+    if (cached) {
+      this.stats_.cacheHits += 1;
+      return { data: cached.data as T, version: cached.version, stale: false, fromCache: true };
+    }
+    if (this.cache) this.stats_.cacheMisses += 1;
+    try {
+      const res = (await this.raw('GET', `/${this.kv}/data/${path}`, undefined)) as {
+        data: { data: T; metadata: { version: number } };
+      };
+      const value = { data: res.data.data, version: res.data.metadata.version };
+      this.cache?.set(key, value);
+      return { ...value, stale: false, fromCache: false };
+    } catch (err) {
+      if (err instanceof VaultRequestRejectedError && err.status === 404) return null;
+      if (err instanceof VaultUnavailableError && this.staleIfError) {
+        const stale = this.cache?.get(key, { allowStale: true });
+        if (stale) {
+          this.stats_.staleServed += 1;
+          return { data: stale.data as T, version: stale.version, stale: true, fromCache: true };
+        }
+      }
+      throw err;
+    }
+  }
+
+  /** Reads a KV v2 secret; null when absent. */
+  async readSecret<T extends Record<string, unknown> = Record<string, unknown>>(
+    path: string,
+  ): Promise<T | null> {
+    return (await this.readSecretWithMeta<T>(path))?.data ?? null;
+  }
+
+  async writeSecret(path: string, data: Record<string, unknown>): Promise<{ version: number }> {
+    this.cache?.delete(this.key(path));
+    const res = (await this.raw('POST', `/${this.kv}/data/${path}`, { data })) as {
+      data: { version: number };
+    };
+    this.cache?.delete(this.key(path));
+    return { version: res.data.version };
+  }
+
+  /** Deletes the secret's metadata and every version. */
+  async deleteSecret(path: string): Promise<void> {
+    this.cache?.delete(this.key(path));
+    await this.raw('DELETE', `/${this.kv}/metadata/${path}`, undefined);
+  }
+
+  /** Keys under a prefix (folders end with "/"); empty when none. */
+  async listSecrets(prefix: string): Promise<string[]> {
+    try {
+      const res = (await this.raw(
+        'LIST',
+        `/${this.kv}/metadata/${prefix.replace(/\/?$/, '/')}`,
+        undefined,
+      )) as { data: { keys: string[] } };
+      return res.data.keys;
+    } catch (err) {
+      if (err instanceof VaultRequestRejectedError && err.status === 404) return [];
+      throw err;
+    }
+  }
+
+  /** The node's health (sys/health answers every state; not an error when sealed or standby). */
+  async healthCheck(): Promise<{
+    address: string;
+    initialized: boolean;
+    sealed: boolean;
+    standby: boolean;
+    version?: string;
+  }> {
+    const res = (await this.raw(
+      'GET',
+      '/sys/health?standbyok=true&perfstandbyok=true',
+      undefined,
+      false,
+    )) as {
+      initialized: boolean;
+      sealed: boolean;
+      standby: boolean;
+      version?: string;
+    };
+    return {
+      address: this.currentAddress,
+      initialized: res.initialized,
+      sealed: res.sealed,
+      standby: res.standby,
+      ...(res.version ? { version: res.version } : {}),
+    };
+  }
+
+  credentialPath(tenantId: string, exchange: string, type: CredentialType): string {
+    return credentialPath(tenantId, exchange, type);
+  }
+
+  async getCredential(
+    tenantId: string,
+    exchange: string,
+    type: CredentialType,
+  ): Promise<ExchangeCredential | null> {
+    return this.readSecret<ExchangeCredential & Record<string, unknown>>(
+      credentialPath(tenantId, exchange, type),
+    );
+  }
+
+  async putCredential(
+    tenantId: string,
+    exchange: string,
+    type: CredentialType,
+    cred: { api_key: string; secret: string; passphrase?: string },
+    createdBy?: string,
+  ): Promise<{ version: number }> {
+    const path = credentialPath(tenantId, exchange, type);
+    if (!cred.api_key || !cred.secret) throw new VaultInvalidInputError('api_key and secret are required');
+    return this.writeSecret(path, {
+      api_key: cred.api_key,
+      secret: cred.secret,
+      ...(cred.passphrase ? { passphrase: cred.passphrase } : {}),
+      metadata: {
+        exchange,
+        credential_type: type,
+        created_at: new Date().toISOString(),
+        ...(createdBy ? { created_by: createdBy } : {}),
+      },
+    });
+  }
+
+  /** Drops every cached value. */
+  clearCache(): void {
+    this.cache?.clear();
+  }
+}
