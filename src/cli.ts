@@ -15,6 +15,7 @@ import * as imageBuild from './commands/image-build.js';
 import * as init from './commands/init.js';
 import * as render from './commands/render.js';
 import * as rootToken from './commands/root-token.js';
+import * as snapshot from './commands/snapshot.js';
 import * as tenant from './commands/tenant.js';
 import * as tlsRotate from './commands/tls-rotate.js';
 import * as unseal from './commands/unseal.js';
@@ -97,6 +98,7 @@ export function buildProgram(deps: CommandDeps): Command {
     tenant,
     tlsRotate,
     rootToken,
+    snapshot,
     bench,
     down,
   ])

@@ -69,7 +69,8 @@ export function judgeHealth(
 
   if (reachable.length === 0) down.push('no node answers');
   if (reachable.length > 0 && active.length === 0) down.push('no active node (no leader)');
-  if (unsealed.length < quorum)
+  // Only when every node was checked: one address alone says nothing about the others (raft does).
+  if (nodes.length >= expectedVoters && unsealed.length < quorum)
     down.push(`${unsealed.length} of ${expectedVoters} nodes unsealed, quorum needs ${quorum}`);
 
   for (const n of nodes) {

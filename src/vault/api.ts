@@ -70,6 +70,7 @@ export interface AutopilotServer {
   readonly status: string;
   readonly healthy: boolean;
   readonly last_index?: number;
+  readonly last_term?: number;
   readonly version?: string;
 }
 

@@ -1,0 +1,309 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { bootstrapCluster } from '../cluster/bootstrap.js';
+import { waitForHealth } from '../cluster/health.js';
+import { parseDuration } from '../cluster/poll.js';
+import { containerName, nodeAddress } from '../cluster/render.js';
+import {
+  listSnapshots,
+  pruneSnapshots,
+  readPassphrase,
+  restoreSnapshot,
+  saveSnapshot,
+  verifySnapshot,
+} from '../cluster/snapshot.js';
+import { unsealCluster } from '../cluster/unseal.js';
+import { RemoteError, UsageError } from '../errors.js';
+import { json, table } from '../output/format.js';
+import { VaultNodeApi } from '../vault/api.js';
+import { connectToCluster } from './connect.js';
+import type { CommandDeps, GlobalOptions } from './context.js';
+import { confirm, envOrAdminToken, loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
+
+interface PassOpts {
+  readonly passphraseFile?: string;
+}
+
+function positiveInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`reading --${name}`, `"${v}" is not a positive integer`);
+  return n;
+}
+
+export async function runSave(
+  global: GlobalOptions,
+  file: string | undefined,
+  opts: PassOpts & { dir?: string; keep?: string; encrypt?: boolean },
+  deps: CommandDeps,
+): Promise<number> {
+  const doing = 'saving a snapshot';
+  if (file && opts.dir) throw new UsageError(doing, 'give a FILE or --dir, not both');
+  if (opts.keep && !opts.dir) throw new UsageError(doing, '--keep needs --dir');
+  const keep = opts.keep ? positiveInt(opts.keep, 'keep') : undefined;
+  const passphrase = readPassphrase(
+    opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
+    deps.env,
+  );
+  if (opts.encrypt && !passphrase) {
+    throw new UsageError(
+      doing,
+      '--encrypt needs a passphrase',
+      'pass --passphrase-file FILE or set VAULTCTL_SNAPSHOT_PASSPHRASE',
+    );
+  }
+  const { spec, state } = loadClusterSpec(global, {}, deps, doing);
+  const tls = resolveTls(deps, spec, state);
+  const token = await resolveApiToken(deps, spec, state, tls);
+  const api = await connectToCluster(spec, token, tls, doing);
+  const meta = await saveSnapshot(
+    spec,
+    state,
+    { api, token: token!, tls, progress: deps.progress, signal: deps.signal },
+    {
+      ...(file ? { file: resolve(deps.cwd, file) } : {}),
+      ...(opts.dir ? { dir: resolve(deps.cwd, opts.dir) } : {}),
+      ...(passphrase ? { passphrase } : {}),
+    },
+  );
+  const removed = keep && opts.dir ? pruneSnapshots(resolve(deps.cwd, opts.dir), keep) : [];
+  deps.progress.stop();
+  if (global.format === 'json') deps.out(json({ ...meta, pruned: removed }));
+  else {
+    deps.out(
+      `Saved ${meta.file}: ${meta.size} bytes, sha256 ${meta.sha256.slice(0, 16)}…, raft index ${meta.raftIndex ?? '?'}${meta.encrypted ? ', encrypted' : ''}.`,
+    );
+    for (const r of removed) deps.out(`  pruned ${r}`);
+  }
+  return 0;
+}
+
+export async function runVerify(
+  global: GlobalOptions,
+  file: string,
+  opts: PassOpts,
+  deps: CommandDeps,
+): Promise<number> {
+  const passphrase = readPassphrase(
+    opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
+    deps.env,
+  );
+  const meta = await verifySnapshot(resolve(deps.cwd, file), passphrase);
+  if (global.format === 'json')
+    deps.out(json({ ok: true, decrypted: !meta.encrypted || Boolean(passphrase), meta }));
+  else {
+    deps.out(
+      `${file}: OK (size and SHA-256 match${meta.encrypted ? (passphrase ? '; decrypts' : '; encrypted: pass the passphrase to check decryption') : ''}; archive reads).`,
+    );
+    deps.out(
+      `  cluster ${meta.cluster} (${meta.clusterId}), ${meta.flavor} ${meta.version}, ${meta.sealType} seal, raft index ${meta.raftIndex ?? '?'}, ${meta.createdAt}`,
+    );
+  }
+  return 0;
+}
+
+export async function runList(
+  global: GlobalOptions,
+  opts: { dir: string },
+  deps: CommandDeps,
+): Promise<number> {
+  const list = listSnapshots(resolve(deps.cwd, opts.dir));
+  if (global.format === 'json') deps.out(json(list));
+  else if (list.length === 0) deps.out(`No snapshots in ${opts.dir}.`);
+  else {
+    deps.out(
+      table(
+        ['FILE', 'CREATED', 'SIZE', 'CLUSTER', 'RAFT INDEX', 'ENCRYPTED'],
+        list.map((s) => [
+          s.file,
+          s.createdAt,
+          String(s.size),
+          s.meta?.cluster ?? '(no metadata)',
+          String(s.meta?.raftIndex ?? '-'),
+          s.meta?.encrypted ? 'yes' : 'no',
+        ]),
+      ),
+    );
+  }
+  return 0;
+}
+
+export async function runPrune(
+  global: GlobalOptions,
+  opts: { dir: string; keep: string; maxAge?: string },
+  deps: CommandDeps,
+): Promise<number> {
+  const keep = positiveInt(opts.keep, 'keep');
+  const maxAgeMs = opts.maxAge !== undefined ? parseDuration(opts.maxAge.replace(/d$/, '')) : undefined;
+  if (opts.maxAge !== undefined && maxAgeMs === undefined)
+    throw new UsageError('reading --max-age', `"${opts.maxAge}" is not a duration`, 'e.g. 7d, 48h');
+  const ageMs =
+    opts.maxAge?.endsWith('d') && maxAgeMs !== undefined ? (maxAgeMs / 1000) * 86_400_000 : maxAgeMs;
+  const removed = pruneSnapshots(resolve(deps.cwd, opts.dir), keep, ageMs);
+  if (global.format === 'json') deps.out(json({ removed }));
+  else deps.out(removed.length === 0 ? 'Nothing to prune.' : removed.map((r) => `removed ${r}`).join('\n'));
+  return 0;
+}
+
+export async function runRestore(
+  global: GlobalOptions,
+  file: string,
+  opts: PassOpts & { yes?: boolean; force?: boolean },
+  deps: CommandDeps,
+): Promise<number> {
+  const path = resolve(deps.cwd, file);
+  const doing = `restoring ${file}`;
+  const passphrase = readPassphrase(
+    opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
+    deps.env,
+  );
+  const { spec, state } = loadClusterSpec(global, {}, deps, doing);
+  const tls = resolveTls(deps, spec, state);
+  await confirm(deps, `Replace all data of cluster ${spec.name} with ${file}?`, opts.yes, doing);
+  const runtime = deps.runtime();
+  const nodes = spec.nodes.map((n) => ({
+    name: n.name,
+    api: new VaultNodeApi({ address: nodeAddress(spec, n), tls }),
+  }));
+  const res = await restoreSnapshot(
+    spec,
+    state,
+    path,
+    passphrase,
+    {
+      progress: deps.progress,
+      tls,
+      nodes,
+      token: () => resolveApiToken(deps, spec, state, tls),
+      stopNode: (name) => runtime.stopContainer(containerName(spec, name), 10),
+      startNode: (name) => runtime.startContainer(containerName(spec, name)),
+      signal: deps.signal,
+    },
+    { force: opts.force ?? false },
+  );
+  // A fresh cluster has its followers out of raft: `init` joins and unseals them (idempotent).
+  if (res.into === 'fresh cluster') {
+    await bootstrapCluster(spec, state, {
+      progress: deps.progress,
+      tls,
+      token: () => envOrAdminToken(deps, spec, state, tls),
+      signal: deps.signal,
+      nodeLogs: (n) => runtime.containerLogs(containerName(spec, n), 20),
+    });
+  }
+  // Afterwards: the restored data's keys apply. Shamir nodes need the (source's) unseal keys.
+  const targets = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
+  const material = state.readInit();
+  if (spec.seal.type === 'shamir' && material && !material.pgp) {
+    deps.progress.step('unsealing the nodes with the state dir key shares');
+    await unsealCluster(
+      targets,
+      { progress: deps.progress, keys: async () => material.keys, tls, signal: deps.signal },
+      { timeoutMs: 90_000 },
+    );
+  }
+  deps.progress.step('waiting for a healthy cluster');
+  const h = await waitForHealth(targets, spec.nodes.length, {
+    tls,
+    token: await resolveApiToken(deps, spec, state, tls).catch(() => undefined),
+    waitMs: 120_000,
+    signal: deps.signal,
+  });
+  deps.progress.stop();
+  if (h.verdict !== 'healthy') {
+    throw new RemoteError(
+      doing,
+      `the data is restored but the cluster is ${h.verdict}: ${h.reasons.join('; ')}`,
+      '`vaultctl health` and `vaultctl unseal` show and mend what is left',
+    );
+  }
+  if (global.format === 'json')
+    deps.out(
+      json({
+        restored: res.meta.file,
+        into: res.into,
+        forced: res.forced,
+        raftIndex: res.meta.raftIndex,
+        health: h.verdict,
+      }),
+    );
+  else
+    deps.out(
+      `Restored ${res.meta.file} (raft index ${res.meta.raftIndex ?? '?'}, ${res.meta.createdAt}) into the ${res.into}${res.forced ? ' (forced)' : ''}; the cluster is healthy.`,
+    );
+  return 0;
+}
+
+export function register(program: Command, deps: CommandDeps): void {
+  const snap = program.command('snapshot').summary('raft snapshots: save, verify, list, prune, restore');
+  const pass = (c: Command) =>
+    c.option(
+      '--passphrase-file <file>',
+      'passphrase (first line) for encryption; or VAULTCTL_SNAPSHOT_PASSPHRASE',
+    );
+  pass(
+    snap
+      .command('save [file]')
+      .summary('stream a snapshot from the active node to disk (0600, checksummed, optionally encrypted)')
+      .description(
+        'Streams the raft snapshot to a temp file, fsyncs and renames it (never a half file under the final name), and writes ' +
+          '<file>.json with cluster, version, seal, raft index, time, size and SHA-256. With a passphrase the file is encrypted ' +
+          '(OpenSSL enc format: `openssl enc -d -aes-256-cbc -pbkdf2 -iter 200000 -md sha256` decrypts it).\n\n' +
+          'Example:\n  $ vaultctl snapshot save --dir /backups --keep 7\n  $ VAULTCTL_SNAPSHOT_PASSPHRASE=... vaultctl snapshot save --dir /backups --encrypt',
+      )
+      .option('--dir <dir>', 'save as <dir>/<cluster>-<time>.snap')
+      .option('--keep <n>', 'with --dir: keep only the newest n snapshots')
+      .option('--encrypt', 'encrypt (a passphrase is required; one given also implies this)'),
+  ).action(
+    async (
+      file: string | undefined,
+      opts: PassOpts & { dir?: string; keep?: string; encrypt?: boolean },
+      c: Command,
+    ) => {
+      deps.setExitCode(await runSave(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
+    },
+  );
+  pass(
+    snap
+      .command('verify <file>')
+      .summary('check size, checksum, decryption and archive of a snapshot')
+      .description(
+        'Exit 0 when the file is whole; 1 with the reason when it is truncated, altered or does not decrypt.\n\nExample:\n  $ vaultctl snapshot verify /backups/alphapulse-2026-11-28T02-00-00-000Z.snap',
+      ),
+  ).action(async (file: string, opts: PassOpts, c: Command) => {
+    deps.setExitCode(await runVerify(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
+  });
+  snap
+    .command('list')
+    .summary('list the snapshots in a directory, newest first')
+    .description('Example:\n  $ vaultctl snapshot list --dir /backups')
+    .requiredOption('--dir <dir>', 'directory')
+    .action(async (opts: { dir: string }, c: Command) => {
+      deps.setExitCode(await runList(c.optsWithGlobals() as GlobalOptions, opts, deps));
+    });
+  snap
+    .command('prune')
+    .summary('keep the newest N snapshots (and, with --max-age, drop only the older ones)')
+    .description('Example:\n  $ vaultctl snapshot prune --dir /backups --keep 7 --max-age 30d')
+    .requiredOption('--dir <dir>', 'directory')
+    .requiredOption('--keep <n>', 'always keep the newest n')
+    .option('--max-age <age>', 'remove only snapshots older than this (e.g. 30d, 48h)')
+    .action(async (opts: { dir: string; keep: string; maxAge?: string }, c: Command) => {
+      deps.setExitCode(await runPrune(c.optsWithGlobals() as GlobalOptions, opts, deps));
+    });
+  pass(
+    snap
+      .command('restore <file>')
+      .summary('verify, then restore a snapshot and bring every node back healthy')
+      .description(
+        'Verifies the file, refuses a snapshot the target could not unseal (another flavor or seal, another static seal key, ' +
+          "another Shamir cluster; --force restores anyway when you will supply the source's key material), asks unless --yes, " +
+          'restores (snapshot-force for another cluster; into a fresh, uninitialised cluster after total loss too), unseals Shamir ' +
+          'nodes with the state dir shares, and waits for a healthy cluster.\n\nExample:\n  $ vaultctl up && vaultctl snapshot restore /backups/alphapulse-2026-11-28T02-00-00-000Z.snap --yes',
+      )
+      .option('-y, --yes', 'do not ask for confirmation')
+      .option('--force', 'restore even when the target seems unable to unseal the data'),
+  ).action(async (file: string, opts: PassOpts & { yes?: boolean; force?: boolean }, c: Command) => {
+    deps.setExitCode(await runRestore(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
+  });
+}
