@@ -498,7 +498,7 @@ export async function restoreSnapshot(
   const sealType = statuses[0]!.s!.type;
 
   if (initialised) {
-    const active = statuses.find((x) => x.h && x.h.initialized && !x.h.sealed && !x.h.standby);
+    const active = statuses.find((x) => x.h?.initialized && !x.h.sealed && !x.h.standby);
     if (!active) throw new RemoteError(doing, 'no active node', '`vaultctl health`; unseal first');
     const clusterId = active.h!.cluster_id ?? '';
     const why = restoreRefusal(meta, spec, state, { clusterId, sealType });
