@@ -159,6 +159,20 @@ describe('snapshot save / verify / list / prune', () => {
     }
   });
 
+  it('a full disk during save: exit 1 saying so, no partial file and nothing under the final name', async () => {
+    const small = join(cluster.base, 'small');
+    mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', small]);
+    try {
+      const r = await cluster.cli(['snapshot', 'save', '--dir', small]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('the disk is full');
+      expect(readdirSync(small)).toEqual([]);
+    } finally {
+      execFileSync('umount', [small]);
+    }
+  });
+
   it('lists newest first and prunes to --keep', async () => {
     for (let i = 0; i < 2; i++)
       expect((await cluster.cli(['snapshot', 'save', '--dir', dir, '--keep', '3'])).exitCode).toBe(0);
@@ -187,6 +201,22 @@ describe('snapshot restore', () => {
     const r = await cluster.cli(['snapshot', 'restore', snapFile, '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('into the running cluster');
+    expect(await readAll()).toEqual(before);
+  });
+
+  it('refuses to restore while a node is down (exit 2) and changes nothing', async () => {
+    const before = await readAll();
+    await cluster.runtime.stopContainer(cluster.container(2), 5);
+    try {
+      const r = await cluster.cli(['snapshot', 'restore', snapFile, '--yes']);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain('node vault-3 does not answer');
+      expect(r.stderr).toContain('Nothing was changed');
+    } finally {
+      await cluster.runtime.startContainer(cluster.container(2));
+    }
+    const h = await cluster.cli(['health', '--wait', '60s']);
+    expect(h.exitCode, h.stdout).toBe(0);
     expect(await readAll()).toEqual(before);
   });
 

