@@ -5,6 +5,9 @@
  * again after an interruption at any point and it finishes the job. Key material is written to the
  * state dir (0600) the moment the first node returns it, before anything else happens.
  */
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RemoteError, UsageError } from '../errors.js';
 import { apiScheme, nodePaths } from '../templates/hcl.js';
 import { renderPolicies } from '../templates/policies.js';
@@ -18,6 +21,7 @@ import { nodeAddress } from './render.js';
 import type { ClusterSpec, NodeSpec } from './spec.js';
 import { AUTO_SEALS, CONTAINER_API_PORT } from './spec.js';
 import type { InitMaterial, StateDir } from './state.js';
+import { tlsPaths } from './tls.js';
 
 export interface BootstrapDeps {
   readonly progress: Progress;
@@ -287,6 +291,17 @@ export async function bootstrapCluster(
     record('configure autopilot', false);
   }
 
+  // Under mutual TLS a joining node shows the leader its own certificate (from its own tls dir).
+  const nodeClientCert = (n: NodeSpec): { clientCertPem?: string; clientKeyPem?: string } => {
+    if (!spec.tls.requireClientCert) return {};
+    const dir = tlsPaths(state).nodeDir(n);
+    if (!existsSync(join(dir, 'cert.pem'))) return {};
+    return {
+      clientCertPem: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+      clientKeyPem: readFileSync(join(dir, 'key.pem'), 'utf8'),
+    };
+  };
+
   // 5. Followers join and unseal. retry_join would get there on its own, but only on its next
   // attempt (seconds apart, backing off); an explicit join now saves that wait. Failures of the
   // explicit join are not fatal: retry_join may have won the race.
@@ -300,7 +315,7 @@ export async function bootstrapCluster(
         await api(n)
           .raftJoin(
             `${apiScheme(spec)}://${leaderNode.name}:${CONTAINER_API_PORT}`,
-            deps.tls ? { caPem: deps.tls.ca, serverName: leaderNode.name } : undefined,
+            deps.tls ? { caPem: deps.tls.ca, serverName: leaderNode.name, ...nodeClientCert(n) } : undefined,
           )
           .catch((err: Error) =>
             progress.debug(`explicit join: ${err.message}; relying on retry_join`, n.name),

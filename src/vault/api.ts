@@ -240,10 +240,20 @@ export class VaultNodeApi {
     return this.call('PUT', '/sys/unseal', 'submitting an unseal key', { key }, 30_000);
   }
 
-  raftJoin(leaderApiAddr: string, tls?: { caPem: string; serverName: string }): Promise<{ joined: boolean }> {
+  /**
+   * Asks this node to join the leader. With mutual TLS the node needs a client certificate for the
+   * leader: its own (`clientCertPem`/`clientKeyPem`), which it already holds on its own disk.
+   */
+  raftJoin(
+    leaderApiAddr: string,
+    tls?: { caPem: string; serverName: string; clientCertPem?: string; clientKeyPem?: string },
+  ): Promise<{ joined: boolean }> {
     const body = {
       leader_api_addr: leaderApiAddr,
       ...(tls ? { leader_ca_cert: tls.caPem, leader_tls_servername: tls.serverName } : {}),
+      ...(tls?.clientCertPem && tls.clientKeyPem
+        ? { leader_client_cert: tls.clientCertPem, leader_client_key: tls.clientKeyPem }
+        : {}),
     };
     return this.call('PUT', '/sys/storage/raft/join', 'joining the raft cluster', body, 30_000);
   }
