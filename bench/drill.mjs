@@ -71,7 +71,7 @@ for (const mult of multipliers) {
   };
   try {
     console.error(`== performance_multiplier ${mult}: bringing up ${name}`);
-    must('down', '--purge', '--yes', '-q');
+    must('down', '--volumes', '--purge', '--yes', '-q');
     must('up', '-q');
     must('init', '-q');
     must('health', '--wait', '60s', '-q');
@@ -120,7 +120,7 @@ for (const mult of multipliers) {
       console.error(JSON.stringify(rows[rows.length - 1]));
     }
   } finally {
-    vaultctl('down', '--purge', '--yes', '-q');
+    vaultctl('down', '--volumes', '--purge', '--yes', '-q');
     rmSync(cwd, { recursive: true, force: true });
   }
 }

@@ -2,6 +2,8 @@
  * `downCluster`: removes the containers and network of a cluster. Data volumes go only with
  * `volumes`, the state dir (keys!) only with `purge`; the command asks before either.
  */
+import { existsSync } from 'node:fs';
+import { UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import type { Progress } from './events.js';
@@ -35,6 +37,21 @@ export async function downCluster(
     runtime.listNetworks(labels),
     runtime.listVolumes(labels),
   ]);
+  // The state dir holds the only keys that unseal the data volumes: removing it while they stay
+  // would leave data nothing can open (and a later `up` would make new keys that cannot either).
+  const dataVolumes = volumes.filter((v) => v.labels[LABELS.kind] === 'data');
+  if (
+    opts.purge &&
+    !opts.volumes &&
+    dataVolumes.length > 0 &&
+    (existsSync(state.sealKeyFile) || existsSync(state.initFile))
+  ) {
+    throw new UsageError(
+      `removing the state dir of cluster ${cluster}`,
+      `its ${dataVolumes.length} data volume(s) would stay behind without the keys that unseal them; nothing was removed`,
+      'add --volumes to remove the data too, or keep the state dir (back it up before removing it by hand)',
+    );
+  }
   const result: DownResult = {
     containers: containers.map((c) => c.name),
     networks: networks.map((n) => n.name),

@@ -14,6 +14,9 @@ export async function run(global: GlobalOptions, opts: DownOptions, deps: Comman
   const { spec, state } = loadClusterSpec(global, {}, deps, 'taking the cluster down');
   const runtime = deps.runtime();
   const doing = `taking cluster ${spec.name} down`;
+  const options = { volumes: opts.volumes ?? false, purge: opts.purge ?? false };
+  // Refusals (e.g. --purge that would orphan the data volumes) come before any question.
+  await downCluster(spec.name, state, { runtime, progress: deps.progress }, { ...options, dryRun: true });
   if (opts.volumes)
     await confirm(
       deps,
@@ -28,12 +31,7 @@ export async function run(global: GlobalOptions, opts: DownOptions, deps: Comman
       opts.yes,
       doing,
     );
-  const res = await downCluster(
-    spec.name,
-    state,
-    { runtime, progress: deps.progress },
-    { volumes: opts.volumes ?? false, purge: opts.purge ?? false },
-  );
+  const res = await downCluster(spec.name, state, { runtime, progress: deps.progress }, options);
   deps.progress.stop();
   if (global.format === 'json') {
     deps.out(json({ cluster: spec.name, ...res }));

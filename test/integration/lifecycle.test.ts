@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth, waitForHealth } from '../../src/cluster/health.js';
 import { VaultRequestError } from '../../src/vault/api.js';
 import {
+  clusterResources,
   eventually,
   leakedSecrets,
   readContainerFile,
@@ -184,6 +185,17 @@ describe('a 3-node cluster with the static seal', () => {
     await expect(
       cluster.api(0).kvGet('secret', 'tenants/t1/exchanges/kraken/trading'),
     ).resolves.toBeDefined();
+  });
+
+  it('down --purge without --volumes is refused: the data would outlive the keys that unseal it', async () => {
+    const res = await cluster.cli(['down', '--purge', '--yes']);
+    expect(res.exitCode).toBe(1);
+    expect(res.stderr).toContain('data volume(s) would stay behind without the keys that unseal them');
+    expect(res.stderr).toContain('hint: add --volumes');
+    expect(cluster.state.readInit()).toBeDefined();
+    expect(await clusterResources(cluster.name)).toMatchObject({ containers: 3, volumes: 6 });
+    const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
+    expect(h.verdict).not.toBe('down');
   });
 
   it('the cluster answers 403 to a request without a token (sanity of the API layer)', async () => {
