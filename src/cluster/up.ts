@@ -2,9 +2,11 @@
  * `upCluster`: observe, plan, apply. Idempotent: a second run finds nothing to do. A run that fails
  * or is cancelled half-way removes what it created in that run (never volumes that existed before).
  */
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
+import { LABELS } from '../runtime/port.js';
 import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi } from '../vault/api.js';
 import type { Progress } from './events.js';
@@ -152,6 +154,16 @@ export async function upCluster(
       'planning the cluster',
       `container name${observed.foreignNames.length > 1 ? 's' : ''} ${observed.foreignNames.join(', ')} already in use by containers vaultctl does not manage`,
       `remove or rename them (docker rm -f ${observed.foreignNames.join(' ')}), or choose another cluster name (--cluster)`,
+    );
+  }
+  // Data volumes of an earlier cluster, but no static seal key to open them: a new key would
+  // make a cluster that can never unseal that data (the nodes retry forever).
+  const oldData = observed.volumes.filter((v) => v.labels[LABELS.kind] === 'data');
+  if (spec.seal.type === 'static' && oldData.length > 0 && !existsSync(state.sealKeyFile)) {
+    throw new UsageError(
+      'planning the cluster',
+      `the data volumes ${oldData.map((v) => v.name).join(', ')} hold an earlier cluster's data, but ${state.sealKeyFile} does not exist: a new seal key could not unseal it`,
+      'restore the state dir from its backup (it holds seal.key), or remove the old data with `vaultctl down --volumes`',
     );
   }
   const plan = planUp(rendered, observed);

@@ -3,7 +3,7 @@
  * up -> init -> health, replication, idempotence, restarts with auto-unseal, a stopped follower,
  * down/up keeping data. Tests run in order and share one cluster.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth, waitForHealth } from '../../src/cluster/health.js';
@@ -193,6 +193,25 @@ describe('a 3-node cluster with the static seal', () => {
     expect(res.stderr).toContain('data volume(s) would stay behind without the keys that unseal them');
     expect(res.stderr).toContain('hint: add --volumes');
     expect(cluster.state.readInit()).toBeDefined();
+    expect(await clusterResources(cluster.name)).toMatchObject({ containers: 3, volumes: 6 });
+    const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
+    expect(h.verdict).not.toBe('down');
+  });
+
+  it('up from a state dir without the seal key of the existing data volumes is refused, touching nothing', async () => {
+    const res = await cluster.cli([
+      '--state-dir',
+      'elsewhere',
+      'up',
+      '--api-port',
+      '18210',
+      '--image',
+      cluster.spec.image,
+    ]);
+    expect(res.exitCode).toBe(1);
+    expect(res.stderr).toContain("hold an earlier cluster's data");
+    expect(res.stderr).toContain('hint: restore the state dir from its backup');
+    expect(existsSync(join(cluster.base, 'elsewhere'))).toBe(false);
     expect(await clusterResources(cluster.name)).toMatchObject({ containers: 3, volumes: 6 });
     const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
     expect(h.verdict).not.toBe('down');
