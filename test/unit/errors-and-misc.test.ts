@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import {
   UsageError,
 } from '../../src/errors.js';
 import { demuxDockerLog } from '../../src/runtime/docker.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 
 describe('errors', () => {
   it('UsageError exits 1 and renders "Error <doing>: <cause>" with a hint line', () => {
@@ -54,7 +55,14 @@ describe('errors', () => {
   });
 
   it('exit codes are the documented ones', () => {
-    expect(ExitCode).toEqual({ ok: 0, usage: 1, remote: 2, internal: 70, cancelled: 130 });
+    expect(ExitCode).toEqual({ ok: 0, usage: 1, remote: 2, check: 3, internal: 70, cancelled: 130 });
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## Exit codes'),
+      readme.indexOf('## ', readme.indexOf('## Exit codes') + 5),
+    );
+    const documented = [...section.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
+    expect(documented).toEqual(Object.values(ExitCode));
   });
 
   it('throwIfAborted throws CancelledError only for a fired signal', () => {
