@@ -72,14 +72,15 @@ export async function ensureMetricsToken(leader: VaultNodeApi, state: StateDir):
   if (stored) {
     // The token travels in the request body only; lookups of a revoked token answer 403/400.
     const info = await readOr404(
-      leader.write<{ data: { policies?: string[]; period?: number } }>(
+      leader.write<{ data: { policies?: string[]; role?: string } }>(
         'auth/token/lookup',
         { token: stored },
         'checking the stored metrics token',
       ),
     );
     const policies = info?.data.policies ?? [];
-    if (info && policies.includes(METRICS_POLICY) && info.data.period) {
+    // Lookups do not show the period; a token of our role carries the role's token_period.
+    if (info && policies.includes(METRICS_POLICY) && info.data.role === METRICS_TOKEN_ROLE) {
       await leader.write('auth/token/renew', { token: stored }, 'renewing the metrics token');
       return {
         changed,
