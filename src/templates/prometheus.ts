@@ -199,7 +199,11 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
     },
     {
       alert: 'VaultAuditLogFailures',
-      expr: `sum(increase({__name__=~"vault_audit_log_(request|response)_failure",${sel}}[5m])) > 0`,
+      // Two sums, not one regex over __name__: increase() drops the name, and the two counters of one
+      // node would then collide on their labels. Either may be absent (not yet or no longer exported).
+      expr:
+        `(sum(increase(vault_audit_log_request_failure{${sel}}[5m])) or vector(0))` +
+        ` + (sum(increase(vault_audit_log_response_failure{${sel}}[5m])) or vector(0)) > 0`,
       for: '0s',
       severity: 'critical',
       summary: `Cluster ${spec.name} failed to write audit log entries`,
