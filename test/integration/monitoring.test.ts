@@ -194,6 +194,34 @@ describe('vaultctl up --monitoring on a real cluster', () => {
     expect(table.stdout).toMatch(/NODE\s+UNSEALED\s+ACTIVE\s+TERM\s+APPLIED\s+COMMIT\s+TOLERANCE/);
   });
 
+  it('a revoked metrics token is replaced by the next init, and Prometheus picks the new one up', async () => {
+    const old = cluster.state.readMetricsToken()!;
+    await cluster.api(0).write('auth/token/revoke', { token: old });
+    const init = await cluster.cli(['init']);
+    expect(init.exitCode, init.stderr).toBe(0);
+    expect(init.stderr).toMatch(/metrics token: replaced the stored token/);
+    const fresh = cluster.state.readMetricsToken()!;
+    expect(fresh).not.toBe(old);
+    expect(statSync(cluster.state.metricsTokenFile).mode & 0o777).toBe(0o600);
+    // The token file is re-read on every scrape through the mounted directory: no restart needed.
+    await allTargetsUp(PROM_PORT);
+  });
+
+  it('a changed rule setting recreates only the Prometheus container, on the port it already holds', async () => {
+    const monitoring = { ...(cluster.spec.input.monitoring as Record<string, unknown>), highLatencyMs: 250 };
+    writeFileSync(join(cluster.base, 'vaultctl.yaml'), stringify({ ...cluster.spec.input, monitoring }));
+    const up = await cluster.cli(['up', '--dry-run', '--format', 'json']);
+    expect(up.exitCode, up.stderr).toBe(0);
+    const plan = JSON.parse(up.stdout) as { steps: { action: string; target: string }[] };
+    expect(new Set(plan.steps.map((s) => s.target))).toEqual(new Set([`${cluster.name}-prometheus`]));
+    const applied = await cluster.cli(['up']);
+    expect(applied.exitCode, applied.stderr).toBe(0);
+    expect(readFileSync(join(cluster.state.monitoringDir, 'vault-alerts.rules.yml'), 'utf8')).toContain(
+      '> 250',
+    );
+    await allTargetsUp(PROM_PORT);
+  });
+
   it("render --target prometheus: promtool accepts the files and Debian's prometheus on the host scrapes every node", async () => {
     const out = join(cluster.base, 'prom');
     const r = await cluster.cli(['render', '--target', 'prometheus', '--out', out]);
