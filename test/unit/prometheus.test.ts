@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { parseLdd } from '../../src/cluster/image.js';
 import { renderCluster, renderPrometheusForHost } from '../../src/cluster/render.js';
 import type { SpecInput } from '../../src/cluster/spec.js';
 import { resolveSpec } from '../../src/cluster/spec.js';
@@ -217,5 +218,17 @@ describe('rendered monitoring', () => {
   it('promtool is the Debian version the rules were written for', () => {
     const v = execFileSync('promtool', ['--version'], { encoding: 'utf8' });
     expect(v).toMatch(/version 2\.\d+/);
+  });
+});
+
+describe('the Prometheus image', () => {
+  it('takes the libraries and the loader from ldd output, nothing for a static binary', () => {
+    const out = [
+      '\tlinux-vdso.so.1 (0x00007ffd5a1f2000)',
+      '\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f9983acb000)',
+      '\t/lib64/ld-linux-x86-64.so.2 (0x00007f9983cc0000)',
+    ].join('\n');
+    expect(parseLdd(out)).toEqual(['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']);
+    expect(parseLdd('\tnot a dynamic executable\n')).toEqual([]);
   });
 });
