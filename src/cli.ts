@@ -10,6 +10,7 @@ import * as bench from './commands/bench.js';
 import type { CommandDeps } from './commands/context.js';
 import * as down from './commands/down.js';
 import * as env from './commands/env.js';
+import * as failoverDrill from './commands/failover-drill.js';
 import * as health from './commands/health.js';
 import * as imageBuild from './commands/image-build.js';
 import * as init from './commands/init.js';
@@ -100,6 +101,7 @@ export function buildProgram(deps: CommandDeps): Command {
     rootToken,
     snapshot,
     bench,
+    failoverDrill,
     down,
   ])
     mod.register(program, deps);

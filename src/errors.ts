@@ -10,6 +10,8 @@ export const ExitCode = {
   usage: 1,
   /** A remote part failed: Docker Engine or a Vault/OpenBao node. */
   remote: 2,
+  /** A judged run failed its checks: `failover-drill` lost a write, did not heal, or exceeded --max-rto. */
+  check: 3,
   /** Internal error: a bug in vaultctl. Printed with a stack. */
   internal: 70,
   /** Cancelled by the user (Ctrl-C). */

@@ -3,6 +3,7 @@
  * dockerode's types stay in this file.
  */
 import Docker from 'dockerode';
+import { execa } from 'execa';
 import { RemoteError } from '../errors.js';
 import type {
   BuildImageRequest,
@@ -10,6 +11,7 @@ import type {
   ContainerRuntime,
   ContainerSpec,
   ContainerState,
+  PartitionMethod,
   ProgressEvent,
   ResourceInfo,
 } from './port.js';
@@ -277,6 +279,116 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (err) {
       if ((err as DockerodeError).statusCode === 404) return;
       this.fail(`removing container ${name}`, err);
+    }
+  }
+
+  /** The container's process id and its address and aliases on `network`. */
+  private async onNetwork(
+    name: string,
+    network: string,
+  ): Promise<{ pid: number; ip?: string; aliases: string[] }> {
+    try {
+      const info = await this.docker.getContainer(name).inspect();
+      const ep = info.NetworkSettings.Networks?.[network];
+      return {
+        pid: info.State.Pid,
+        ...(ep?.IPAddress ? { ip: ep.IPAddress } : {}),
+        aliases: [info.Config.Hostname, ...(ep?.Aliases ?? [])].filter(
+          (a, i, all): a is string => !!a && all.indexOf(a) === i && !/^[0-9a-f]{12}$/.test(a),
+        ),
+      };
+    } catch (err) {
+      this.fail(`inspecting container ${name}`, err);
+    }
+  }
+
+  /** Dropping packets inside a container's network namespace needs a local engine, root, nsenter and iptables. */
+  private async canFirewall(): Promise<boolean> {
+    const host = process.env.DOCKER_HOST;
+    if (host && !host.startsWith('unix://')) return false;
+    if (process.getuid?.() !== 0) return false;
+    const ok = async (cmd: string, args: string[]) =>
+      execa(cmd, args, { reject: false, stdin: 'ignore' }).then((r) => r.exitCode === 0);
+    return (await ok('nsenter', ['--version'])) && (await ok('iptables', ['--version']));
+  }
+
+  private async iptables(pid: number, args: string[]): Promise<{ ok: boolean; stderr: string }> {
+    const r = await execa('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', ...args], {
+      reject: false,
+      stdin: 'ignore',
+    });
+    return { ok: r.exitCode === 0, stderr: String(r.stderr).trim() };
+  }
+
+  private readonly partitionAliases = new Map<string, string[]>();
+
+  async partitionContainer(
+    name: string,
+    peers: readonly string[],
+    network: string,
+    prefer?: PartitionMethod,
+  ): Promise<PartitionMethod> {
+    const method: PartitionMethod = prefer ?? ((await this.canFirewall()) ? 'peers' : 'network');
+    const me = await this.onNetwork(name, network);
+    if (method === 'peers') {
+      for (const peer of peers) {
+        const { ip } = await this.onNetwork(peer, network);
+        if (!ip) continue;
+        for (const rule of [
+          ['INPUT', '-s', ip],
+          ['OUTPUT', '-d', ip],
+        ]) {
+          const r = await this.iptables(me.pid, ['-I', ...rule, '-j', 'DROP']);
+          if (!r.ok)
+            throw new RemoteError(
+              `cutting ${name} off from ${peer}`,
+              `iptables failed: ${r.stderr}`,
+              'the peers method needs root, nsenter and iptables on the Docker host',
+            );
+        }
+      }
+      return method;
+    }
+    this.partitionAliases.set(name, me.aliases);
+    try {
+      await this.docker.getNetwork(network).disconnect({ Container: name, Force: true });
+    } catch (err) {
+      this.fail(`disconnecting ${name} from ${network}`, err);
+    }
+    return method;
+  }
+
+  async healPartition(
+    name: string,
+    peers: readonly string[],
+    network: string,
+    method: PartitionMethod,
+  ): Promise<void> {
+    if (method === 'peers') {
+      const me = await this.onNetwork(name, network);
+      if (!me.pid) return; // not running: its network namespace, and the rules, are gone
+      for (const peer of peers) {
+        const { ip } = await this.onNetwork(peer, network);
+        if (!ip) continue;
+        for (const rule of [
+          ['INPUT', '-s', ip],
+          ['OUTPUT', '-d', ip],
+        ]) {
+          // Inserted once per partition; delete until none is left (safe to call twice).
+          for (let i = 0; i < 10 && (await this.iptables(me.pid, ['-D', ...rule, '-j', 'DROP'])).ok; i++);
+        }
+      }
+      return;
+    }
+    const me = await this.onNetwork(name, network);
+    if (me.ip) return; // connected already
+    try {
+      await this.docker.getNetwork(network).connect({
+        Container: name,
+        EndpointConfig: { Aliases: this.partitionAliases.get(name) ?? me.aliases },
+      });
+    } catch (err) {
+      this.fail(`connecting ${name} to ${network} again`, err);
     }
   }
 

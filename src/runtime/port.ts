@@ -88,6 +88,14 @@ export interface BuildImageRequest {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
+/**
+ * How a container was cut off from its peers:
+ * - `peers`: packets between it and its peers are dropped inside its network namespace; the host
+ *   (and so the client, through the published port) still reaches it. A true partition.
+ * - `network`: it was disconnected from the cluster network; the client cannot reach it either.
+ */
+export type PartitionMethod = 'peers' | 'network';
+
 export interface ContainerRuntime {
   /** A short name for messages, e.g. "Docker Engine at /var/run/docker.sock". */
   readonly description: string;
@@ -104,6 +112,23 @@ export interface ContainerRuntime {
   pauseContainer(name: string): Promise<void>;
   unpauseContainer(name: string): Promise<void>;
   removeContainer(name: string): Promise<void>;
+  /**
+   * Cuts `name` off from the `peers` containers on `network` while it keeps running. Uses the
+   * `peers` method when the runtime can (local engine, root, nsenter and iptables), else `network`.
+   */
+  partitionContainer(
+    name: string,
+    peers: readonly string[],
+    network: string,
+    prefer?: PartitionMethod,
+  ): Promise<PartitionMethod>;
+  /** Undoes `partitionContainer`; safe to call twice. */
+  healPartition(
+    name: string,
+    peers: readonly string[],
+    network: string,
+    method: PartitionMethod,
+  ): Promise<void>;
   containerLogs(name: string, tail: number): Promise<string>;
 
   listNetworks(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]>;

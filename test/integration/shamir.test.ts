@@ -1,8 +1,9 @@
 /**
  * The Shamir seal: init stores the key shares; after a restart every node is sealed and
- * `vaultctl unseal` (with the stored shares) brings the cluster back.
+ * `vaultctl unseal` (with the stored shares) brings the cluster back; a snapshot restored into a
+ * fresh cluster after total loss comes back unsealed with the stored shares.
  */
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth } from '../../src/cluster/health.js';
@@ -113,8 +114,38 @@ describe('a 3-node cluster with the Shamir seal', () => {
     expect(back.exitCode, back.stderr).toBe(0);
   });
 
+  it('snapshot, total loss (down --volumes), fresh cluster: restore unseals every node with the stored shares', async () => {
+    const h0 = await checkHealth(targets(), 3, cluster.healthDeps());
+    const active = h0.nodes.findIndex((n) => n.active);
+    const leader = cluster.api(active);
+    for (let i = 0; i < 20; i++) await leader.kvPut('secret', `shamir-dr/${i}`, { value: `dr-value-${i}` });
+    await leader.kvPut('secret', 'shamir-dr/0', { value: 'dr-value-0b' });
+    const dir = join(cluster.base, 'snaps');
+    mkdirSync(dir);
+    const save = await cluster.cli(['snapshot', 'save', '--dir', dir, '--format', 'json']);
+    expect(save.exitCode, save.stderr).toBe(0);
+    const file = join(dir, JSON.parse(save.stdout).file);
+
+    const down = await cluster.cli(['down', '--volumes', '--yes']);
+    expect(down.exitCode, down.stderr).toBe(0);
+    await cluster.up();
+    const restore = await cluster.cli(['snapshot', 'restore', file, '--yes']);
+    expect(restore.exitCode, restore.stderr).toBe(0);
+    expect(restore.stderr).toContain('unsealing the nodes with the state dir key shares');
+
+    const h = await checkHealth(targets(), 3, cluster.healthDeps());
+    expect(h.verdict, h.reasons.join('; ')).toBe('healthy');
+    expect(h.nodes.every((n) => n.sealed === false)).toBe(true);
+    const a = cluster.api(h.nodes.findIndex((n) => n.active));
+    expect(await a.kvGet('secret', 'shamir-dr/0')).toMatchObject({
+      data: { value: 'dr-value-0b' },
+      version: 2,
+    });
+    expect((await a.kvGet('secret', 'shamir-dr/19'))?.data).toEqual({ value: 'dr-value-19' });
+  });
+
   it('no key share, root token, seal key or secret value appeared in any vaultctl output', () => {
-    const secrets = cluster.knownSecrets(['sealed-then-back']);
+    const secrets = cluster.knownSecrets(['sealed-then-back', 'dr-value-0b', 'dr-value-19']);
     expect(secrets.length).toBeGreaterThan(3);
     expect(leakedSecrets(secrets)).toEqual([]);
   });

@@ -1,15 +1,24 @@
 /**
  * Snapshots on a real cluster: save (plain and encrypted), verify, list, prune; restore into the
  * same cluster after deletes; total loss (down --volumes) then a fresh cluster restored from the
- * snapshot; and bad files refused with a reason.
+ * snapshot; bad files refused with a reason; a full disk and Ctrl-C during save leave no file.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VaultClient } from '../../src/client/index.js';
-import { leakedSecrets, removeClusterResources, TestCluster } from '../helpers/cluster.js';
+import { waitForHealth } from '../../src/cluster/health.js';
+import {
+  cliOutputs,
+  docker,
+  leakedSecrets,
+  removeClusterResources,
+  TestCluster,
+} from '../helpers/cluster.js';
+import { CLI } from '../helpers/paths.js';
 
 const cluster = new TestCluster({ name: 'vctl-it-snap', apiPortBase: 18340 });
 const tenants = Array.from(
@@ -171,6 +180,45 @@ describe('snapshot save / verify / list / prune', () => {
     } finally {
       execFileSync('umount', [small]);
     }
+  });
+
+  it('Ctrl-C during save: exit 130, no partial file and nothing under the final name', async () => {
+    const out = join(cluster.base, 'interrupted');
+    mkdirSync(out);
+    const child = execa('node', [CLI, '--cluster', cluster.name, 'snapshot', 'save', '--dir', out], {
+      cwd: cluster.base,
+      env: { NO_COLOR: '1', CI: 'true' },
+      reject: false,
+      stdin: 'ignore',
+    });
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const containers = [0, 1, 2].map((i) => docker.getContainer(cluster.container(i)));
+    const start = Date.now();
+    while (!err.includes('saving a snapshot of') && Date.now() - start < 30_000)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(err).toContain('saving a snapshot of');
+    // Frozen nodes keep the download in flight, so the interrupt lands in the middle of the save.
+    await Promise.all(containers.map((c) => c.pause()));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGINT');
+      const res = await child;
+      cliOutputs.push(String(res.stdout), String(res.stderr));
+      expect(res.exitCode, String(res.stderr)).toBe(130);
+      expect(String(res.stderr)).toMatch(/cancelled/);
+      expect(readdirSync(out)).toEqual([]);
+    } finally {
+      await Promise.all(containers.map((c) => c.unpause()));
+    }
+    const h = await waitForHealth(
+      cluster.spec.nodes.map((n, i) => ({ name: n.name, address: cluster.address(i) })),
+      3,
+      { ...cluster.healthDeps(), waitMs: 60_000 },
+    );
+    expect(h.verdict, h.reasons.join('; ')).toBe('healthy');
   });
 
   it('lists newest first and prunes to --keep', async () => {

@@ -1,0 +1,276 @@
+/**
+ * What a failover drill round observed, and the figures and verdict computed from it. Pure: the
+ * drill (drill.ts) records timelines; everything here is arithmetic on them, unit-tested.
+ * Times are milliseconds on one monotonic clock.
+ */
+import type { PartitionMethod } from '../runtime/port.js';
+
+export const FAULT_KINDS = ['kill', 'stop', 'pause', 'partition'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+export const FAULT_TARGETS = ['leader', 'follower', 'all'] as const;
+export type FaultTarget = (typeof FAULT_TARGETS)[number];
+
+/** One numbered write: when it was issued, and when and where it was acknowledged (if ever). */
+export interface WriteRecord {
+  readonly seq: number;
+  readonly issuedAt: number;
+  ackAt?: number;
+  node?: string;
+  attempts: number;
+}
+
+export interface ReadRecord {
+  readonly node: string;
+  readonly at: number;
+  readonly ok: boolean;
+}
+
+export type NodeRole = 'active' | 'standby' | 'sealed' | 'down';
+
+/** One answer of a node to the role monitor; `sentAt` is when the request left. */
+export interface RoleSample {
+  readonly node: string;
+  readonly sentAt: number;
+  readonly role: NodeRole;
+}
+
+export interface RoundTimeline {
+  readonly round: number;
+  readonly fault: FaultKind;
+  readonly target: FaultTarget;
+  readonly partitionMethod?: PartitionMethod;
+  readonly victims: readonly string[];
+  readonly leaderBefore: string;
+  leaderAfter?: string;
+  readonly startAt: number;
+  faultAt: number;
+  healAt: number;
+  /** The faulted nodes answer unsealed and have applied the leader's index at heal time. */
+  rejoinedAt?: number;
+  /** `health` judges the cluster healthy again (voters, autopilot). */
+  healthyAt?: number;
+  endAt: number;
+  readonly writes: WriteRecord[];
+  readonly reads: ReadRecord[];
+  readonly roles: RoleSample[];
+  /** Acknowledged writes whose value did not read back from the leader afterwards. */
+  lost: number[];
+}
+
+export interface RoundReport {
+  readonly round: number;
+  readonly fault: FaultKind;
+  readonly target: FaultTarget;
+  readonly partitionMethod: PartitionMethod | null;
+  readonly victims: readonly string[];
+  readonly leaderBefore: string;
+  readonly leaderAfter: string | null;
+  readonly leaderChanged: boolean;
+  /** Fault -> a node other than the old leader (any node for target `all`) answers as active. */
+  readonly newLeaderMs: number | null;
+  /** Last acknowledgement before the fault -> first acknowledgement of a write issued after it. */
+  readonly writeUnavailableMs: number | null;
+  /** Longest gap between consecutive acknowledgements, from the last one before the fault to the end. */
+  readonly longestAckGapMs: number | null;
+  /** The larger of the two above: what --max-rto judges. */
+  readonly rtoMs: number | null;
+  readonly writes: { readonly sent: number; readonly acked: number; readonly failed: number };
+  readonly reads: {
+    readonly sent: number;
+    readonly failedOnFaulted: number;
+    readonly failedOnOthers: number;
+  };
+  readonly lostWrites: number;
+  readonly lostSamples: readonly number[];
+  /**
+   * Writes issued after the fault and acknowledged through a faulted node before the heal. For a
+   * partition this must be 0: a cut-off leader cannot commit, so it must not acknowledge.
+   */
+  readonly ackedByFaulted: number;
+  /** Heal -> the faulted nodes are back, unsealed and caught up. */
+  readonly rejoinMs: number | null;
+  /** Heal -> the whole cluster is healthy. */
+  readonly healMs: number | null;
+  readonly healed: boolean;
+  readonly faultHeldMs: number;
+}
+
+const round1 = (ms: number) => Math.round(ms);
+
+export function analyzeRound(t: RoundTimeline): RoundReport {
+  const acks = t.writes
+    .filter((w) => w.ackAt !== undefined)
+    .map((w) => w.ackAt!)
+    .sort((a, b) => a - b);
+  const before = acks.filter((a) => a <= t.faultAt);
+  const lastAckBefore = before.length ? before[before.length - 1]! : undefined;
+  const afterIssued = t.writes
+    .filter((w) => w.issuedAt >= t.faultAt && w.ackAt !== undefined)
+    .map((w) => w.ackAt!);
+  const firstAckAfter = afterIssued.length ? Math.min(...afterIssued) : undefined;
+  const writeUnavailableMs =
+    lastAckBefore !== undefined && firstAckAfter !== undefined ? firstAckAfter - lastAckBefore : null;
+
+  let longestAckGapMs: number | null = null;
+  const from = lastAckBefore ?? t.faultAt;
+  const series = [from, ...acks.filter((a) => a > from), t.endAt];
+  for (let i = 1; i < series.length; i++) {
+    const gap = series[i]! - series[i - 1]!;
+    if (longestAckGapMs === null || gap > longestAckGapMs) longestAckGapMs = gap;
+  }
+  const rtoMs =
+    writeUnavailableMs === null && longestAckGapMs === null
+      ? null
+      : Math.max(writeUnavailableMs ?? 0, longestAckGapMs ?? 0);
+
+  const victims = new Set(t.victims);
+  const newLeader = t.roles
+    .filter(
+      (s) =>
+        s.sentAt >= t.faultAt && s.role === 'active' && (t.target === 'all' || s.node !== t.leaderBefore),
+    )
+    .sort((a, b) => a.sentAt - b.sentAt)[0];
+  const newLeaderMs =
+    t.target === 'follower' || !newLeader ? null : Math.max(0, newLeader.sentAt - t.faultAt);
+
+  const failed = t.writes.filter((w) => w.ackAt === undefined).length;
+  return {
+    round: t.round,
+    fault: t.fault,
+    target: t.target,
+    partitionMethod: t.partitionMethod ?? null,
+    victims: [...t.victims],
+    leaderBefore: t.leaderBefore,
+    leaderAfter: t.leaderAfter ?? null,
+    leaderChanged: t.leaderAfter !== undefined && t.leaderAfter !== t.leaderBefore,
+    newLeaderMs: newLeaderMs === null ? null : round1(newLeaderMs),
+    writeUnavailableMs: writeUnavailableMs === null ? null : round1(writeUnavailableMs),
+    longestAckGapMs: longestAckGapMs === null ? null : round1(longestAckGapMs),
+    rtoMs: rtoMs === null ? null : round1(rtoMs),
+    writes: { sent: t.writes.length, acked: t.writes.length - failed, failed },
+    reads: {
+      sent: t.reads.length,
+      failedOnFaulted: t.reads.filter((r) => !r.ok && victims.has(r.node)).length,
+      failedOnOthers: t.reads.filter((r) => !r.ok && !victims.has(r.node)).length,
+    },
+    lostWrites: t.lost.length,
+    lostSamples: t.lost.slice(0, 10),
+    ackedByFaulted: t.writes.filter(
+      (w) =>
+        w.issuedAt >= t.faultAt &&
+        w.ackAt !== undefined &&
+        w.ackAt <= t.healAt &&
+        w.node !== undefined &&
+        victims.has(w.node),
+    ).length,
+    rejoinMs: t.rejoinedAt === undefined ? null : round1(t.rejoinedAt - t.healAt),
+    healMs: t.healthyAt === undefined ? null : round1(t.healthyAt - t.healAt),
+    healed: t.healthyAt !== undefined,
+    faultHeldMs: round1(t.healAt - t.faultAt),
+  };
+}
+
+export interface Stat {
+  readonly median: number | null;
+  readonly max: number | null;
+  readonly min: number | null;
+}
+
+export function stat(values: readonly (number | null)[]): Stat {
+  const v = values.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  if (v.length === 0) return { median: null, max: null, min: null };
+  const mid = Math.floor(v.length / 2);
+  const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  return { median: Math.round(median), max: v[v.length - 1]!, min: v[0]! };
+}
+
+export interface DrillCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface DrillSummary {
+  readonly rounds: number;
+  readonly rtoMs: Stat;
+  readonly writeUnavailableMs: Stat;
+  readonly newLeaderMs: Stat;
+  readonly rejoinMs: Stat;
+  readonly healMs: Stat;
+  readonly writesAcked: number;
+  readonly writesFailed: number;
+  readonly lostWrites: number;
+  readonly readsFailedOnOthers: number;
+  readonly checks: readonly DrillCheck[];
+  readonly ok: boolean;
+}
+
+const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
+
+/** The figures over all rounds, and the verdict: no acknowledged write lost, healed, RTO within bound. */
+export function summarize(rounds: readonly RoundReport[], maxRtoMs: number): DrillSummary {
+  const lost = rounds.reduce((s, r) => s + r.lostWrites, 0);
+  const unhealed = rounds.filter((r) => !r.healed).map((r) => r.round);
+  const slow = rounds.filter((r) => r.rtoMs === null || r.rtoMs > maxRtoMs);
+  const checks: DrillCheck[] = [
+    {
+      name: 'no acknowledged write lost',
+      ok: lost === 0,
+      detail:
+        lost === 0 ? 'every acknowledged write read back' : `${lost} acknowledged writes did not read back`,
+    },
+    {
+      name: 'the cluster healed',
+      ok: unhealed.length === 0,
+      detail:
+        unhealed.length === 0
+          ? 'healthy after every round'
+          : `not healthy after round ${unhealed.join(', ')}`,
+    },
+    {
+      name: `RTO within ${secs(maxRtoMs)}`,
+      ok: slow.length === 0,
+      detail:
+        slow.length === 0
+          ? `worst ${secs(stat(rounds.map((r) => r.rtoMs)).max)}`
+          : slow.map((r) => `round ${r.round}: ${secs(r.rtoMs)}`).join(', '),
+    },
+  ];
+  const partitions = rounds.filter((r) => r.fault === 'partition');
+  if (partitions.length > 0) {
+    const acked = partitions.reduce((s, r) => s + r.ackedByFaulted, 0);
+    checks.push({
+      name: 'the cut-off node acknowledged no write',
+      ok: acked === 0,
+      detail:
+        acked === 0
+          ? 'none while it was cut off'
+          : `${acked} writes acknowledged by a node cut off from its peers`,
+    });
+  }
+  const followerRounds = rounds.filter((r) => r.target === 'follower');
+  if (followerRounds.length > 0) {
+    const failedWrites = followerRounds.reduce((s, r) => s + r.writes.failed, 0);
+    checks.push({
+      name: 'no write failed while a follower was down',
+      ok: failedWrites === 0,
+      detail: failedWrites === 0 ? 'every write acknowledged' : `${failedWrites} writes failed`,
+    });
+  }
+  return {
+    rounds: rounds.length,
+    rtoMs: stat(rounds.map((r) => r.rtoMs)),
+    writeUnavailableMs: stat(rounds.map((r) => r.writeUnavailableMs)),
+    newLeaderMs: stat(rounds.map((r) => r.newLeaderMs)),
+    rejoinMs: stat(rounds.map((r) => r.rejoinMs)),
+    healMs: stat(rounds.map((r) => r.healMs)),
+    writesAcked: rounds.reduce((s, r) => s + r.writes.acked, 0),
+    writesFailed: rounds.reduce((s, r) => s + r.writes.failed, 0),
+    lostWrites: lost,
+    readsFailedOnOthers: rounds.reduce((s, r) => s + r.reads.failedOnOthers, 0),
+    checks,
+    ok: checks.every((c) => c.ok),
+  };
+}
+
+export { secs as formatSeconds };

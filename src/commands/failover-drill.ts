@@ -1,0 +1,209 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { DrillConfig } from '../cluster/drill.js';
+import { DRILL_DEFAULTS, runDrill, validateDrillConfig } from '../cluster/drill.js';
+import type { FaultKind, FaultTarget, RoundReport } from '../cluster/drill-report.js';
+import { FAULT_KINDS, FAULT_TARGETS, formatSeconds, summarize } from '../cluster/drill-report.js';
+import { parseDuration } from '../cluster/poll.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { json, table } from '../output/format.js';
+import type { PartitionMethod } from '../runtime/port.js';
+import type { CommandDeps, GlobalOptions } from './context.js';
+import { loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
+
+export interface DrillOptions {
+  readonly fault: string;
+  readonly target: string;
+  readonly rate: string;
+  readonly readRate: string;
+  readonly duration: string;
+  readonly rounds: string;
+  readonly maxRto: string;
+  readonly healTimeout: string;
+  readonly partitionMethod?: string;
+  readonly yes?: boolean;
+}
+
+function num(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`reading --${name}`, `"${v}" is not a number in [${min}, ${max}]`);
+  return n;
+}
+
+function dur(v: string, name: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined)
+    throw new UsageError(`reading --${name}`, `"${v}" is not a duration`, 'use e.g. 10s, 1m, 500ms');
+  return ms;
+}
+
+export function parseDrillOptions(opts: DrillOptions): DrillConfig & { maxRtoMs: number } {
+  if (!(FAULT_KINDS as readonly string[]).includes(opts.fault))
+    throw new UsageError(
+      'reading --fault',
+      `unknown fault "${opts.fault}"`,
+      `use one of ${FAULT_KINDS.join(', ')}`,
+    );
+  if (!(FAULT_TARGETS as readonly string[]).includes(opts.target))
+    throw new UsageError(
+      'reading --target',
+      `unknown target "${opts.target}"`,
+      `use one of ${FAULT_TARGETS.join(', ')}`,
+    );
+  if (opts.partitionMethod !== undefined && !['peers', 'network'].includes(opts.partitionMethod))
+    throw new UsageError(
+      'reading --partition-method',
+      `unknown method "${opts.partitionMethod}"`,
+      'use peers or network',
+    );
+  return {
+    ...DRILL_DEFAULTS,
+    fault: opts.fault as FaultKind,
+    target: opts.target as FaultTarget,
+    rate: num(opts.rate, 'rate', 1, 1000),
+    readRate: num(opts.readRate, 'read-rate', 0, 1000),
+    holdMs: dur(opts.duration, 'duration'),
+    rounds: num(opts.rounds, 'rounds', 1, 1000),
+    maxRtoMs: dur(opts.maxRto, 'max-rto'),
+    healTimeoutMs: dur(opts.healTimeout, 'heal-timeout'),
+    partitionMethod: opts.partitionMethod as PartitionMethod | undefined,
+  };
+}
+
+const ms = (v: number | null) => (v === null ? '-' : (v / 1000).toFixed(2));
+
+export async function run(global: GlobalOptions, opts: DrillOptions, deps: CommandDeps): Promise<number> {
+  const doing = 'running the failover drill';
+  const cfg = parseDrillOptions(opts);
+  if (!Number.isInteger(cfg.rounds))
+    throw new UsageError('reading --rounds', `"${opts.rounds}" is not a whole number`);
+  const { spec, state } = loadClusterSpec(global, {}, deps, doing);
+  validateDrillConfig(cfg, spec);
+  if (!opts.yes) {
+    if (!deps.interactive)
+      throw new UsageError(
+        doing,
+        `the drill will ${cfg.fault} ${cfg.target === 'all' ? 'every node' : `the ${cfg.target}`} of cluster ${spec.name} and needs confirmation, but there is no terminal to ask`,
+        'pass --yes to confirm',
+      );
+    const answer = (
+      await deps.prompt(
+        `This will ${cfg.fault} ${cfg.target === 'all' ? 'every node' : `the ${cfg.target}`} of cluster ${spec.name} ` +
+          `${cfg.rounds} time(s) under live writes. Continue? [y/N] `,
+      )
+    )
+      .trim()
+      .toLowerCase();
+    if (answer !== 'y' && answer !== 'yes') throw new UsageError(doing, 'not confirmed; nothing was done');
+  }
+  const tls = resolveTls(deps, spec, state);
+  const token = await resolveApiToken(deps, spec, state, tls);
+  if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init` first, or export BAO_TOKEN');
+  const keys = state.readInit()?.keys;
+
+  const result = await runDrill(cfg, {
+    spec,
+    runtime: deps.runtime(),
+    token,
+    tls,
+    progress: deps.progress,
+    signal: deps.signal,
+    ...(keys && keys.length > 0 ? { unsealKeys: async () => keys } : {}),
+  });
+  deps.progress.stop();
+  const summary = summarize(result.rounds, cfg.maxRtoMs);
+  const config = {
+    cluster: spec.name,
+    fault: cfg.fault,
+    target: cfg.target,
+    rate: cfg.rate,
+    readRate: cfg.readRate,
+    holdSeconds: cfg.holdMs / 1000,
+    maxRtoSeconds: cfg.maxRtoMs / 1000,
+    performanceMultiplier: spec.raft.performanceMultiplier,
+  };
+  if (global.format === 'json') {
+    deps.out(json({ drill: result.id, config, rounds: result.rounds, summary, keysLeft: result.keysLeft }));
+  } else {
+    const row = (r: RoundReport) => [
+      String(r.round),
+      r.victims.join(','),
+      `${r.leaderBefore} -> ${r.leaderAfter ?? '?'}`,
+      ms(r.newLeaderMs),
+      ms(r.writeUnavailableMs),
+      ms(r.longestAckGapMs),
+      `${r.writes.acked}/${r.writes.sent}`,
+      String(r.writes.failed),
+      String(r.lostWrites),
+      `${r.reads.failedOnOthers}/${r.reads.failedOnFaulted}`,
+      ms(r.rejoinMs),
+      r.healed ? ms(r.healMs) : 'NO',
+    ];
+    deps.out(
+      table(
+        [
+          'ROUND',
+          'FAULTED',
+          'LEADER',
+          'NEW LEADER S',
+          'WRITES DOWN S',
+          'LONGEST GAP S',
+          'ACKED',
+          'FAILED',
+          'LOST',
+          'READS FAILED (OTHERS/FAULTED)',
+          'REJOIN S',
+          'HEALED S',
+        ],
+        result.rounds.map(row),
+      ),
+    );
+    deps.out('');
+    const s = summary;
+    deps.out(
+      `${cfg.fault} ${cfg.target}, ${s.rounds} round(s), ${cfg.rate} writes/s, multiplier ${config.performanceMultiplier}: ` +
+        `RTO median ${formatSeconds(s.rtoMs.median)}, worst ${formatSeconds(s.rtoMs.max)}; ` +
+        `new leader median ${formatSeconds(s.newLeaderMs.median)}; ${s.writesAcked} writes acknowledged, ` +
+        `${s.writesFailed} failed, ${s.lostWrites} lost`,
+    );
+    for (const c of s.checks) deps.out(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
+  }
+  return summary.ok ? ExitCode.ok : ExitCode.check;
+}
+
+export function register(program: Command, deps: CommandDeps): void {
+  program
+    .command('failover-drill')
+    .summary('inject a fault under live writes; measure RTO, lost writes and rejoin')
+    .description(
+      'Sends numbered writes at a fixed rate through the nodes (failing over between them) and reads through every node, ' +
+        'then injects a fault: kill (SIGKILL), stop (graceful), pause (frozen process) or partition (cut off from its peers ' +
+        'while it keeps running), on the leader, a follower, or every node (auto-unseal must bring them back). After --duration ' +
+        'it heals the fault, waits for the node to rejoin and catch up and for a healthy cluster, and reads every acknowledged ' +
+        'write back. Reports, per round and summarised: time to a new leader, write unavailability, longest gap between ' +
+        'acknowledgements, failed reads and writes, lost writes, rejoin and heal times. Exit 0 when every check passes; ' +
+        '3 when a write was lost, the cluster did not heal, or the RTO exceeded --max-rto. A fault is always healed before ' +
+        'the drill exits, Ctrl-C included. Asks for confirmation unless --yes.\n\n' +
+        'Example:\n  $ vaultctl failover-drill --fault kill --target leader --rounds 3 --yes\n' +
+        '  $ vaultctl failover-drill --fault partition --duration 15s --format json --yes',
+    )
+    .addOption(new Option('--fault <kind>', 'kill, stop, pause or partition').default('kill'))
+    .addOption(new Option('--target <node>', 'leader, follower or all').default('leader'))
+    .option('--rate <n>', 'writes per second', String(DRILL_DEFAULTS.rate))
+    .option('--read-rate <n>', 'reads per second through each node', String(DRILL_DEFAULTS.readRate))
+    .option('--duration <d>', 'how long the fault lasts', '10s')
+    .option('--rounds <n>', 'rounds (a fault and its heal each)', '1')
+    .option('--max-rto <d>', 'fail (exit 3) when a round is unavailable for writes longer than this', '5s')
+    .option('--heal-timeout <d>', 'longest wait for the cluster to heal', '90s')
+    .addOption(
+      new Option(
+        '--partition-method <m>',
+        'peers: drop packets between the node and its peers (needs root, nsenter, iptables); network: disconnect it from the Docker network (default: peers when possible)',
+      ),
+    )
+    .option('--yes', 'do not ask for confirmation')
+    .action(async (opts: DrillOptions, c: Command) => {
+      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+    });
+}

@@ -1,0 +1,206 @@
+/**
+ * `vaultctl failover-drill` on a real 3-node cluster, through the CLI: a leader kill and a leader
+ * pause (no acknowledged write lost, healed, the figures consistent), a follower kill (no write
+ * fails), a partitioned leader (cut off from its peers, it acknowledges nothing and loses nothing),
+ * Ctrl-C in the middle of a fault (healed before exit), and refused input.
+ */
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForHealth } from '../../src/cluster/health.js';
+import { VaultRequestError } from '../../src/vault/api.js';
+import {
+  cliOutputs,
+  docker,
+  leakedSecrets,
+  removeClusterResources,
+  TestCluster,
+} from '../helpers/cluster.js';
+import { CLI } from '../helpers/paths.js';
+
+const cluster = new TestCluster({ name: 'vctl-it-drill', apiPortBase: 18460 });
+const targets = () => cluster.spec.nodes.map((n, i) => ({ name: n.name, address: cluster.address(i) }));
+
+interface Round {
+  round: number;
+  victims: string[];
+  leaderBefore: string;
+  leaderAfter: string | null;
+  leaderChanged: boolean;
+  newLeaderMs: number | null;
+  writeUnavailableMs: number | null;
+  longestAckGapMs: number | null;
+  rtoMs: number | null;
+  writes: { sent: number; acked: number; failed: number };
+  reads: { sent: number; failedOnFaulted: number; failedOnOthers: number };
+  lostWrites: number;
+  ackedByFaulted: number;
+  rejoinMs: number | null;
+  healMs: number | null;
+  healed: boolean;
+  faultHeldMs: number;
+  partitionMethod: string | null;
+}
+
+async function drill(args: string[]) {
+  const res = await cluster.cli([
+    'failover-drill',
+    '--duration',
+    '3s',
+    '--max-rto',
+    '20s',
+    '--format',
+    'json',
+    '--yes',
+    ...args,
+  ]);
+  let report: {
+    drill: string;
+    rounds: Round[];
+    summary: { ok: boolean; lostWrites: number };
+    keysLeft: number;
+  };
+  try {
+    report = JSON.parse(res.stdout);
+  } catch {
+    throw new Error(`no JSON report (exit ${res.exitCode}): ${res.stderr}`);
+  }
+  return { ...res, report };
+}
+
+/** The figures of one round agree with each other. */
+function consistent(r: Round) {
+  expect(r.writes.acked + r.writes.failed).toBe(r.writes.sent);
+  expect(r.writes.acked).toBeGreaterThan(40); // 20/s over at least 2 s of warm-up
+  expect(r.faultHeldMs).toBeGreaterThanOrEqual(2900);
+  expect(r.healed).toBe(true);
+  expect(r.rejoinMs).not.toBeNull();
+  expect(r.healMs).toBeGreaterThanOrEqual(r.rejoinMs!);
+  expect(r.rtoMs).toBeGreaterThanOrEqual(r.writeUnavailableMs ?? 0);
+  expect(r.rtoMs).toBeGreaterThanOrEqual(r.longestAckGapMs ?? 0);
+  expect(r.lostWrites).toBe(0);
+}
+
+async function drillKeysGone(id: string) {
+  const api = cluster.api(0);
+  const err = await api
+    .call('LIST', `/${cluster.spec.kv.path}/metadata/vaultctl-drill/${id}`, 'listing drill keys')
+    .then(() => undefined)
+    .catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(VaultRequestError);
+  expect((err as VaultRequestError).status).toBe(404);
+}
+
+beforeAll(async () => {
+  await removeClusterResources(cluster.name);
+  await cluster.up();
+  await cluster.init();
+});
+afterAll(async () => {
+  await cluster.destroy();
+});
+
+describe('vaultctl failover-drill', () => {
+  it('kill the leader: a new leader, writes resume, nothing acknowledged is lost, the cluster heals', async () => {
+    const { exitCode, stderr, report } = await drill(['--fault', 'kill', '--target', 'leader']);
+    expect(exitCode, stderr).toBe(0);
+    const r = report.rounds[0]!;
+    consistent(r);
+    expect(r.leaderChanged).toBe(true);
+    expect(r.victims).toEqual([r.leaderBefore]);
+    expect(r.newLeaderMs).toBeGreaterThan(0);
+    expect(r.writeUnavailableMs).toBeGreaterThan(0);
+    // A new leader cannot acknowledge before it exists (sampled every 100 ms).
+    expect(r.writeUnavailableMs! + 200).toBeGreaterThanOrEqual(r.newLeaderMs!);
+    expect(r.reads.failedOnFaulted).toBeGreaterThan(0);
+    expect(report.summary.ok).toBe(true);
+    expect(report.keysLeft).toBe(0);
+    await drillKeysGone(report.drill);
+  });
+
+  it('pause the leader: it is deposed, and nothing it had acknowledged is lost', async () => {
+    const { exitCode, stderr, report } = await drill(['--fault', 'pause']);
+    expect(exitCode, stderr).toBe(0);
+    const r = report.rounds[0]!;
+    consistent(r);
+    expect(r.leaderChanged).toBe(true);
+    expect(r.newLeaderMs).toBeGreaterThan(0);
+  });
+
+  it('kill a follower: not one write fails', async () => {
+    const { exitCode, stderr, report } = await drill(['--fault', 'kill', '--target', 'follower']);
+    expect(exitCode, stderr).toBe(0);
+    const r = report.rounds[0]!;
+    consistent(r);
+    expect(r.writes.failed).toBe(0);
+    expect(r.leaderChanged).toBe(false);
+    expect(r.victims).not.toContain(r.leaderBefore);
+    expect(r.newLeaderMs).toBeNull();
+    expect(r.reads.failedOnOthers).toBe(0);
+  });
+
+  it('partition the leader from its peers: it acknowledges nothing while cut off, and nothing is lost', async () => {
+    const { exitCode, stderr, report } = await drill(['--fault', 'partition']);
+    expect(exitCode, stderr).toBe(0);
+    const r = report.rounds[0]!;
+    consistent(r);
+    expect(r.partitionMethod).toBe('peers');
+    expect(r.leaderChanged).toBe(true);
+    expect(r.ackedByFaulted).toBe(0);
+    // The client still reaches the cut-off node (only peer traffic is dropped): writes sent to it were
+    // not acknowledged there, they failed over.
+    expect(r.writes.failed).toBe(0);
+  });
+
+  it('Ctrl-C during a fault heals it before exiting (130), and the cluster is healthy', async () => {
+    const child = execa(
+      'node',
+      [CLI, '--cluster', cluster.name, 'failover-drill', '--fault', 'pause', '--duration', '60s', '--yes'],
+      { cwd: cluster.base, env: { NO_COLOR: '1', CI: 'true' }, reject: false, stdin: 'ignore' },
+    );
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const start = Date.now();
+    while (!/pause vault-\d/.test(err) && Date.now() - start < 60_000)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(err).toMatch(/pause vault-\d/);
+    await new Promise((r) => setTimeout(r, 1500));
+    const paused = (
+      await docker.listContainers({ filters: { label: [`io.vaultctl.cluster=${cluster.name}`] } })
+    ).filter((c) => c.State === 'paused');
+    expect(paused).toHaveLength(1);
+    child.kill('SIGINT');
+    const res = await child;
+    cliOutputs.push(String(res.stdout), String(res.stderr));
+    expect(res.exitCode, String(res.stderr)).toBe(130);
+    expect(String(res.stderr)).toMatch(/healing vault-\d/);
+    const states = (
+      await docker.listContainers({ all: true, filters: { label: [`io.vaultctl.cluster=${cluster.name}`] } })
+    ).map((c) => c.State);
+    expect(states).toEqual(['running', 'running', 'running']);
+    const h = await waitForHealth(targets(), 3, { ...cluster.healthDeps(), waitMs: 60_000 });
+    expect(h.verdict, h.reasons.join('; ')).toBe('healthy');
+  });
+
+  it('refuses bad input and a drill nobody confirmed, touching nothing', async () => {
+    const before = await waitForHealth(targets(), 3, { ...cluster.healthDeps(), waitMs: 30_000 });
+    const leader = before.nodes.find((n) => n.active)?.name;
+    const all = await cluster.cli(['failover-drill', '--fault', 'partition', '--target', 'all', '--yes']);
+    expect(all.exitCode).toBe(1);
+    expect(all.stderr).toMatch(/Error preparing the failover drill: a partition of every node/);
+    const bad = await cluster.cli(['failover-drill', '--fault', 'meteor', '--yes']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/hint: use one of kill, stop, pause, partition/);
+    const unconfirmed = await cluster.cli(['failover-drill']);
+    expect(unconfirmed.exitCode).toBe(1);
+    expect(unconfirmed.stderr).toMatch(/needs confirmation.*\n.*--yes/);
+    const after = await waitForHealth(targets(), 3, { ...cluster.healthDeps(), waitMs: 5_000 });
+    expect(after.verdict).toBe('healthy');
+    expect(after.nodes.find((n) => n.active)?.name).toBe(leader);
+  });
+
+  it('no token or key appeared in any vaultctl output', () => {
+    expect(leakedSecrets(cluster.knownSecrets())).toEqual([]);
+  });
+});
