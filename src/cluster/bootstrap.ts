@@ -15,6 +15,7 @@ import type { AutopilotConfig, InitRequest, SealStatus, VaultTls } from '../vaul
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
 import { createAdminCredential, loginAppRole } from './admin.js';
 import type { Progress } from './events.js';
+import { ensureMetricsToken } from './metrics-token.js';
 import type { Clock } from './poll.js';
 import { pollUntil, systemClock } from './poll.js';
 import { nodeAddress } from './render.js';
@@ -420,6 +421,12 @@ export async function bootstrapCluster(
       .map((p) => p.name)
       .join(', '),
   );
+
+  // 9b. The metrics token Prometheus scrapes with (not needed when metrics are unauthenticated).
+  if (!spec.telemetry.unauthenticatedMetricsAccess) {
+    const m = await ensureMetricsToken(leader, state);
+    record('metrics token', m.changed, m.detail);
+  }
 
   // 10. AppRole for the application.
   if (spec.appRole.enabled) {

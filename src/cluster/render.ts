@@ -8,6 +8,12 @@ import type { ContainerSpec, Mount } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import { renderCompose } from '../templates/compose.js';
 import { apiScheme, nodePaths, renderNodeHcl } from '../templates/hcl.js';
+import {
+  PROMETHEUS_CONFIG_FILE,
+  PROMETHEUS_RULES_FILE,
+  renderAlertRules,
+  renderPrometheusConfig,
+} from '../templates/prometheus.js';
 import type { ClusterSpec, NodeSpec } from './spec.js';
 import { CONTAINER_API_PORT } from './spec.js';
 
@@ -47,6 +53,20 @@ export function volumeName(spec: ClusterSpec, node: NodeSpec, kind: 'data' | 'lo
 
 export function clusterLabels(spec: ClusterSpec): Record<string, string> {
   return { [LABELS.cluster]: spec.name };
+}
+
+export const MONITORING_DIR = 'monitoring';
+export const METRICS_TOKEN_FILE = 'metrics-token';
+/** Prometheus listens here inside its container; `monitoring.port` is published on 127.0.0.1. */
+export const CONTAINER_PROMETHEUS_PORT = 9090;
+
+export function monitoringContainerName(spec: ClusterSpec): string {
+  return `${spec.name}-prometheus`;
+}
+
+/** Host-side address of the cluster's Prometheus (`up --monitoring`). */
+export function prometheusAddress(spec: ClusterSpec): string {
+  return `http://127.0.0.1:${spec.monitoring.port}`;
 }
 
 export function nodeConfigDir(node: NodeSpec): string {
@@ -147,7 +167,122 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
       .slice(0, 16);
     return { ...base, labels: { ...nodeLabels, [LABELS.kind]: 'node', [LABELS.configHash]: configHash } };
   });
+  if (spec.monitoring.enabled) {
+    const m = renderMonitoring(spec, outDir, network);
+    files.push(...m.files);
+    containers.push(m.container);
+  }
   const withoutCompose: RenderedCluster = { spec, files, containers, network, volumes };
   files.push({ path: COMPOSE_FILE, content: renderCompose(withoutCompose, outDir) });
   return withoutCompose;
+}
+
+/** Paths inside the Prometheus container. */
+const PROM = {
+  config: '/etc/prometheus',
+  tls: '/etc/vaultctl-tls',
+  data: '/prometheus',
+} as const;
+
+/**
+ * The Prometheus container of `up --monitoring`: on the cluster's network (nodes by name), its
+ * configuration directory (with the metrics token `init` writes there) and the CA mounted
+ * read-only, its port on 127.0.0.1 only. It runs as root to read the 0600 token file; the image
+ * is `FROM scratch` (local build) or prom/prometheus, and its data is disposable.
+ */
+function renderMonitoring(
+  spec: ClusterSpec,
+  outDir: string,
+  network: NamedResource,
+): { files: RenderedFile[]; container: ContainerSpec } {
+  const mtls = spec.tls.enabled && spec.tls.requireClientCert;
+  const config = renderPrometheusConfig(spec, 'network', {
+    ...(spec.tls.enabled ? { caFile: `${PROM.tls}/ca.pem` } : {}),
+    credentialsFile: `${PROM.config}/${METRICS_TOKEN_FILE}`,
+    ...(mtls
+      ? { clientCertFile: `${PROM.tls}/client/cert.pem`, clientKeyFile: `${PROM.tls}/client/key.pem` }
+      : {}),
+  });
+  const rules = renderAlertRules(spec);
+  const files: RenderedFile[] = [
+    { path: join(MONITORING_DIR, PROMETHEUS_CONFIG_FILE), content: config },
+    { path: join(MONITORING_DIR, PROMETHEUS_RULES_FILE), content: rules },
+  ];
+  const mounts: Mount[] = [
+    { type: 'bind', source: join(outDir, MONITORING_DIR), target: PROM.config, readOnly: true },
+  ];
+  if (spec.tls.enabled) {
+    mounts.push({
+      type: 'bind',
+      source: join(outDir, 'tls', 'ca.pem'),
+      target: `${PROM.tls}/ca.pem`,
+      readOnly: true,
+    });
+  }
+  if (mtls) {
+    mounts.push({
+      type: 'bind',
+      source: join(outDir, 'tls', 'client'),
+      target: `${PROM.tls}/client`,
+      readOnly: true,
+    });
+  }
+  const base: Omit<ContainerSpec, 'labels'> = {
+    name: monitoringContainerName(spec),
+    hostname: 'prometheus',
+    image: spec.monitoring.image,
+    entrypoint: ['/bin/prometheus'],
+    cmd: [
+      `--config.file=${PROM.config}/${PROMETHEUS_CONFIG_FILE}`,
+      `--storage.tsdb.path=${PROM.data}`,
+      `--web.listen-address=0.0.0.0:${CONTAINER_PROMETHEUS_PORT}`,
+      '--storage.tsdb.retention.time=15d',
+    ],
+    env: {},
+    passEnv: [],
+    mounts,
+    ports: [
+      { hostIp: '127.0.0.1', hostPort: spec.monitoring.port, containerPort: CONTAINER_PROMETHEUS_PORT },
+    ],
+    network: { name: network.name, aliases: ['prometheus'] },
+    user: '0',
+    restart: 'unless-stopped',
+  };
+  const configHash = createHash('sha256')
+    .update(JSON.stringify(base))
+    .update(config)
+    .update(rules)
+    .digest('hex')
+    .slice(0, 16);
+  return {
+    files,
+    container: {
+      ...base,
+      labels: { ...clusterLabels(spec), [LABELS.kind]: 'monitoring', [LABELS.configHash]: configHash },
+    },
+  };
+}
+
+/**
+ * `render --target prometheus`: the scrape configuration and rules for a Prometheus on the host,
+ * reading the CA, the metrics token (and client certificate) from the state dir in place.
+ */
+export function renderPrometheusForHost(spec: ClusterSpec, stateRoot: string): RenderedFile[] {
+  const mtls = spec.tls.enabled && spec.tls.requireClientCert;
+  return [
+    {
+      path: PROMETHEUS_CONFIG_FILE,
+      content: renderPrometheusConfig(spec, 'host', {
+        ...(spec.tls.enabled ? { caFile: join(stateRoot, 'tls', 'ca.pem') } : {}),
+        credentialsFile: join(stateRoot, MONITORING_DIR, METRICS_TOKEN_FILE),
+        ...(mtls
+          ? {
+              clientCertFile: join(stateRoot, 'tls', 'client', 'cert.pem'),
+              clientKeyFile: join(stateRoot, 'tls', 'client', 'key.pem'),
+            }
+          : {}),
+      }),
+    },
+    { path: PROMETHEUS_RULES_FILE, content: renderAlertRules(spec) },
+  ];
 }

@@ -17,6 +17,8 @@ import { ConfigError } from '../errors.js';
 export const PINNED = {
   openbao: '2.7.2',
   vault: '1.20.4',
+  /** Debian 12's prometheus (and promtool): the version the rules and the monitoring tests run on. */
+  prometheus: '2.42.0',
 } as const;
 
 export const FLAVORS = ['openbao', 'vault'] as const;
@@ -124,6 +126,22 @@ export const specInputSchema = z.strictObject({
       unauthenticatedMetricsAccess: z.boolean().default(false),
     })
     .prefault({}),
+  monitoring: z
+    .strictObject({
+      /** `vaultctl up` also runs Prometheus on the cluster's network (`up --monitoring` turns it on). */
+      enabled: z.boolean().default(false),
+      /** Default prom/prometheus:v<pinned>; hosts without a registry build vaultctl/prometheus:<version>. */
+      image: z.string().min(1).optional(),
+      /** Prometheus' web port, published on 127.0.0.1 only. */
+      port: port.default(9090),
+      scrapeInterval: duration.default('15s'),
+      evaluationInterval: duration.default('15s'),
+      /** Replaces the `for` of every alert (short in test profiles, e.g. 5s); default: each alert's own. */
+      alertFor: duration.optional(),
+      /** VaultHighLatency fires when a node's p99 request time stays above this many milliseconds. */
+      highLatencyMs: z.number().positive().default(100),
+    })
+    .prefault({}),
   kv: z
     .strictObject({
       path: z
@@ -159,7 +177,7 @@ export interface NodeSpec {
 
 /** A validated, fully defaulted cluster spec. */
 export interface ClusterSpec
-  extends Omit<ParsedSpec, 'nodes' | 'nodeCount' | 'apiPortBase' | 'seal' | 'image'> {
+  extends Omit<ParsedSpec, 'nodes' | 'nodeCount' | 'apiPortBase' | 'seal' | 'image' | 'monitoring'> {
   /**
    * What the user chose (every source merged), before defaults and derived values. This, not the
    * resolved spec, is what the state dir remembers: derived values (seal type from the flavor,
@@ -169,6 +187,7 @@ export interface ClusterSpec
   readonly image: string;
   readonly nodes: readonly NodeSpec[];
   readonly seal: ParsedSpec['seal'] & { readonly type: SealType };
+  readonly monitoring: ParsedSpec['monitoring'] & { readonly image: string };
   readonly raft: ParsedSpec['raft'] & {
     readonly autopilot: ParsedSpec['raft']['autopilot'] & { readonly minQuorum: number };
   };
@@ -190,6 +209,10 @@ export const CONTAINER_CLUSTER_PORT = 8201;
 
 export function defaultImage(flavor: Flavor): string {
   return flavor === 'openbao' ? `openbao/openbao:${PINNED.openbao}` : `hashicorp/vault:${PINNED.vault}`;
+}
+
+export function defaultPrometheusImage(): string {
+  return `prom/prometheus:v${PINNED.prometheus}`;
 }
 
 export function quorumOf(nodeCount: number): number {
@@ -314,6 +337,14 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
     });
   }
 
+  const portOwner = nodes.find((n) => n.apiPort === p.monitoring.port);
+  if (portOwner) {
+    problems.push({
+      path: 'monitoring.port',
+      message: `port ${p.monitoring.port} is the API port of ${portOwner.name}`,
+    });
+  }
+
   if (!p.tls.enabled && p.tls.requireClientCert) {
     problems.push({
       path: 'tls.requireClientCert',
@@ -355,6 +386,7 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
     image: p.image ?? defaultImage(p.flavor),
     nodes,
     seal: { ...p.seal, type: sealType },
+    monitoring: { ...p.monitoring, image: p.monitoring.image ?? defaultPrometheusImage() },
     raft: { ...p.raft, autopilot: { ...p.raft.autopilot, minQuorum } },
   };
   return { spec, warnings };

@@ -82,6 +82,17 @@ export class StateDir {
   get rootRevokedFile(): string {
     return join(this.root, 'root-revoked.json');
   }
+  /** Prometheus' files; mounted read-only into the Prometheus container as a directory. */
+  get monitoringDir(): string {
+    return join(this.root, 'monitoring');
+  }
+  /**
+   * The metrics token alone (no newline), read by Prometheus as its `credentials_file`. In the
+   * mounted directory, not mounted as a file: a replaced token (a new inode) is seen at once.
+   */
+  get metricsTokenFile(): string {
+    return join(this.monitoringDir, 'metrics-token');
+  }
 
   exists(): boolean {
     return existsSync(this.root);
@@ -100,7 +111,13 @@ export class StateDir {
         `run: chmod 700 ${this.root}`,
       );
     }
-    for (const f of [this.sealKeyFile, this.initFile, this.appRoleFile, this.adminFile]) {
+    for (const f of [
+      this.sealKeyFile,
+      this.initFile,
+      this.appRoleFile,
+      this.adminFile,
+      this.metricsTokenFile,
+    ]) {
       if (existsSync(f) && modeOf(f) & 0o077) {
         throw new UsageError(
           `using the state dir ${this.root}`,
@@ -238,6 +255,15 @@ export class StateDir {
 
   saveAdmin(material: AppRoleMaterial): void {
     this.writeFileAtomic(this.adminFile, `${JSON.stringify(material, null, 2)}\n`);
+  }
+
+  readMetricsToken(): string | undefined {
+    if (!existsSync(this.metricsTokenFile)) return undefined;
+    return readFileSync(this.metricsTokenFile, 'utf8').trim() || undefined;
+  }
+
+  saveMetricsToken(token: string): void {
+    this.writeFileAtomic(this.metricsTokenFile, token);
   }
 
   /** True once `init --revoke-root` revoked the stored root token. */

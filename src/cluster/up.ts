@@ -15,7 +15,13 @@ import { describeStep, planUp } from './plan.js';
 import type { Clock } from './poll.js';
 import { PollTimeoutError, pollUntil } from './poll.js';
 import type { RenderedCluster } from './render.js';
-import { clusterLabels, nodeAddress, renderCluster } from './render.js';
+import {
+  clusterLabels,
+  monitoringContainerName,
+  nodeAddress,
+  prometheusAddress,
+  renderCluster,
+} from './render.js';
 import type { ClusterSpec } from './spec.js';
 import type { StateDir } from './state.js';
 import { clientTlsFromState, ensureTls } from './tls.js';
@@ -52,6 +58,8 @@ export interface UpResult {
   readonly dryRun: boolean;
   readonly image: { readonly ref: string; readonly pulled: boolean };
   readonly nodes: readonly { name: string; address: string }[];
+  /** Prometheus' address on the host, with `monitoring.enabled`. */
+  readonly monitoring?: { readonly address: string; readonly image: string };
 }
 
 export async function observeCluster(
@@ -80,28 +88,63 @@ export function portIsFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-async function ensureImage(spec: ClusterSpec, deps: UpDeps): Promise<boolean> {
-  if (await deps.runtime.imageExists(spec.image)) return false;
-  deps.progress.step(`pulling image ${spec.image}`);
+async function ensureImage(ref: string, hint: string, deps: UpDeps): Promise<boolean> {
+  if (await deps.runtime.imageExists(ref)) return false;
+  deps.progress.step(`pulling image ${ref}`);
   let lastShown = 0;
   try {
-    await deps.runtime.pullImage(spec.image, (e) => {
+    await deps.runtime.pullImage(ref, (e) => {
       const now = Date.now();
       if (now - lastShown < 500) return;
       lastShown = now;
       const pct = e.total ? ` ${Math.round(((e.current ?? 0) / e.total) * 100)}%` : '';
-      deps.progress.step(`pulling image ${spec.image}: ${e.id ? `${e.id} ` : ''}${e.status}${pct}`);
+      deps.progress.step(`pulling image ${ref}: ${e.id ? `${e.id} ` : ''}${e.status}${pct}`);
     });
   } catch (err) {
-    const binary = spec.flavor === 'openbao' ? 'bao' : 'vault';
+    throw new RemoteError(`pulling image ${ref}`, errorMessage(err), hint);
+  }
+  deps.progress.done(`pulled image ${ref}`);
+  return true;
+}
+
+function serverImageHint(spec: ClusterSpec): string {
+  const binary = spec.flavor === 'openbao' ? 'bao' : 'vault';
+  return `on a host without registry access build the image from a static ${binary} binary: vaultctl image build --binary $(command -v ${binary}) --tag ${spec.image}`;
+}
+
+function prometheusImageHint(spec: ClusterSpec): string {
+  return `on a host without registry access build it from Debian's prometheus: vaultctl image build --prometheus --tag ${spec.monitoring.image} (or pass --monitoring-image)`;
+}
+
+/** Waits until Prometheus answers /-/ready on its published port. */
+async function waitForPrometheus(spec: ClusterSpec, deps: UpDeps, timeoutMs: number): Promise<void> {
+  const address = prometheusAddress(spec);
+  try {
+    await pollUntil(
+      async () => {
+        const res = await fetch(`${address}/-/ready`, { signal: AbortSignal.timeout(2000) }).catch(
+          () => undefined,
+        );
+        return res?.ok ? true : undefined;
+      },
+      {
+        what: `Prometheus to answer on ${address}`,
+        timeoutMs,
+        intervalMs: 250,
+        signal: deps.signal,
+        ...(deps.clock ? { clock: deps.clock } : {}),
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof PollTimeoutError)) throw err;
+    const name = monitoringContainerName(spec);
+    const logs = await deps.runtime.containerLogs(name, 20).catch(() => '(log not available)');
     throw new RemoteError(
-      `pulling image ${spec.image}`,
-      errorMessage(err),
-      `on a host without registry access build the image from a static ${binary} binary: vaultctl image build --binary $(command -v ${binary}) --tag ${spec.image}`,
+      'starting Prometheus',
+      `${err.message}\n--- last lines of ${name} ---\n${logs.trimEnd()}`,
+      `\`docker logs ${name}\` shows the whole log`,
     );
   }
-  deps.progress.done(`pulled image ${spec.image}`);
-  return true;
 }
 
 /** Waits until every node's API answers (any seal state). On timeout, attaches the node's last log lines. */
@@ -181,6 +224,9 @@ export async function upCluster(
   }
 
   const nodes = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
+  const monitoring = spec.monitoring.enabled
+    ? { address: prometheusAddress(spec), image: spec.monitoring.image }
+    : undefined;
   if (dryRun) {
     return {
       spec,
@@ -190,6 +236,7 @@ export async function upCluster(
       dryRun,
       image: { ref: spec.image, pulled: false },
       nodes,
+      ...(monitoring ? { monitoring } : {}),
     };
   }
 
@@ -218,8 +265,12 @@ export async function upCluster(
   }
   state.saveSpec(spec);
 
-  // Preflight before creating anything: host ports of containers we will start must be free.
-  const toStart = new Set(plan.steps.filter((s) => s.action === 'start-container').map((s) => s.target));
+  // Preflight before creating anything: host ports of containers we will start must be free. A
+  // container that is recreated holds its own port until it is removed: not a conflict.
+  const recreated = new Set(plan.steps.filter((s) => s.action === 'remove-container').map((s) => s.target));
+  const toStart = new Set(
+    plan.steps.filter((s) => s.action === 'start-container' && !recreated.has(s.target)).map((s) => s.target),
+  );
   const busy: string[] = [];
   for (const c of rendered.containers) {
     if (!toStart.has(c.name)) continue;
@@ -235,9 +286,13 @@ export async function upCluster(
     );
   }
 
-  const pulled = plan.steps.some((s) => s.action === 'create-container')
-    ? await ensureImage(spec, deps)
+  const creates = plan.steps.filter((s) => s.action === 'create-container').map((s) => s.target);
+  const monitoringName = monitoringContainerName(spec);
+  const pulled = creates.some((n) => n !== monitoringName)
+    ? await ensureImage(spec.image, serverImageHint(spec), deps)
     : false;
+  if (monitoring && creates.includes(monitoringName))
+    await ensureImage(spec.monitoring.image, prometheusImageHint(spec), deps);
 
   const created: { kind: 'container' | 'volume' | 'network'; name: string }[] = [];
   const apply = async (s: PlanStep) => {
@@ -275,12 +330,25 @@ export async function upCluster(
     }
     if (plan.steps.length > 0) progress.step('waiting for every node to answer');
     await waitForApis(rendered, deps, opts.readyTimeoutMs ?? 60_000, clientTlsFromState(spec, state));
+    if (monitoring) {
+      progress.step(`waiting for Prometheus on ${monitoring.address}`);
+      await waitForPrometheus(spec, deps, opts.readyTimeoutMs ?? 60_000);
+    }
   } catch (err) {
     await rollback(runtime, created, progress);
     throw err;
   }
   if (plan.steps.length > 0) progress.done(`cluster ${spec.name}: ${plan.steps.length} step(s) applied`);
-  return { spec, stateDir: state.root, localSteps, plan, dryRun, image: { ref: spec.image, pulled }, nodes };
+  return {
+    spec,
+    stateDir: state.root,
+    localSteps,
+    plan,
+    dryRun,
+    image: { ref: spec.image, pulled },
+    nodes,
+    ...(monitoring ? { monitoring } : {}),
+  };
 }
 
 /** Removes, newest first, what this run created. Volumes created now hold no data worth keeping. */

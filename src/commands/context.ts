@@ -85,6 +85,10 @@ export interface SpecFlags {
   readonly apiPort?: string;
   readonly bindAddress?: string;
   readonly tls?: boolean;
+  /** `up` only: run Prometheus next to the cluster. */
+  readonly monitoring?: boolean;
+  readonly monitoringImage?: string;
+  readonly monitoringPort?: string;
 }
 
 function intOrRaw(v: string | undefined): number | string | undefined {
@@ -103,6 +107,12 @@ export function specFlagsLayer(global: GlobalOptions, f: SpecFlags): Record<stri
   };
   if (f.seal) layer.seal = { type: f.seal };
   if (f.tls !== undefined) layer.tls = { enabled: f.tls };
+  const monitoring: Record<string, unknown> = {
+    enabled: f.monitoring,
+    image: f.monitoringImage,
+    port: intOrRaw(f.monitoringPort),
+  };
+  if (Object.values(monitoring).some((v) => v !== undefined)) layer.monitoring = monitoring;
   return layer;
 }
 

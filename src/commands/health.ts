@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { ClusterHealth, HealthTarget } from '../cluster/health.js';
 import { VERDICT_EXIT, waitForHealth } from '../cluster/health.js';
+import type { NodeMetrics } from '../cluster/node-metrics.js';
+import { readNodeMetrics } from '../cluster/node-metrics.js';
 import { parseDuration } from '../cluster/poll.js';
 import { nodeAddress } from '../cluster/render.js';
 import { UsageError } from '../errors.js';
@@ -13,6 +15,33 @@ export interface HealthOptions {
   readonly addr?: string[];
   readonly wait?: string;
   readonly expect?: string;
+  readonly metrics?: boolean;
+}
+
+export type MetricsByNode = Record<string, NodeMetrics | { error: string }>;
+
+export function renderMetrics(metrics: MetricsByNode): string {
+  const v = (x: number | boolean | undefined, digits = 0) =>
+    x === undefined ? '-' : typeof x === 'boolean' ? (x ? 'yes' : 'no') : x.toFixed(digits);
+  const rows = Object.entries(metrics).map(([name, m]) =>
+    'error' in m
+      ? [name, `error: ${m.error}`, '', '', '', '', '', '', '']
+      : [
+          name,
+          v(m.unsealed),
+          v(m.active),
+          v(m.raftTerm),
+          v(m.raftAppliedIndex),
+          v(m.raftCommitIndex),
+          v(m.failureTolerance),
+          v(m.requestP99Ms, 1),
+          v(m.auditFailures),
+        ],
+  );
+  return table(
+    ['NODE', 'UNSEALED', 'ACTIVE', 'TERM', 'APPLIED', 'COMMIT', 'TOLERANCE', 'P99 MS', 'AUDIT FAIL'],
+    rows,
+  );
 }
 
 function targetsFromAddresses(list: readonly string[]): HealthTarget[] {
@@ -72,6 +101,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   let token: string | undefined;
   let cluster: string | undefined;
   let tls: VaultTls | undefined;
+  let metricsToken: string | undefined;
   const envAddr = deps.env.BAO_ADDR || deps.env.VAULT_ADDR;
   if (opts.addr && opts.addr.length > 0) {
     targets = targetsFromAddresses(opts.addr);
@@ -88,6 +118,8 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     tls = resolveTls(deps, spec, state);
     token = await resolveApiToken(deps, spec, state, tls);
     cluster = spec.name;
+    // Least privilege: the metrics token when init made one.
+    metricsToken = state.readMetricsToken();
   }
   if (opts.expect !== undefined) {
     const n = Number(opts.expect);
@@ -112,12 +144,21 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
         deps.progress.step(`waiting for a healthy cluster: ${p.verdict} (${p.reasons[0] ?? ''})`);
     },
   });
+  let metrics: MetricsByNode | undefined;
+  if (opts.metrics) {
+    const withToken = metricsToken ?? token;
+    const read = await Promise.all(
+      targets.map((t) => readNodeMetrics(t.address, { token: withToken, tls, timeoutMs: 3000 })),
+    );
+    metrics = Object.fromEntries(targets.map((t, i) => [t.name, read[i]!]));
+  }
   deps.progress.stop();
-  deps.out(
-    global.format === 'json'
-      ? json({ cluster, ...h, exitCode: VERDICT_EXIT[h.verdict] })
-      : renderHealth(h, cluster),
-  );
+  if (global.format === 'json') {
+    deps.out(json({ cluster, ...h, ...(metrics ? { metrics } : {}), exitCode: VERDICT_EXIT[h.verdict] }));
+  } else {
+    deps.out(renderHealth(h, cluster));
+    if (metrics) deps.out(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
+  }
   return VERDICT_EXIT[h.verdict];
 }
 
@@ -129,11 +170,15 @@ export function register(program: Command, deps: CommandDeps): void {
       'Checks every node (reachable, initialised, sealed, active/standby, raft applied index, version) and, with a token, raft ' +
         'voters, failure tolerance and autopilot. Exit 0 healthy, 1 degraded (quorum holds, something is wrong), 2 down. ' +
         'Targets: --addr, else BAO_ADDR/VAULT_ADDR, else the nodes of the cluster spec. Token: BAO_TOKEN/VAULT_TOKEN, else the state dir.\n\n' +
-        'Example:\n  $ vaultctl health --wait 60s\n  $ vaultctl health --addr http://127.0.0.1:8200,http://127.0.0.1:8202 --format json',
+        "With --metrics it also reads each node's /v1/sys/metrics (with the metrics token from init, else the API token) and " +
+        'shows unsealed, active, raft term and indexes, failure tolerance, request p99 and audit failures per node.\n\n' +
+        'Example:\n  $ vaultctl health --wait 60s\n  $ vaultctl health --addr http://127.0.0.1:8200,http://127.0.0.1:8202 --format json\n' +
+        '  $ vaultctl health --metrics',
     )
     .option('--addr <url...>', 'node addresses (repeat or comma-separate); any reachable cluster')
     .option('--wait <duration>', 'poll until healthy or this long has passed (e.g. 60s)')
     .option('--expect <voters>', 'number of voters a healthy cluster has (default: the node count)')
+    .option('--metrics', 'also show a few key metrics per node from /v1/sys/metrics')
     .action(async (opts: HealthOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
     });

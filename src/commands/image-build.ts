@@ -1,12 +1,14 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { buildServerImage } from '../cluster/image.js';
+import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../cluster/image.js';
+import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 
 export interface ImageBuildOptions {
-  readonly binary: string;
+  readonly binary?: string;
   readonly tag?: string;
+  readonly prometheus?: boolean;
 }
 
 export async function run(
@@ -14,6 +16,26 @@ export async function run(
   opts: ImageBuildOptions,
   deps: CommandDeps,
 ): Promise<number> {
+  if (opts.prometheus) {
+    const res = await buildPrometheusImage(resolve(deps.cwd, opts.binary ?? DEBIAN_PROMETHEUS), opts.tag, {
+      runtime: deps.runtime(),
+      progress: deps.progress,
+    });
+    if (global.format === 'json') deps.out(json(res));
+    else {
+      deps.out(
+        `Built ${res.tag} (prometheus ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)}; ${res.libraries.length} shared libraries copied)`,
+      );
+      deps.out(`Use it with: vaultctl up --monitoring --monitoring-image ${res.tag}`);
+    }
+    return 0;
+  }
+  if (!opts.binary)
+    throw new UsageError(
+      'building an image',
+      'no --binary given',
+      'give the server binary: --binary "$(bash scripts/setup.sh --print-bao)", or --prometheus for a Prometheus image',
+    );
   const res = await buildServerImage(resolve(deps.cwd, opts.binary), opts.tag, {
     runtime: deps.runtime(),
     progress: deps.progress,
@@ -32,13 +54,20 @@ export function register(program: Command, deps: CommandDeps): void {
   const image = program.command('image').summary('manage server images');
   image
     .command('build')
-    .summary('build a local server image from a static bao or vault binary')
+    .summary('build a local server image from a static bao or vault binary (or a Prometheus image)')
     .description(
       'Builds a FROM scratch image holding only the given static binary, through the Docker Engine API. ' +
         'For hosts that cannot pull from a registry; clusters then run it exactly as a pulled image.\n\n' +
-        'Example:\n  $ vaultctl image build --binary "$(bash scripts/setup.sh --print-bao)" --tag vaultctl/openbao:2.7.2',
+        "With --prometheus it builds the Prometheus image of `up --monitoring` from Debian's prometheus binary and the " +
+        'shared libraries it loads (ldd).\n\n' +
+        'Example:\n  $ vaultctl image build --binary "$(bash scripts/setup.sh --print-bao)" --tag vaultctl/openbao:2.7.2\n' +
+        '  $ vaultctl image build --prometheus',
     )
-    .requiredOption('--binary <path>', 'static bao or vault executable (ELF)')
+    .option(
+      '--binary <path>',
+      `static bao or vault executable (ELF); with --prometheus default ${DEBIAN_PROMETHEUS}`,
+    )
+    .option('--prometheus', 'build a Prometheus image (default tag vaultctl/prometheus:<version>)')
     .option('--tag <ref>', 'image tag (default vaultctl/<flavor>:<version>)')
     .action(async (opts: ImageBuildOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));

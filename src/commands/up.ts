@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { Option } from 'commander';
 import { describeStep } from '../cluster/plan.js';
 import { upCluster } from '../cluster/up.js';
 import { json } from '../output/format.js';
@@ -29,6 +30,7 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
         steps: res.plan.steps.map((s) => ({ action: s.action, target: s.target, reason: s.reason })),
         orphans: res.plan.orphans,
         nodes: res.nodes,
+        ...(res.monitoring ? { prometheus: res.monitoring } : {}),
       }),
     );
     return 0;
@@ -49,6 +51,7 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
   if (res.plan.steps.length === 0) deps.out(`Cluster ${spec.name} is up to date: nothing to do.`);
   else deps.out(`Cluster ${spec.name} is up (${res.plan.steps.length} step(s) applied).`);
   for (const n of res.nodes) deps.out(`  ${n.name}  ${n.address}`);
+  if (res.monitoring) deps.out(`  prometheus  ${res.monitoring.address}   (image ${res.monitoring.image})`);
   deps.out(`State dir: ${res.stateDir}`);
   deps.out('Next: vaultctl init   (initialises, unseals, joins and configures the cluster)');
   return 0;
@@ -61,9 +64,27 @@ export function register(program: Command, deps: CommandDeps): void {
     .description(
       'Observes what exists, plans the steps that bring it to the spec, and applies them. Running it again changes nothing. ' +
         'A run that fails or is cancelled removes what it created. Generates the static seal key once; never overwrites it.\n\n' +
-        'Example:\n  $ vaultctl up --dry-run\n  $ vaultctl up --image vaultctl/openbao:2.7.2',
+        'With --monitoring it also runs Prometheus on the cluster network, scraping every node (metrics token from `init`), ' +
+        'its port published on 127.0.0.1.\n\n' +
+        'Example:\n  $ vaultctl up --dry-run\n  $ vaultctl up --image vaultctl/openbao:2.7.2\n' +
+        '  $ vaultctl up --monitoring --monitoring-image vaultctl/prometheus:2.42.0',
     )
-    .option('--dry-run', 'print the plan and change nothing');
+    .option('--dry-run', 'print the plan and change nothing')
+    .addOption(
+      new Option('--monitoring', 'also run Prometheus (remembered; monitoring.enabled)').helpGroup(
+        'Monitoring:',
+      ),
+    )
+    .addOption(
+      new Option('--monitoring-image <ref>', 'Prometheus image (default prom/prometheus:v2.42.0)').helpGroup(
+        'Monitoring:',
+      ),
+    )
+    .addOption(
+      new Option('--monitoring-port <port>', 'Prometheus port on 127.0.0.1 (default 9090)').helpGroup(
+        'Monitoring:',
+      ),
+    );
   addSpecOptions(cmd).action(async (opts: UpOptions, c: Command) => {
     deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
   });

@@ -195,13 +195,18 @@ export class DockerRuntime implements ContainerRuntime {
         ],
         Labels: { ...spec.labels },
         ExposedPorts: Object.fromEntries(spec.ports.map((p) => [portKey(p.containerPort), {}])),
-        Healthcheck: {
-          Test: ['CMD', ...spec.healthcheck.test],
-          Interval: nanos(spec.healthcheck.intervalMs),
-          Timeout: nanos(spec.healthcheck.timeoutMs),
-          Retries: spec.healthcheck.retries,
-          StartPeriod: nanos(spec.healthcheck.startPeriodMs),
-        },
+        ...(spec.healthcheck
+          ? {
+              Healthcheck: {
+                Test: ['CMD', ...spec.healthcheck.test],
+                Interval: nanos(spec.healthcheck.intervalMs),
+                Timeout: nanos(spec.healthcheck.timeoutMs),
+                Retries: spec.healthcheck.retries,
+                StartPeriod: nanos(spec.healthcheck.startPeriodMs),
+              },
+            }
+          : {}),
+        ...(spec.user ? { User: spec.user } : {}),
         HostConfig: {
           Mounts: spec.mounts.map((m) =>
             m.type === 'bind'

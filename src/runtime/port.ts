@@ -50,7 +50,10 @@ export interface ContainerSpec {
   readonly mounts: readonly Mount[];
   readonly ports: readonly PublishedPort[];
   readonly network: { readonly name: string; readonly aliases: readonly string[] };
-  readonly healthcheck: HealthcheckSpec;
+  /** Absent: the image's own (an image without a shell or client binary has none to run). */
+  readonly healthcheck?: HealthcheckSpec;
+  /** User inside the container (uid[:gid]); absent: the image's own. */
+  readonly user?: string;
   readonly restart: 'no' | 'unless-stopped' | 'always';
 }
 

@@ -36,18 +36,24 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
         const rel = `./${relative(composeDir, m.source)}`;
         let source = rel;
         if (m.target.endsWith('/seal.key')) source = `\${${SEAL_KEY_ENV}:-${rel}}`;
-        if (m.target.endsWith('/tls')) source = `\${${TLS_DIR_ENV}:-./tls}/${node}`;
+        // TLS material (a node's directory, the CA for Prometheus) lives where VAULTCTL_TLS_DIR says.
+        else if (rel.startsWith('./tls/')) source = `\${${TLS_DIR_ENV}:-./tls}/${rel.slice('./tls/'.length)}`;
         return `${source}:${m.target}${m.readOnly ? ':ro' : ''}`;
       }),
       ports: c.ports.map((p) => `${p.hostIp}:${p.hostPort}:${p.containerPort}`),
       networks: { vault: { aliases: [...c.network.aliases] } },
-      healthcheck: {
-        test: ['CMD', ...c.healthcheck.test],
-        interval: seconds(c.healthcheck.intervalMs),
-        timeout: seconds(c.healthcheck.timeoutMs),
-        retries: c.healthcheck.retries,
-        start_period: seconds(c.healthcheck.startPeriodMs),
-      },
+      ...(c.user ? { user: c.user } : {}),
+      ...(c.healthcheck
+        ? {
+            healthcheck: {
+              test: ['CMD', ...c.healthcheck.test],
+              interval: seconds(c.healthcheck.intervalMs),
+              timeout: seconds(c.healthcheck.timeoutMs),
+              retries: c.healthcheck.retries,
+              start_period: seconds(c.healthcheck.startPeriodMs),
+            },
+          }
+        : {}),
       restart: c.restart,
     };
   }

@@ -111,5 +111,14 @@ path "sys/metrics" {
 }
 `,
     },
+    {
+      name: 'metrics',
+      description: 'Prometheus: the metrics endpoint and nothing else',
+      hcl: `# Prometheus scrapes /v1/sys/metrics with a token holding only this policy.
+path "sys/metrics" {
+  capabilities = ["read"]
+}
+`,
+    },
   ];
 }

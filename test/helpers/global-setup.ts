@@ -6,9 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { silentProgress } from '../../src/cluster/events.js';
-import { buildServerImage } from '../../src/cluster/image.js';
+import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../../src/cluster/image.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
-import { IMAGE, REPO_ROOT } from './paths.js';
+import { IMAGE, PROMETHEUS_IMAGE, REPO_ROOT } from './paths.js';
 
 export default async function setup(): Promise<void> {
   const runtime = new DockerRuntime();
@@ -25,6 +25,11 @@ export default async function setup(): Promise<void> {
       encoding: 'utf8',
     }).trim();
     await buildServerImage(bao, IMAGE, { runtime, progress: silentProgress });
+  }
+  if (!(await runtime.imageExists(PROMETHEUS_IMAGE))) {
+    if (!existsSync(DEBIAN_PROMETHEUS))
+      throw new Error("The monitoring tests need Debian's prometheus: run `bash scripts/setup.sh`.");
+    await buildPrometheusImage(DEBIAN_PROMETHEUS, PROMETHEUS_IMAGE, { runtime, progress: silentProgress });
   }
   if (!existsSync(`${REPO_ROOT}/dist/cli.js`)) {
     execFileSync('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });

@@ -188,3 +188,28 @@ describe('planUp', () => {
     expect(describeStep(steps[7]!)).toBe('create container alphapulse-vault-1 (missing)');
   });
 });
+
+describe('planUp with monitoring', () => {
+  it('turning monitoring on adds only the Prometheus container; turning it off leaves it as an orphan', () => {
+    const without = render();
+    const withProm = render({ monitoring: { enabled: true } });
+    const on = planUp(withProm, everything(without));
+    expect(on.steps.map((s) => `${s.action} ${s.target}`)).toEqual([
+      'create-container alphapulse-prometheus',
+      'start-container alphapulse-prometheus',
+    ]);
+    const off = planUp(without, everything(withProm));
+    expect(off.steps).toEqual([]);
+    expect(off.orphans).toEqual(['alphapulse-prometheus']);
+  });
+
+  it('a changed rule setting recreates Prometheus alone; the nodes are untouched', () => {
+    const before = render({ monitoring: { enabled: true } });
+    const after = render({ monitoring: { enabled: true, highLatencyMs: 250 } });
+    expect(planUp(after, everything(before)).steps.map((s) => `${s.action} ${s.target}`)).toEqual([
+      'remove-container alphapulse-prometheus',
+      'create-container alphapulse-prometheus',
+      'start-container alphapulse-prometheus',
+    ]);
+  });
+});

@@ -304,8 +304,14 @@ describe('policies', () => {
   const capabilities = (hcl: string) =>
     [...hcl.matchAll(/capabilities = \[([^\]]*)\]/g)].flatMap((m) => m[1]!.split(',').map((c) => c.trim()));
 
-  it('has tenant-access, app-read and admin', () => {
-    expect(policies.map((p) => p.name)).toEqual(['tenant-access', 'app-read', 'admin']);
+  it('has tenant-access, app-read, admin and metrics', () => {
+    expect(policies.map((p) => p.name)).toEqual(['tenant-access', 'app-read', 'admin', 'metrics']);
+  });
+
+  it('metrics reads sys/metrics and nothing else', () => {
+    const hcl = byName('metrics').hcl;
+    expect([...hcl.matchAll(/^path "([^"]+)"/gm)].map((m) => m[1])).toEqual(['sys/metrics']);
+    expect(capabilities(hcl)).toEqual(['"read"']);
   });
 
   it('tenant-access is scoped by the entity tenant_id template', () => {
