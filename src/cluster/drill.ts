@@ -148,8 +148,8 @@ class RoleMonitor {
 /**
  * Numbered writes at a fixed rate, as a careful application client sends them: each goes to the
  * node that answered last, then once to each other node. When every node failed, the client stops
- * sending and waits behind one gate, while a probe tries the nodes in turn every 100 ms (without
- * waiting for slow answers); the first probe that is acknowledged opens the gate. Without the gate,
+ * sending and waits behind one gate, while probes try every node every 100 ms (at most one in
+ * flight per node); the first probe that is acknowledged opens the gate. Without the gate,
  * hundreds of retrying writes would flood a cluster that is electing a leader, and the drill would
  * measure its own load.
  */
@@ -247,19 +247,31 @@ class Writer {
       resolveOpen();
     };
     this.probing = (async () => {
-      const n = this.nodes.length;
       const probes: Promise<void>[] = [];
-      for (let i = this.preferred + 1; !opened && !this.stopped; i++) {
-        const idx = i % n;
-        probes.push(
-          this.attempt(idx, `${this.prefix}/probe`, { probe: true }, now() + this.cfg.attemptTimeoutMs).then(
-            () => {
-              if (!opened) this.preferred = idx;
-              open();
-            },
-            () => undefined,
-          ),
-        );
+      // Every 100 ms, one probe to each node that has none in flight (a frozen node holds one
+      // probe until it times out instead of collecting ten).
+      const busy = new Set<number>();
+      while (!opened && !this.stopped) {
+        for (let idx = 0; idx < this.nodes.length; idx++) {
+          if (busy.has(idx)) continue;
+          busy.add(idx);
+          probes.push(
+            this.attempt(
+              idx,
+              `${this.prefix}/probe`,
+              { probe: true },
+              now() + this.cfg.attemptTimeoutMs,
+            ).then(
+              () => {
+                if (!opened) this.preferred = idx;
+                open();
+              },
+              () => {
+                busy.delete(idx);
+              },
+            ),
+          );
+        }
         await Promise.race([gate, sleep(100)]);
       }
       open();
