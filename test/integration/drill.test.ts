@@ -165,11 +165,16 @@ describe('vaultctl failover-drill', () => {
     while (!/pause vault-\d/.test(err) && Date.now() - start < 60_000)
       await new Promise((r) => setTimeout(r, 100));
     expect(err).toMatch(/pause vault-\d/);
-    await new Promise((r) => setTimeout(r, 1500));
-    const paused = (
-      await docker.listContainers({ filters: { label: [`io.vaultctl.cluster=${cluster.name}`] } })
-    ).filter((c) => c.State === 'paused');
-    expect(paused).toHaveLength(1);
+    // The line is printed as the pause begins; freezing a busy process can take a moment.
+    const pausedNow = async () =>
+      (await docker.listContainers({ filters: { label: [`io.vaultctl.cluster=${cluster.name}`] } })).filter(
+        (c) => c.State === 'paused',
+      );
+    let paused = await pausedNow();
+    for (const t0 = Date.now(); paused.length === 0 && Date.now() - t0 < 15_000; paused = await pausedNow())
+      await new Promise((r) => setTimeout(r, 200));
+    expect(paused, `stderr so far:\n${err}`).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 500));
     child.kill('SIGINT');
     const res = await child;
     cliOutputs.push(String(res.stdout), String(res.stderr));
