@@ -94,6 +94,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # failover-drill --fault partition drops packets inside a node's network namespace.
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+# The snapshot tests shape the nodes' bandwidth with tc.
+command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || need+=(iproute2)
 # Prometheus and promtool: `vaultctl up --monitoring` runs the binary in a local image, the tests
 # check and unit-test the rendered alert rules with promtool.
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need+=(prometheus)
