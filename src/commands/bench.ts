@@ -2,12 +2,11 @@ import type { Command } from 'commander';
 import type { Histogram } from '../bench/histogram.js';
 import { runLoad } from '../bench/load.js';
 import { credentialPath, VaultClient } from '../client/index.js';
-import { parseDuration } from '../cluster/poll.js';
 import { nodeAddress } from '../cluster/render.js';
 import { UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
+import { durationOption, loadClusterSpec, numberOption, resolveApiToken, resolveTls } from './context.js';
 
 export interface BenchOptions {
   readonly users: string;
@@ -24,24 +23,10 @@ export interface BenchOptions {
 /** The seed's targets (milliseconds, and a fraction for errors). */
 export const TARGETS = { cachedReadP99: 2, vaultReadP99: 20, writeP99: 50, errorRate: 0.001 } as const;
 
-function num(v: string, name: string, min: number, max = Number.POSITIVE_INFINITY): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`reading --${name}`, `"${v}" is not a number in [${min}, ${max}]`);
-  return n;
-}
-
-function dur(v: string, name: string): number {
-  const ms = parseDuration(v);
-  if (ms === undefined)
-    throw new UsageError(`reading --${name}`, `"${v}" is not a duration`, 'use e.g. 30s, 5m, 500ms');
-  return ms;
-}
-
 export function parseThink(v: string): [number, number] {
   const parts = v.split('-');
-  const lo = dur(parts[0]!.trim(), 'think');
-  const hi = parts[1] !== undefined ? dur(parts[1].trim(), 'think') : lo;
+  const lo = durationOption(parts[0]!.trim(), 'think');
+  const hi = parts[1] !== undefined ? durationOption(parts[1].trim(), 'think') : lo;
   if (hi < lo)
     throw new UsageError(
       'reading --think',
@@ -52,15 +37,15 @@ export function parseThink(v: string): [number, number] {
 }
 
 export async function run(global: GlobalOptions, opts: BenchOptions, deps: CommandDeps): Promise<number> {
-  const users = num(opts.users, 'users', 1, 10_000);
+  const users = numberOption(opts.users, 'users', 1, 10_000);
   const [thinkMin, thinkMax] = parseThink(
     opts.think.replace(/^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(ms|s|m)$/, '$1$3-$2$3'),
   );
-  const readRatio = num(opts.readRatio, 'read-ratio', 0, 1);
-  const durationMs = dur(opts.duration, 'duration');
-  const warmupMs = dur(opts.warmup, 'warmup');
-  const rate = opts.rate !== undefined ? num(opts.rate, 'rate', 0.1, 1_000_000) : undefined;
-  const tenants = num(opts.tenants, 'tenants', 1, 10_000);
+  const readRatio = numberOption(opts.readRatio, 'read-ratio', 0, 1);
+  const durationMs = durationOption(opts.duration, 'duration');
+  const warmupMs = durationOption(opts.warmup, 'warmup');
+  const rate = opts.rate !== undefined ? numberOption(opts.rate, 'rate', 0.1, 1_000_000) : undefined;
+  const tenants = numberOption(opts.tenants, 'tenants', 1, 10_000);
   if (opts.cache !== 'on' && opts.cache !== 'off')
     throw new UsageError('reading --cache', `"${opts.cache}"`, 'use --cache on or --cache off');
   const cacheOn = opts.cache === 'on';

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { loginAppRole } from '../cluster/admin.js';
+import { parseDuration } from '../cluster/poll.js';
 import { nodeAddress } from '../cluster/render.js';
 import type { ClusterSpec, SpecResult } from '../cluster/spec.js';
 import { loadSpec } from '../cluster/spec.js';
@@ -212,17 +213,34 @@ export async function confirm(
   question: string,
   yes: boolean | undefined,
   doing: string,
+  what: { action: string; undone: string } = { action: 'this removes data', undone: 'nothing was removed' },
 ): Promise<void> {
   if (yes) return;
   if (!deps.interactive) {
     throw new UsageError(
       doing,
-      'this removes data and needs confirmation, but there is no terminal to ask',
+      `${what.action} and needs confirmation, but there is no terminal to ask`,
       'pass --yes to confirm',
     );
   }
   const answer = (await deps.prompt(`${question} [y/N] `)).trim().toLowerCase();
-  if (answer !== 'y' && answer !== 'yes') throw new UsageError(doing, 'not confirmed; nothing was removed');
+  if (answer !== 'y' && answer !== 'yes') throw new UsageError(doing, `not confirmed; ${what.undone}`);
+}
+
+/** A numeric option within [min, max]. */
+export function numberOption(v: string, name: string, min: number, max = Number.POSITIVE_INFINITY): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`reading --${name}`, `"${v}" is not a number in [${min}, ${max}]`);
+  return n;
+}
+
+/** A duration option ("10s", "500ms", "2m"), in milliseconds. */
+export function durationOption(v: string, name: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined)
+    throw new UsageError(`reading --${name}`, `"${v}" is not a duration`, 'use e.g. 10s, 5m, 500ms');
+  return ms;
 }
 
 export function parseFormat(value: string): 'table' | 'json' {

@@ -4,12 +4,18 @@ import type { DrillConfig } from '../cluster/drill.js';
 import { DRILL_DEFAULTS, runDrill, validateDrillConfig } from '../cluster/drill.js';
 import type { FaultKind, FaultTarget, RoundReport } from '../cluster/drill-report.js';
 import { FAULT_KINDS, FAULT_TARGETS, formatSeconds, summarize } from '../cluster/drill-report.js';
-import { parseDuration } from '../cluster/poll.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import type { PartitionMethod } from '../runtime/port.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
+import {
+  confirm,
+  durationOption,
+  loadClusterSpec,
+  numberOption,
+  resolveApiToken,
+  resolveTls,
+} from './context.js';
 
 export interface DrillOptions {
   readonly fault: string;
@@ -22,20 +28,6 @@ export interface DrillOptions {
   readonly healTimeout: string;
   readonly partitionMethod?: string;
   readonly yes?: boolean;
-}
-
-function num(v: string, name: string, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`reading --${name}`, `"${v}" is not a number in [${min}, ${max}]`);
-  return n;
-}
-
-function dur(v: string, name: string): number {
-  const ms = parseDuration(v);
-  if (ms === undefined)
-    throw new UsageError(`reading --${name}`, `"${v}" is not a duration`, 'use e.g. 10s, 1m, 500ms');
-  return ms;
 }
 
 export function parseDrillOptions(opts: DrillOptions): DrillConfig & { maxRtoMs: number } {
@@ -61,12 +53,12 @@ export function parseDrillOptions(opts: DrillOptions): DrillConfig & { maxRtoMs:
     ...DRILL_DEFAULTS,
     fault: opts.fault as FaultKind,
     target: opts.target as FaultTarget,
-    rate: num(opts.rate, 'rate', 1, 1000),
-    readRate: num(opts.readRate, 'read-rate', 0, 1000),
-    holdMs: dur(opts.duration, 'duration'),
-    rounds: num(opts.rounds, 'rounds', 1, 1000),
-    maxRtoMs: dur(opts.maxRto, 'max-rto'),
-    healTimeoutMs: dur(opts.healTimeout, 'heal-timeout'),
+    rate: numberOption(opts.rate, 'rate', 1, 1000),
+    readRate: numberOption(opts.readRate, 'read-rate', 0, 1000),
+    holdMs: durationOption(opts.duration, 'duration'),
+    rounds: numberOption(opts.rounds, 'rounds', 1, 1000),
+    maxRtoMs: durationOption(opts.maxRto, 'max-rto'),
+    healTimeoutMs: durationOption(opts.healTimeout, 'heal-timeout'),
     partitionMethod: opts.partitionMethod as PartitionMethod | undefined,
   };
 }
@@ -80,23 +72,14 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
     throw new UsageError('reading --rounds', `"${opts.rounds}" is not a whole number`);
   const { spec, state } = loadClusterSpec(global, {}, deps, doing);
   validateDrillConfig(cfg, spec);
-  if (!opts.yes) {
-    if (!deps.interactive)
-      throw new UsageError(
-        doing,
-        `the drill will ${cfg.fault} ${cfg.target === 'all' ? 'every node' : `the ${cfg.target}`} of cluster ${spec.name} and needs confirmation, but there is no terminal to ask`,
-        'pass --yes to confirm',
-      );
-    const answer = (
-      await deps.prompt(
-        `This will ${cfg.fault} ${cfg.target === 'all' ? 'every node' : `the ${cfg.target}`} of cluster ${spec.name} ` +
-          `${cfg.rounds} time(s) under live writes. Continue? [y/N] `,
-      )
-    )
-      .trim()
-      .toLowerCase();
-    if (answer !== 'y' && answer !== 'yes') throw new UsageError(doing, 'not confirmed; nothing was done');
-  }
+  const victim = cfg.target === 'all' ? 'every node' : `the ${cfg.target}`;
+  await confirm(
+    deps,
+    `This will ${cfg.fault} ${victim} of cluster ${spec.name} ${cfg.rounds} time(s) under live writes. Continue?`,
+    opts.yes,
+    doing,
+    { action: `the drill will ${cfg.fault} ${victim} of cluster ${spec.name}`, undone: 'nothing was done' },
+  );
   const tls = resolveTls(deps, spec, state);
   const token = await resolveApiToken(deps, spec, state, tls);
   if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init` first, or export BAO_TOKEN');
