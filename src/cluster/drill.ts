@@ -23,7 +23,7 @@ import type {
 import { analyzeRound } from './drill-report.js';
 import type { Progress } from './events.js';
 import type { HealthTarget } from './health.js';
-import { checkHealth, waitForHealth } from './health.js';
+import { checkHealth, waitCaughtUp, waitForHealth } from './health.js';
 import { pollUntil } from './poll.js';
 import { containerName, networkName, nodeAddress } from './render.js';
 import type { ClusterSpec } from './spec.js';
@@ -582,7 +582,11 @@ async function runRound(
     await heal();
     if (cfg.fault === 'kill' || cfg.fault === 'stop') await unsealIfNeeded(deps, victims, cfg);
 
-    t.rejoinedAt = await waitRejoin(nodes, victims, mark?.raft_applied_index, cfg, deps.signal);
+    t.rejoinedAt = await waitCaughtUp(
+      nodes.map((n) => n.api),
+      victims.map((v) => v.api),
+      { mark: mark?.raft_applied_index, timeoutMs: cfg.healTimeoutMs, signal: deps.signal },
+    );
     progress.step(`${label}: waiting for a healthy cluster`);
     const after = await waitForHealth(targets, nodes.length, {
       ...healthDeps,
@@ -650,46 +654,6 @@ async function unsealIfNeeded(
     victims.map((v) => ({ name: v.name, address: v.address })),
     { progress: deps.progress, keys, tls: deps.tls, signal: deps.signal },
   );
-}
-
-/** Until every faulted node answers unsealed and has applied the leader's index (or the timeout). */
-async function waitRejoin(
-  nodes: readonly DrillNode[],
-  victims: readonly DrillNode[],
-  mark: number | undefined,
-  cfg: DrillConfig,
-  signal: AbortSignal | undefined,
-): Promise<number | undefined> {
-  const start = now();
-  let target = mark;
-  while (now() - start < cfg.healTimeoutMs && !signal?.aborted) {
-    const facts = await Promise.all(
-      nodes.map(async (n) => {
-        try {
-          const [h, l] = await Promise.all([n.api.health(), n.api.leader()]);
-          return {
-            node: n,
-            unsealed: h.initialized && !h.sealed,
-            active: !h.standby,
-            applied: l.raft_applied_index,
-          };
-        } catch {
-          return undefined;
-        }
-      }),
-    );
-    const active = facts.find((f) => f?.unsealed && f.active);
-    if (active) {
-      target ??= active.applied;
-      const ok = victims.every((v) => {
-        const f = facts.find((x) => x?.node === v);
-        return f?.unsealed && f.applied !== undefined && (target === undefined || f.applied >= target);
-      });
-      if (ok) return now();
-    }
-    await sleep(100);
-  }
-  return undefined;
 }
 
 /** Reads every acknowledged write back from the active node; returns the sequence numbers that did not. */

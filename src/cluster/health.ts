@@ -208,3 +208,45 @@ export async function waitForHealth(
       .catch(() => undefined);
   }
 }
+
+/**
+ * Polls every 100 ms until every node of `which` answers unsealed and has applied at least `mark`
+ * (default: the active node's applied index when one is first seen). Returns that moment
+ * (`performance.now()`), or undefined after `timeoutMs` or an abort.
+ */
+export async function waitCaughtUp(
+  nodes: readonly VaultNodeApi[],
+  which: readonly VaultNodeApi[],
+  opts: { mark?: number | undefined; timeoutMs: number; signal?: AbortSignal | undefined },
+): Promise<number | undefined> {
+  const start = performance.now();
+  let target = opts.mark;
+  while (performance.now() - start < opts.timeoutMs && !opts.signal?.aborted) {
+    const facts = await Promise.all(
+      nodes.map(async (api) => {
+        try {
+          const [h, l] = await Promise.all([api.health(), api.leader()]);
+          return {
+            api,
+            unsealed: h.initialized && !h.sealed,
+            active: !h.standby,
+            applied: l.raft_applied_index,
+          };
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    const active = facts.find((f) => f?.unsealed && f.active);
+    if (active) {
+      target ??= active.applied;
+      const caughtUp = which.every((api) => {
+        const f = facts.find((x) => x?.api === api);
+        return f?.unsealed && f.applied !== undefined && (target === undefined || f.applied >= target);
+      });
+      if (caughtUp) return performance.now();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}

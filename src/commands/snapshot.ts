@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bootstrapCluster } from '../cluster/bootstrap.js';
-import { waitForHealth } from '../cluster/health.js';
+import { waitCaughtUp, waitForHealth } from '../cluster/health.js';
 import { parseDuration } from '../cluster/poll.js';
 import { containerName, nodeAddress } from '../cluster/render.js';
 import {
@@ -15,7 +15,6 @@ import {
 import { unsealCluster } from '../cluster/unseal.js';
 import { RemoteError, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
-import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi } from '../vault/api.js';
 import { connectToCluster } from './connect.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
@@ -208,7 +207,9 @@ export async function runRestore(
   // cluster is healthy (autopilot restarts after a restore and re-learns each follower's state
   // from its next heartbeat echo, which takes several seconds more).
   deps.progress.step('waiting for every node to apply the restored data');
-  const dataMs = await waitAllApplied(targets, tls, deps.signal, restoreStart);
+  const apis = targets.map((t) => new VaultNodeApi({ address: t.address, tls, timeoutMs: 2000 }));
+  const caughtUpAt = await waitCaughtUp(apis, apis, { timeoutMs: 60_000, signal: deps.signal });
+  const dataMs = caughtUpAt === undefined ? undefined : caughtUpAt - restoreStart;
   deps.progress.step('waiting for a healthy cluster');
   const h = await waitForHealth(targets, spec.nodes.length, {
     tls,
@@ -242,29 +243,6 @@ export async function runRestore(
         `every node had the data after ${dataMs === undefined ? '?' : (dataMs / 1000).toFixed(1)} s, the cluster was healthy after ${((performance.now() - restoreStart) / 1000).toFixed(1)} s.`,
     );
   return 0;
-}
-
-/**
- * Waits until every node answers unsealed and has applied at least the active node's index;
- * returns the milliseconds since `start`, or undefined after 60 s.
- */
-async function waitAllApplied(
-  targets: readonly { name: string; address: string }[],
-  tls: VaultTls | undefined,
-  signal: AbortSignal,
-  start: number,
-): Promise<number | undefined> {
-  const apis = targets.map((t) => new VaultNodeApi({ address: t.address, tls, timeoutMs: 2000 }));
-  let mark: number | undefined;
-  while (performance.now() - start < 60_000 && !signal.aborted) {
-    const facts = await Promise.all(apis.map((a) => a.leader().catch(() => undefined)));
-    const active = facts.find((f) => f?.is_self);
-    mark ??= active?.raft_applied_index;
-    if (mark !== undefined && facts.every((f) => (f?.raft_applied_index ?? -1) >= mark!))
-      return performance.now() - start;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return undefined;
 }
 
 export function register(program: Command, deps: CommandDeps): void {
