@@ -44,8 +44,10 @@ interface Round {
 async function drill(args: string[]) {
   const res = await cluster.cli([
     'failover-drill',
+    // Long enough for an election to finish while the fault lasts (1-2 s heartbeat timeout, then
+    // the vote; up to about 4 s measured under load).
     '--duration',
-    '3s',
+    '6s',
     '--max-rto',
     '20s',
     '--format',
@@ -71,7 +73,7 @@ async function drill(args: string[]) {
 function consistent(r: Round) {
   expect(r.writes.acked + r.writes.failed).toBe(r.writes.sent);
   expect(r.writes.acked).toBeGreaterThan(40); // 20/s over at least 2 s of warm-up
-  expect(r.faultHeldMs).toBeGreaterThanOrEqual(2900);
+  expect(r.faultHeldMs).toBeGreaterThanOrEqual(5900);
   expect(r.healed).toBe(true);
   expect(r.rejoinMs).not.toBeNull();
   expect(r.healMs).toBeGreaterThanOrEqual(r.rejoinMs!);
@@ -122,7 +124,7 @@ describe('vaultctl failover-drill', () => {
     expect(exitCode, stderr).toBe(0);
     const r = report.rounds[0]!;
     consistent(r);
-    expect(r.leaderChanged).toBe(true);
+    // Replaced while frozen (whether it wins again after it wakes is up to the next election).
     expect(r.newLeaderMs).toBeGreaterThan(0);
   });
 
@@ -144,7 +146,7 @@ describe('vaultctl failover-drill', () => {
     const r = report.rounds[0]!;
     consistent(r);
     expect(r.partitionMethod).toBe('peers');
-    expect(r.leaderChanged).toBe(true);
+    expect(r.newLeaderMs).toBeGreaterThan(0);
     expect(r.ackedByFaulted).toBe(0);
     // The client still reaches the cut-off node (only peer traffic is dropped): writes sent to it were
     // not acknowledged there, they failed over.
