@@ -181,6 +181,12 @@ export class VaultNodeApi {
               ca: opts.tls.ca,
               ...(opts.tls.cert ? { cert: opts.tls.cert, key: opts.tls.key } : {}),
               strictSSL: true,
+              // One TLS handshake per connection, not per request: under load (a failover, a
+              // busy 2-core host) handshakes cost more than the requests, and a client that
+              // times out mid-handshake measures itself instead of the cluster. Idle sockets
+              // close after 5 s (long before the server's idle timeout, so a reused socket is
+              // not one the server is closing) and never keep the process alive.
+              agentOptions: { keepAlive: true, timeout: 5_000 },
             },
           }
         : {}),
