@@ -87,6 +87,11 @@ export interface RoundReport {
    * partition this must be 0: a cut-off leader cannot commit, so it must not acknowledge.
    */
   readonly ackedByFaulted: number;
+  /**
+   * Writes issued after the fault and acknowledged by the other nodes before the heal: the cluster
+   * served writes while the fault lasted (0 when failing over took longer than the fault).
+   */
+  readonly ackedDuringFault: number;
   /** Heal -> the faulted nodes are back, unsealed and caught up. */
   readonly rejoinMs: number | null;
   /** Heal -> the whole cluster is healthy. */
@@ -162,6 +167,14 @@ export function analyzeRound(t: RoundTimeline): RoundReport {
         w.ackAt <= t.healAt &&
         w.node !== undefined &&
         victims.has(w.node),
+    ).length,
+    ackedDuringFault: t.writes.filter(
+      (w) =>
+        w.issuedAt >= t.faultAt &&
+        w.ackAt !== undefined &&
+        w.ackAt <= t.healAt &&
+        w.node !== undefined &&
+        !victims.has(w.node),
     ).length,
     rejoinMs: t.rejoinedAt === undefined ? null : round1(t.rejoinedAt - t.healAt),
     healMs: t.healthyAt === undefined ? null : round1(t.healthyAt - t.healAt),

@@ -73,6 +73,16 @@ describe('analyzeRound', () => {
     expect(r.healMs).toBe(2500);
     expect(r.healed).toBe(true);
     expect(r.faultHeldMs).toBe(5000);
+    // Issued from 2000 on, acknowledged by vault-2 up to the heal at 7000: those issued at
+    // 2000..6950 (100 writes), not the ones issued before the fault nor acknowledged after the heal.
+    expect(r.ackedDuringFault).toBe(100);
+    expect(r.ackedByFaulted).toBe(0);
+  });
+
+  it('counts no write as served during the fault when failing over took longer than the fault', () => {
+    const r = analyzeRound(timeline({ writes: writes(10_500, 2000, 7500) }));
+    expect(r.ackedDuringFault).toBe(0);
+    expect(r.writeUnavailableMs).toBe(7505 - 1955);
   });
 
   it('counts writes never acknowledged as failed, and lost ones from the read-back', () => {
