@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { describeStep } from '../cluster/plan.js';
@@ -53,7 +54,11 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
   for (const n of res.nodes) deps.out(`  ${n.name}  ${n.address}`);
   if (res.monitoring) deps.out(`  prometheus  ${res.monitoring.address}   (image ${res.monitoring.image})`);
   deps.out(`State dir: ${res.stateDir}`);
-  deps.out('Next: vaultctl init   (initialises, unseals, joins and configures the cluster)');
+  if (!existsSync(state.initFile))
+    deps.out('Next: vaultctl init   (initialises, unseals, joins and configures the cluster)');
+  else if (spec.seal.type === 'shamir')
+    deps.out('Next: vaultctl unseal   (initialised before: the nodes start sealed), then vaultctl health');
+  else deps.out('Next: vaultctl health --wait 60s   (initialised before: the nodes unseal themselves)');
   return 0;
 }
 

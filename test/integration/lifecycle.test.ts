@@ -169,6 +169,9 @@ describe('a 3-node cluster with the static seal', () => {
     expect(cluster.state.readInit()).toBeDefined();
     const up = await cluster.cli(['up']);
     expect(up.exitCode, up.stderr).toBe(0);
+    // Initialised before, static seal: the next step is to wait for health, not to init again.
+    expect(up.stdout).toContain('Next: vaultctl health');
+    expect(up.stdout).not.toContain('vaultctl init');
     const h = await cluster.cli(['health', '--wait', '90s']);
     expect(h.exitCode, h.stdout).toBe(0);
     const got = await cluster.api(0).kvGet('secret', 'tenants/t1/exchanges/kraken/trading');
