@@ -2,7 +2,8 @@
  * `vaultctl failover-drill` on a real 3-node cluster, through the CLI: a leader kill and a leader
  * pause (no acknowledged write lost, healed, the figures consistent), a follower kill (no write
  * fails), a partitioned leader (cut off from its peers, it acknowledges nothing and loses nothing),
- * Ctrl-C in the middle of a fault (healed before exit), and refused input.
+ * every node killed (auto-unseal brings the cluster back), Ctrl-C in the middle of a fault (healed
+ * before exit), and refused input.
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -160,6 +161,29 @@ describe('vaultctl failover-drill', () => {
     // How many writes failed on the way depends on how fast this host elects a leader: a figure for
     // bench/drill.mjs, not a check here (on a starved host some do fail, each past its deadline).
     expect(r.ackedDuringFault).toBeGreaterThan(0);
+  });
+
+  it('kill every node: auto-unseal brings them all back, and nothing acknowledged is lost', async () => {
+    // Every node restarts and unseals before any write goes through: a longer RTO bound than a failover.
+    const { exitCode, stderr, report } = await drill([
+      '--fault',
+      'kill',
+      '--target',
+      'all',
+      '--max-rto',
+      '60s',
+    ]);
+    expect(exitCode, stderr).toBe(0);
+    const r = report.rounds[0]!;
+    consistent(r);
+    expect([...r.victims].sort()).toEqual(['vault-1', 'vault-2', 'vault-3']);
+    // No node answers while all are down: nothing is acknowledged, by anyone, until the heal.
+    expect(r.ackedDuringFault).toBe(0);
+    expect(r.reads.failedOnFaulted).toBeGreaterThan(0);
+    // After the restart some node leads again (any node counts for `all`), unsealed by itself.
+    expect(r.newLeaderMs).toBeGreaterThan(0);
+    expect(r.writeUnavailableMs).toBeGreaterThanOrEqual(r.faultHeldMs);
+    expect(report.summary.ok).toBe(true);
   });
 
   it('Ctrl-C during a fault heals it before exiting (130), and the cluster is healthy', async () => {
