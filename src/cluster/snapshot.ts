@@ -350,7 +350,7 @@ export async function saveSnapshot(
   opts: SaveOptions,
 ): Promise<SnapshotMeta> {
   const doing = 'saving a snapshot';
-  const enc = chooseEncryption(opts.passphrase, opts.recipients);
+  const enc = chooseEncryption(opts.passphrase, opts.recipients && parseRecipients(opts.recipients));
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const suffix = !enc ? '' : 'recipients' in enc ? '.age' : '.enc';
   const file = opts.file ?? join(opts.dir ?? '.', `${spec.name}-${stamp}.snap${suffix}`);
@@ -496,11 +496,16 @@ function readMeta(file: string): SnapshotMeta {
  * The plain snapshot as a stream (decrypting when needed). For age, the header is read and a
  * matching identity found before this resolves: a wrong identity rejects with a UsageError.
  */
-export async function openPlain(file: string, meta: SnapshotMeta, keys: SnapshotKeys): Promise<Readable> {
+export async function openPlain(
+  file: string,
+  meta: SnapshotMeta,
+  keys: SnapshotKeys,
+  doing = `reading ${file}`,
+): Promise<Readable> {
   const format = encryptionFormat(meta);
   if (!format) return createReadStream(file);
-  if (!hasKeyFor(meta, keys)) throw missingKey(`reading ${file}`, meta);
-  if (format === 'age') return openAge(file, keys.identities ?? []);
+  if (!hasKeyFor(meta, keys)) throw missingKey(doing, meta);
+  if (format === 'age') return openAge(file, keys.identities ?? [], doing);
   const passphrase = keys.passphrase!;
   const head = Buffer.alloc(16);
   const fd = openSync(file, 'r');
@@ -513,7 +518,7 @@ export async function openPlain(file: string, meta: SnapshotMeta, keys: Snapshot
   return createReadStream(file, { start: 16 }).pipe(decipher);
 }
 
-async function openAge(file: string, identities: readonly string[]): Promise<Readable> {
+async function openAge(file: string, identities: readonly string[], doing: string): Promise<Readable> {
   const d = new Decrypter();
   for (const id of identities) d.addIdentity(id);
   const src = createReadStream(file);
@@ -525,12 +530,12 @@ async function openAge(file: string, identities: readonly string[]): Promise<Rea
     const msg = errorMessage(err);
     if (/no identity matched/.test(msg)) {
       throw new UsageError(
-        `reading ${file}`,
+        doing,
         "cannot decrypt: wrong identity (no key in the identity file matches the file's age recipients)",
         'check --identity / VAULTCTL_SNAPSHOT_IDENTITY; the sidecar lists the recipients it was encrypted to',
       );
     }
-    throw new UsageError(`reading ${file}`, `cannot decrypt: not a readable age file (${msg})`);
+    throw new UsageError(doing, `cannot decrypt: not a readable age file (${msg})`);
   }
   return Readable.fromWeb(plain as WebReadableStream<Uint8Array>);
 }
@@ -562,7 +567,7 @@ export async function verifySnapshot(file: string, keys: SnapshotKeys): Promise<
   let unpacked = 0;
   try {
     await pipeline(
-      await openPlain(file, meta, keys),
+      await openPlain(file, meta, keys, doing),
       async function* (src: AsyncIterable<Buffer>) {
         for await (const c of src) {
           plain.update(c);

@@ -224,7 +224,9 @@ describe('verify of encrypted files', () => {
     const err = await verifySnapshot(file, { identities: [id2] }).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).exitCode).toBe(1);
-    expect((err as UsageError).message).toMatch(/^cannot decrypt: wrong identity/);
+    expect((err as UsageError).render()).toMatch(
+      /^Error verifying \S+v\.snap\.age: cannot decrypt: wrong identity/,
+    );
     expect((err as UsageError).render()).not.toContain(id2);
   });
 
@@ -255,6 +257,8 @@ describe('verify of encrypted files', () => {
 describe('save encrypted to age recipients (a local stand-in for the node)', () => {
   let server: Server;
   let address: string;
+  /** The stand-in sends a first piece, then nothing (an interrupted save). */
+  let stall = false;
   const plain = fakeSnapshot();
   const hasAge = (() => {
     try {
@@ -269,6 +273,10 @@ describe('save encrypted to age recipients (a local stand-in for the node)', () 
     server = createServer((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/gzip' });
       // In pieces, as a node streams it.
+      if (stall) {
+        res.write(plain.subarray(0, 200_000));
+        return;
+      }
       let off = 0;
       const next = () => {
         if (off >= plain.length) return res.end();
@@ -281,6 +289,7 @@ describe('save encrypted to age recipients (a local stand-in for the node)', () 
     address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(() => {
+    server.closeAllConnections();
     server.close();
   });
 
@@ -320,6 +329,25 @@ describe('save encrypted to age recipients (a local stand-in for the node)', () 
       expect(createHash('sha256').update(dec).digest('hex')).toBe(meta.plainSha256);
       rmSync(key);
     }
+  });
+
+  it('aborted in the middle of an age save: no partial file, nothing under the final name', async () => {
+    const out = mkdtempSync(join(dir, 'abort-'));
+    stall = true;
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    try {
+      const err = await saveSnapshot(
+        spec,
+        state,
+        { api: { ...api, address } as unknown as VaultNodeApi, token: 't', progress, signal: ac.signal },
+        { dir: out, recipients: [rec1] },
+      ).catch((x: unknown) => x);
+      expect((err as Error).name).toBe('AbortError');
+    } finally {
+      stall = false;
+    }
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it('refuses a passphrase and recipients together before touching the node or the disk', async () => {
