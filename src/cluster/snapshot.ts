@@ -2,9 +2,12 @@
  * Raft snapshots: save (streamed, checksummed, optionally encrypted, never a half file under the
  * final name), verify, list, prune, restore.
  *
- * Encryption is OpenSSL's `enc` format (AES-256-CBC, key and IV from PBKDF2-HMAC-SHA256 with a
- * random salt), so a file stays restorable with standard tools:
- *   openssl enc -d -aes-256-cbc -pbkdf2 -iter 200000 -md sha256 -pass file:PASSFILE -in X.snap.enc -out X.snap
+ * Encryption comes in two formats, both restorable with standard tools:
+ * - with a passphrase, OpenSSL's `enc` format (AES-256-CBC, key and IV from PBKDF2-HMAC-SHA256 with
+ *   a random salt), `X.snap.enc`:
+ *     openssl enc -d -aes-256-cbc -pbkdf2 -iter 200000 -md sha256 -pass file:PASSFILE -in X.snap.enc -out X.snap
+ * - to age X25519 recipients (public keys), the age format (age-encryption.org/v1), `X.snap.age`:
+ *     age -d -i key.txt -o X.snap X.snap.age
  * The sidecar `<file>.json` holds the metadata and the SHA-256 of the file and of the plain snapshot.
  */
 import { createCipheriv, createDecipheriv, createHash, pbkdf2Sync, randomBytes } from 'node:crypto';
@@ -24,9 +27,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
+import { Decrypter, Encrypter } from 'age-encryption';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { VaultNodeApi, VaultTls } from '../vault/api.js';
 import { snapshotDownload, snapshotUpload } from '../vault/stream.js';
@@ -38,6 +43,32 @@ import type { StateDir } from './state.js';
 export const SNAPSHOT_FORMAT = 'vaultctl-snapshot/1';
 const PBKDF2_ITER = 200_000;
 const MAGIC = Buffer.from('Salted__');
+/** An age X25519 recipient: "age1" and 58 bech32 characters (lowercase). */
+const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+/** An age X25519 identity as age-keygen writes it: "AGE-SECRET-KEY-1" and 58 bech32 characters. */
+const AGE_IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
+
+/** How a snapshot file is encrypted, as its sidecar records it. */
+export type SnapshotEncryption =
+  | {
+      /** Absent in sidecars written before age support: those are OpenSSL's format too. */
+      readonly format?: 'openssl';
+      readonly cipher: 'aes-256-cbc';
+      readonly kdf: 'pbkdf2-hmac-sha256';
+      readonly iterations: number;
+    }
+  | {
+      readonly format: 'age';
+      /** The age X25519 recipients (public keys) the file is encrypted to. */
+      readonly recipients: readonly string[];
+    };
+
+/** What can decrypt a snapshot: a passphrase (OpenSSL format) and/or age identities (age format). */
+export interface SnapshotKeys {
+  readonly passphrase?: string | undefined;
+  /** age identities, `AGE-SECRET-KEY-1...`. */
+  readonly identities?: readonly string[] | undefined;
+}
 
 export interface SnapshotMeta {
   readonly format: typeof SNAPSHOT_FORMAT;
@@ -58,11 +89,35 @@ export interface SnapshotMeta {
   /** Bytes and SHA-256 of the plain snapshot. */
   readonly plainSize: number;
   readonly plainSha256: string;
-  readonly encrypted: null | {
-    readonly cipher: 'aes-256-cbc';
-    readonly kdf: 'pbkdf2-hmac-sha256';
-    readonly iterations: number;
-  };
+  readonly encrypted: null | SnapshotEncryption;
+}
+
+/** The encryption format of a snapshot, from its metadata ('openssl' for old sidecars too). */
+export function encryptionFormat(meta: Pick<SnapshotMeta, 'encrypted'>): 'openssl' | 'age' | null {
+  if (!meta.encrypted) return null;
+  return meta.encrypted.format === 'age' ? 'age' : 'openssl';
+}
+
+/** Whether `keys` hold what this snapshot's format needs to decrypt (not whether it is the right one). */
+export function hasKeyFor(meta: Pick<SnapshotMeta, 'encrypted'>, keys: SnapshotKeys): boolean {
+  const format = encryptionFormat(meta);
+  if (format === 'openssl') return Boolean(keys.passphrase);
+  if (format === 'age') return (keys.identities?.length ?? 0) > 0;
+  return true;
+}
+
+function missingKey(doing: string, meta: Pick<SnapshotMeta, 'encrypted'>): UsageError {
+  return encryptionFormat(meta) === 'age'
+    ? new UsageError(
+        doing,
+        'the snapshot is encrypted to age recipients and no identity was given',
+        'pass --identity FILE (an age-keygen key file) or set VAULTCTL_SNAPSHOT_IDENTITY to its path',
+      )
+    : new UsageError(
+        doing,
+        'the snapshot is encrypted and no passphrase was given',
+        'pass --passphrase-file FILE or set VAULTCTL_SNAPSHOT_PASSPHRASE',
+      );
 }
 
 export function sidecarPath(file: string): string {
@@ -96,6 +151,161 @@ export function readPassphrase(file: string | undefined, env: NodeJS.ProcessEnv)
   return v ? v : undefined;
 }
 
+/**
+ * age recipients from `--encrypt-to` values (comma-separated) and a recipients file (age's format:
+ * one per line, `#` comments, blank lines). Only X25519 recipients (`age1...`): Debian's age 1.1
+ * decrypts those. Deduplicated, in order. Throws a UsageError naming the bad entry's place, never
+ * its text (someone may paste a secret key by mistake).
+ */
+export function parseRecipients(
+  encryptTo: readonly string[],
+  file?: { readonly path: string; readonly text: string },
+): string[] {
+  const doing = 'reading the age recipients';
+  const entries: { value: string; where: string }[] = [];
+  let n = 0;
+  for (const arg of encryptTo) {
+    for (const part of arg.split(',')) {
+      n++;
+      const value = part.trim();
+      if (value) entries.push({ value, where: `entry ${n} of --encrypt-to` });
+    }
+  }
+  if (file) {
+    for (const [i, line] of file.text.split(/\r?\n/).entries()) {
+      const value = line.trim();
+      if (value && !value.startsWith('#')) entries.push({ value, where: `line ${i + 1} of ${file.path}` });
+    }
+  }
+  const out: string[] = [];
+  for (const { value, where } of entries) {
+    if (value.toUpperCase().startsWith('AGE-SECRET-KEY-')) {
+      throw new UsageError(
+        doing,
+        `${where} is an age secret key, not a recipient`,
+        'give the public key (`age-keygen -y KEYFILE` prints it); keep the secret key out of argv and recipient files',
+      );
+    }
+    if (!AGE_RECIPIENT.test(value) || !validAgeRecipient(value)) {
+      throw new UsageError(
+        doing,
+        `${where} is not an age X25519 recipient`,
+        'recipients look like age1 followed by 58 characters, as `age-keygen` prints them',
+      );
+    }
+    if (!out.includes(value)) out.push(value);
+  }
+  if (encryptTo.length + (file ? 1 : 0) > 0 && out.length === 0)
+    throw new UsageError(doing, `no recipient in ${file ? file.path : '--encrypt-to'}`);
+  return out;
+}
+
+function validAgeRecipient(r: string): boolean {
+  try {
+    new Encrypter().addRecipient(r);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * age identities from the text of an identity file as age-keygen writes it (`AGE-SECRET-KEY-1...`
+ * lines, `#` comments, blank lines). Errors name the line, never its text.
+ */
+export function parseIdentities(text: string, path: string): string[] {
+  const doing = 'reading the age identity';
+  const out: string[] = [];
+  for (const [i, line] of text.split(/\r?\n/).entries()) {
+    const value = line.trim();
+    if (!value || value.startsWith('#')) continue;
+    if (value.startsWith('age1')) {
+      throw new UsageError(
+        doing,
+        `line ${i + 1} of ${path} is a recipient (a public key), not an identity`,
+        '--identity takes the secret key file written by `age-keygen -o key.txt`',
+      );
+    }
+    if (!AGE_IDENTITY.test(value) || !validAgeIdentity(value))
+      throw new UsageError(
+        doing,
+        `line ${i + 1} of ${path} is not an age X25519 identity (AGE-SECRET-KEY-1...)`,
+      );
+    if (!out.includes(value)) out.push(value);
+  }
+  if (out.length === 0)
+    throw new UsageError(
+      doing,
+      `${path} holds no identity`,
+      '--identity takes the secret key file written by `age-keygen -o key.txt`',
+    );
+  return out;
+}
+
+function validAgeIdentity(id: string): boolean {
+  try {
+    new Decrypter().addIdentity(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** age identities: the file `--identity` names, or the file VAULTCTL_SNAPSHOT_IDENTITY names; never argv. */
+export function readIdentities(file: string | undefined, env: NodeJS.ProcessEnv): string[] | undefined {
+  const doing = 'reading the age identity';
+  let path = file;
+  if (!path) {
+    const v = env.VAULTCTL_SNAPSHOT_IDENTITY;
+    if (!v) return undefined;
+    // A key pasted into the variable: say so without repeating it (an error would print the "path").
+    if (/AGE-SECRET-KEY-/i.test(v))
+      throw new UsageError(
+        doing,
+        'VAULTCTL_SNAPSHOT_IDENTITY holds a key, not the path of a key file',
+        'set it to the path of the file age-keygen wrote',
+      );
+    path = v;
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      doing,
+      errorMessage(err),
+      '--identity (or VAULTCTL_SNAPSHOT_IDENTITY) takes the path of the key file age-keygen wrote',
+    );
+  }
+  return parseIdentities(text, path);
+}
+
+/** One encryption for a save: a passphrase or age recipients, never both. */
+export function chooseEncryption(
+  passphrase: string | undefined,
+  recipients: readonly string[] | undefined,
+): { passphrase: string } | { recipients: readonly string[] } | undefined {
+  if (passphrase && recipients && recipients.length > 0) {
+    throw new UsageError(
+      'saving a snapshot',
+      'a passphrase and age recipients were both given',
+      'choose one: --encrypt-to/--recipients-file, or --passphrase-file/VAULTCTL_SNAPSHOT_PASSPHRASE (unset it for an age save)',
+    );
+  }
+  if (passphrase) return { passphrase };
+  if (recipients && recipients.length > 0) return { recipients };
+  return undefined;
+}
+
+/** The sidecar's `encrypted` field for a save. */
+export function encryptionMeta(
+  enc: { passphrase: string } | { recipients: readonly string[] } | undefined,
+): SnapshotEncryption | null {
+  if (!enc) return null;
+  if ('recipients' in enc) return { format: 'age', recipients: [...enc.recipients] };
+  return { format: 'openssl', cipher: 'aes-256-cbc', kdf: 'pbkdf2-hmac-sha256', iterations: PBKDF2_ITER };
+}
+
 function deriveKey(passphrase: string, salt: Buffer): { key: Buffer; iv: Buffer } {
   const out = pbkdf2Sync(passphrase, salt, PBKDF2_ITER, 48, 'sha256');
   return { key: out.subarray(0, 32), iv: out.subarray(32, 48) };
@@ -116,10 +326,13 @@ function diskHint(err: unknown): string | undefined {
 }
 
 export interface SaveOptions {
-  /** Exact file; else `dir`/<cluster>-<UTC time>.snap[.enc]. */
+  /** Exact file; else `dir`/<cluster>-<UTC time>.snap[.enc|.age]. */
   readonly file?: string | undefined;
   readonly dir?: string | undefined;
+  /** OpenSSL-format encryption with this passphrase; or */
   readonly passphrase?: string | undefined;
+  /** age encryption to these X25519 recipients (not both). */
+  readonly recipients?: readonly string[] | undefined;
 }
 
 export interface SaveDeps {
@@ -137,9 +350,10 @@ export async function saveSnapshot(
   opts: SaveOptions,
 ): Promise<SnapshotMeta> {
   const doing = 'saving a snapshot';
+  const enc = chooseEncryption(opts.passphrase, opts.recipients && parseRecipients(opts.recipients));
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const file =
-    opts.file ?? join(opts.dir ?? '.', `${spec.name}-${stamp}.snap${opts.passphrase ? '.enc' : ''}`);
+  const suffix = !enc ? '' : 'recipients' in enc ? '.age' : '.enc';
+  const file = opts.file ?? join(opts.dir ?? '.', `${spec.name}-${stamp}.snap${suffix}`);
   if (existsSync(file))
     throw new UsageError(
       doing,
@@ -163,8 +377,13 @@ export async function saveSnapshot(
   let plainSize = 0;
   let size = 0;
   const salt = randomBytes(8);
-  const derived = opts.passphrase ? deriveKey(opts.passphrase, salt) : undefined;
+  const derived = enc && 'passphrase' in enc ? deriveKey(enc.passphrase, salt) : undefined;
   const cipher = derived ? createCipheriv('aes-256-cbc', derived.key, derived.iv) : undefined;
+  let encrypter: Encrypter | undefined;
+  if (enc && 'recipients' in enc) {
+    encrypter = new Encrypter();
+    for (const r of enc.recipients) encrypter.addRecipient(r);
+  }
   deps.progress.step(`saving a snapshot of ${spec.name} from ${deps.api.address}`);
   try {
     const body = await snapshotDownload(
@@ -184,6 +403,18 @@ export async function saveSnapshot(
             deps.progress.step(`saving a snapshot: ${(plainSize / 1048576).toFixed(0)} MiB`);
         }
         if (cipher) yield cipher.final();
+      },
+      // age: the library's streaming encryption (64 KiB chunks), fed and drained chunk by chunk.
+      async function* (src: AsyncIterable<Buffer>) {
+        if (!encrypter) {
+          yield* src;
+          return;
+        }
+        const sealed = await encrypter.encrypt(
+          Readable.toWeb(Readable.from(src)) as ReadableStream<Uint8Array>,
+        );
+        for await (const c of Readable.fromWeb(sealed as WebReadableStream<Uint8Array>))
+          yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
       },
       async function* (src: AsyncIterable<Buffer>) {
         for await (const chunk of src) {
@@ -222,7 +453,7 @@ export async function saveSnapshot(
     sha256: outHash.digest('hex'),
     plainSize,
     plainSha256: plainHash.digest('hex'),
-    encrypted: cipher ? { cipher: 'aes-256-cbc', kdf: 'pbkdf2-hmac-sha256', iterations: PBKDF2_ITER } : null,
+    encrypted: encryptionMeta(enc),
   };
   try {
     atomicJson(sidecarPath(file), meta);
@@ -230,7 +461,8 @@ export async function saveSnapshot(
     rmSync(file, { force: true });
     throw new UsageError(doing, `writing the metadata of ${file}: ${errorMessage(err)}`, diskHint(err));
   }
-  deps.progress.done(`saved ${file} (${(size / 1024).toFixed(0)} KiB${cipher ? ', encrypted' : ''})`);
+  const how = !enc ? '' : 'recipients' in enc ? ', encrypted to age recipients' : ', encrypted';
+  deps.progress.done(`saved ${file} (${(size / 1024).toFixed(0)} KiB${how})`);
   return meta;
 }
 
@@ -252,19 +484,29 @@ function readMeta(file: string): SnapshotMeta {
   }
   if (meta.format !== SNAPSHOT_FORMAT)
     throw new UsageError(doing, `unknown metadata format "${meta.format}"`);
+  const enc = meta.encrypted as { format?: unknown; recipients?: unknown } | null;
+  if (enc && enc.format !== undefined && enc.format !== 'openssl' && enc.format !== 'age')
+    throw new UsageError(doing, `unknown encryption format "${String(enc.format)}" in its metadata`);
+  if (enc?.format === 'age' && !Array.isArray(enc.recipients))
+    throw new UsageError(doing, 'its metadata says age but lists no recipients');
   return meta;
 }
 
-/** The plain snapshot as a stream (decrypting when needed). */
-export function openPlain(file: string, meta: SnapshotMeta, passphrase: string | undefined): Readable {
-  if (!meta.encrypted) return createReadStream(file);
-  if (!passphrase) {
-    throw new UsageError(
-      `reading ${file}`,
-      'the snapshot is encrypted and no passphrase was given',
-      'pass --passphrase-file FILE or set VAULTCTL_SNAPSHOT_PASSPHRASE',
-    );
-  }
+/**
+ * The plain snapshot as a stream (decrypting when needed). For age, the header is read and a
+ * matching identity found before this resolves: a wrong identity rejects with a UsageError.
+ */
+export async function openPlain(
+  file: string,
+  meta: SnapshotMeta,
+  keys: SnapshotKeys,
+  doing = `reading ${file}`,
+): Promise<Readable> {
+  const format = encryptionFormat(meta);
+  if (!format) return createReadStream(file);
+  if (!hasKeyFor(meta, keys)) throw missingKey(doing, meta);
+  if (format === 'age') return openAge(file, keys.identities ?? [], doing);
+  const passphrase = keys.passphrase!;
   const head = Buffer.alloc(16);
   const fd = openSync(file, 'r');
   readSync(fd, head, 0, 16, 0);
@@ -276,11 +518,34 @@ export function openPlain(file: string, meta: SnapshotMeta, passphrase: string |
   return createReadStream(file, { start: 16 }).pipe(decipher);
 }
 
+async function openAge(file: string, identities: readonly string[], doing: string): Promise<Readable> {
+  const d = new Decrypter();
+  for (const id of identities) d.addIdentity(id);
+  const src = createReadStream(file);
+  let plain: ReadableStream<Uint8Array>;
+  try {
+    plain = await d.decrypt(Readable.toWeb(src) as ReadableStream<Uint8Array>);
+  } catch (err) {
+    src.destroy();
+    const msg = errorMessage(err);
+    if (/no identity matched/.test(msg)) {
+      throw new UsageError(
+        doing,
+        "cannot decrypt: wrong identity (no key in the identity file matches the file's age recipients)",
+        'check --identity / VAULTCTL_SNAPSHOT_IDENTITY; the sidecar lists the recipients it was encrypted to',
+      );
+    }
+    throw new UsageError(doing, `cannot decrypt: not a readable age file (${msg})`);
+  }
+  return Readable.fromWeb(plain as WebReadableStream<Uint8Array>);
+}
+
 /**
- * Checks size and SHA-256 against the sidecar, decrypts (with the passphrase) and gunzips the
- * whole snapshot, and compares the plain SHA-256. Throws a UsageError naming what is wrong.
+ * Checks size and SHA-256 against the sidecar, decrypts (with the passphrase or age identity) and
+ * gunzips the whole snapshot, and compares the plain SHA-256. Throws a UsageError naming what is
+ * wrong. An encrypted file without its key is checked as stored only (see hasKeyFor).
  */
-export async function verifySnapshot(file: string, passphrase: string | undefined): Promise<SnapshotMeta> {
+export async function verifySnapshot(file: string, keys: SnapshotKeys): Promise<SnapshotMeta> {
   const doing = `verifying ${file}`;
   const meta = readMeta(file);
   const size = statSync(file).size;
@@ -296,12 +561,13 @@ export async function verifySnapshot(file: string, passphrase: string | undefine
   });
   if (h.digest('hex') !== meta.sha256)
     throw new UsageError(doing, 'SHA-256 mismatch: the file was altered or corrupted');
-  if (meta.encrypted && !passphrase) return meta;
+  if (!hasKeyFor(meta, keys)) return meta;
+  const format = encryptionFormat(meta);
   const plain = createHash('sha256');
   let unpacked = 0;
   try {
     await pipeline(
-      openPlain(file, meta, passphrase),
+      await openPlain(file, meta, keys, doing),
       async function* (src: AsyncIterable<Buffer>) {
         for await (const c of src) {
           plain.update(c);
@@ -316,8 +582,10 @@ export async function verifySnapshot(file: string, passphrase: string | undefine
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const msg = errorMessage(err);
-    // The encrypted bytes matched their checksum: what fails after decryption is the passphrase.
-    if (meta.encrypted) {
+    // The encrypted bytes matched their checksum: what fails after decryption is the key.
+    if (format === 'age')
+      throw new UsageError(doing, `cannot decrypt: ${msg} (a damaged file, or not what the sidecar says)`);
+    if (format === 'openssl') {
       throw new UsageError(
         doing,
         'cannot decrypt: wrong passphrase (or a damaged file)',
@@ -342,7 +610,7 @@ export interface ListedSnapshot {
 export function listSnapshots(dir: string): ListedSnapshot[] {
   if (!existsSync(dir)) throw new UsageError('listing snapshots', `the directory ${dir} does not exist`);
   return readdirSync(dir)
-    .filter((f) => /\.snap(\.enc)?$/.test(f) && !f.startsWith('.'))
+    .filter((f) => /\.snap(\.enc|\.age)?$/.test(f) && !f.startsWith('.'))
     .map((f) => {
       const file = join(dir, f);
       let meta: SnapshotMeta | undefined;
@@ -426,13 +694,13 @@ export function restoreRefusal(
 export async function uploadSnapshot(
   file: string,
   meta: SnapshotMeta,
-  passphrase: string | undefined,
+  keys: SnapshotKeys,
   target: RestoreTarget,
   force: boolean,
 ): Promise<void> {
   await snapshotUpload(
     { address: target.api.address, token: target.token, tls: target.tls },
-    openPlain(file, meta, passphrase),
+    await openPlain(file, meta, keys),
     force,
   );
 }
@@ -465,20 +733,14 @@ export async function restoreSnapshot(
   spec: ClusterSpec,
   state: StateDir,
   file: string,
-  passphrase: string | undefined,
+  keys: SnapshotKeys,
   deps: RestoreDeps,
   opts: { force?: boolean } = {},
 ): Promise<RestoreResult> {
   const doing = `restoring ${file}`;
   deps.progress.step(`verifying ${file}`);
-  const meta = await verifySnapshot(file, passphrase);
-  if (meta.encrypted && !passphrase) {
-    throw new UsageError(
-      doing,
-      'the snapshot is encrypted and no passphrase was given',
-      'pass --passphrase-file FILE or set VAULTCTL_SNAPSHOT_PASSPHRASE',
-    );
-  }
+  const meta = await verifySnapshot(file, keys);
+  if (!hasKeyFor(meta, keys)) throw missingKey(doing, meta);
   const statuses = await Promise.all(
     deps.nodes.map(async (n) => ({
       n,
@@ -515,7 +777,7 @@ export async function restoreSnapshot(
     await uploadSnapshot(
       file,
       meta,
-      passphrase,
+      keys,
       { api: active.n.api, token, tls: deps.tls, clusterId, sealType },
       forced,
     );
@@ -567,7 +829,7 @@ export async function restoreSnapshot(
     await uploadSnapshot(
       file,
       meta,
-      passphrase,
+      keys,
       { api: first.api, token: res.root_token, tls: deps.tls, clusterId: '', sealType },
       true,
     );

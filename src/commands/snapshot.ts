@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bootstrapCluster } from '../cluster/bootstrap.js';
@@ -5,15 +6,21 @@ import { waitCaughtUp, waitForHealth } from '../cluster/health.js';
 import { parseDuration } from '../cluster/poll.js';
 import { containerName, nodeAddress } from '../cluster/render.js';
 import {
+  chooseEncryption,
+  encryptionFormat,
+  hasKeyFor,
   listSnapshots,
+  parseRecipients,
   pruneSnapshots,
+  readIdentities,
   readPassphrase,
   restoreSnapshot,
+  type SnapshotKeys,
   saveSnapshot,
   verifySnapshot,
 } from '../cluster/snapshot.js';
 import { unsealCluster } from '../cluster/unseal.js';
-import { RemoteError, UsageError } from '../errors.js';
+import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import { VaultNodeApi } from '../vault/api.js';
 import { connectToCluster } from './connect.js';
@@ -22,6 +29,48 @@ import { confirm, envOrAdminToken, loadClusterSpec, resolveApiToken, resolveTls 
 
 interface PassOpts {
   readonly passphraseFile?: string;
+}
+
+interface KeyOpts extends PassOpts {
+  readonly identity?: string;
+}
+
+interface SaveOpts extends PassOpts {
+  readonly dir?: string;
+  readonly keep?: string;
+  readonly encrypt?: boolean;
+  readonly encryptTo?: string[];
+  readonly recipientsFile?: string;
+}
+
+/** What decrypts a snapshot for verify/restore: passphrase and/or age identity, from files or env. */
+function readKeys(opts: KeyOpts, deps: CommandDeps): SnapshotKeys {
+  return {
+    passphrase: readPassphrase(
+      opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
+      deps.env,
+    ),
+    identities: readIdentities(opts.identity ? resolve(deps.cwd, opts.identity) : undefined, deps.env),
+  };
+}
+
+/** age recipients from --encrypt-to (repeatable, comma-separated) and --recipients-file. */
+function readRecipients(opts: SaveOpts, deps: CommandDeps): string[] | undefined {
+  if (!opts.encryptTo?.length && !opts.recipientsFile) return undefined;
+  let file: { path: string; text: string } | undefined;
+  if (opts.recipientsFile) {
+    const path = resolve(deps.cwd, opts.recipientsFile);
+    try {
+      file = { path: opts.recipientsFile, text: readFileSync(path, 'utf8') };
+    } catch (err) {
+      throw new UsageError(
+        'reading the age recipients',
+        errorMessage(err),
+        '--recipients-file takes a file with one age1... recipient a line',
+      );
+    }
+  }
+  return parseRecipients(opts.encryptTo ?? [], file);
 }
 
 function positiveInt(v: string, name: string): number {
@@ -34,7 +83,7 @@ function positiveInt(v: string, name: string): number {
 export async function runSave(
   global: GlobalOptions,
   file: string | undefined,
-  opts: PassOpts & { dir?: string; keep?: string; encrypt?: boolean },
+  opts: SaveOpts,
   deps: CommandDeps,
 ): Promise<number> {
   const doing = 'saving a snapshot';
@@ -45,11 +94,12 @@ export async function runSave(
     opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
     deps.env,
   );
-  if (opts.encrypt && !passphrase) {
+  const enc = chooseEncryption(passphrase, readRecipients(opts, deps));
+  if (opts.encrypt && !enc) {
     throw new UsageError(
       doing,
-      '--encrypt needs a passphrase',
-      'pass --passphrase-file FILE or set VAULTCTL_SNAPSHOT_PASSPHRASE',
+      '--encrypt needs a passphrase or age recipients',
+      'pass --passphrase-file FILE or set VAULTCTL_SNAPSHOT_PASSPHRASE, or --encrypt-to age1... / --recipients-file FILE',
     );
   }
   const { spec, state } = loadClusterSpec(global, {}, deps, doing);
@@ -63,7 +113,7 @@ export async function runSave(
     {
       ...(file ? { file: resolve(deps.cwd, file) } : {}),
       ...(opts.dir ? { dir: resolve(deps.cwd, opts.dir) } : {}),
-      ...(passphrase ? { passphrase } : {}),
+      ...enc,
     },
   );
   const removed = keep && opts.dir ? pruneSnapshots(resolve(deps.cwd, opts.dir), keep) : [];
@@ -71,30 +121,40 @@ export async function runSave(
   if (global.format === 'json') deps.out(json({ ...meta, pruned: removed }));
   else {
     deps.out(
-      `Saved ${meta.file}: ${meta.size} bytes, sha256 ${meta.sha256.slice(0, 16)}…, raft index ${meta.raftIndex ?? '?'}${meta.encrypted ? ', encrypted' : ''}.`,
+      `Saved ${meta.file}: ${meta.size} bytes, sha256 ${meta.sha256.slice(0, 16)}…, raft index ${meta.raftIndex ?? '?'}${encryptedNote(meta)}.`,
     );
     for (const r of removed) deps.out(`  pruned ${r}`);
   }
   return 0;
 }
 
+function encryptedNote(meta: Parameters<typeof encryptionFormat>[0]): string {
+  const format = encryptionFormat(meta);
+  if (format === 'age') return ', encrypted to age recipients';
+  return format ? ', encrypted' : '';
+}
+
 export async function runVerify(
   global: GlobalOptions,
   file: string,
-  opts: PassOpts,
+  opts: KeyOpts,
   deps: CommandDeps,
 ): Promise<number> {
-  const passphrase = readPassphrase(
-    opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
-    deps.env,
-  );
-  const meta = await verifySnapshot(resolve(deps.cwd, file), passphrase);
-  if (global.format === 'json')
-    deps.out(json({ ok: true, decrypted: !meta.encrypted || Boolean(passphrase), meta }));
+  const keys = readKeys(opts, deps);
+  const meta = await verifySnapshot(resolve(deps.cwd, file), keys);
+  const decrypted = hasKeyFor(meta, keys);
+  const format = encryptionFormat(meta);
+  if (global.format === 'json') deps.out(json({ ok: true, decrypted, meta }));
   else {
-    deps.out(
-      `${file}: OK (size and SHA-256 match${meta.encrypted ? (passphrase ? '; decrypts' : '; encrypted: pass the passphrase to check decryption') : ''}; archive reads).`,
-    );
+    const how =
+      format === null
+        ? ''
+        : decrypted
+          ? '; decrypts'
+          : format === 'age'
+            ? '; encrypted to age recipients: decryption not checked, pass --identity to check it'
+            : '; encrypted: pass the passphrase to check decryption';
+    deps.out(`${file}: OK (size and SHA-256 match${how}${decrypted ? '; archive reads' : ''}).`);
     deps.out(
       `  cluster ${meta.cluster} (${meta.clusterId}), ${meta.flavor} ${meta.version}, ${meta.sealType} seal, raft index ${meta.raftIndex ?? '?'}, ${meta.createdAt}`,
     );
@@ -120,7 +180,7 @@ export async function runList(
           String(s.size),
           s.meta?.cluster ?? '(no metadata)',
           String(s.meta?.raftIndex ?? '-'),
-          s.meta?.encrypted ? 'yes' : 'no',
+          (s.meta && encryptionFormat(s.meta)) ?? 'no',
         ]),
       ),
     );
@@ -148,15 +208,12 @@ export async function runPrune(
 export async function runRestore(
   global: GlobalOptions,
   file: string,
-  opts: PassOpts & { yes?: boolean; force?: boolean },
+  opts: KeyOpts & { yes?: boolean; force?: boolean },
   deps: CommandDeps,
 ): Promise<number> {
   const path = resolve(deps.cwd, file);
   const doing = `restoring ${file}`;
-  const passphrase = readPassphrase(
-    opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
-    deps.env,
-  );
+  const keys = readKeys(opts, deps);
   const { spec, state } = loadClusterSpec(global, {}, deps, doing);
   const tls = resolveTls(deps, spec, state);
   await confirm(deps, `Replace all data of cluster ${spec.name} with ${file}?`, opts.yes, doing);
@@ -170,7 +227,7 @@ export async function runRestore(
     spec,
     state,
     path,
-    passphrase,
+    keys,
     {
       progress: deps.progress,
       tls,
@@ -252,6 +309,12 @@ export function register(program: Command, deps: CommandDeps): void {
       '--passphrase-file <file>',
       'passphrase (first line) for encryption; or VAULTCTL_SNAPSHOT_PASSPHRASE',
     );
+  const ident = (c: Command) =>
+    c.option(
+      '--identity <file>',
+      'age identity file (age-keygen output) to decrypt a .snap.age file; or VAULTCTL_SNAPSHOT_IDENTITY=<file>',
+    );
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
   pass(
     snap
       .command('save [file]')
@@ -259,29 +322,43 @@ export function register(program: Command, deps: CommandDeps): void {
       .description(
         'Streams the raft snapshot to a temp file, fsyncs and renames it (never a half file under the final name), and writes ' +
           '<file>.json with cluster, version, seal, raft index, time, size and SHA-256. With a passphrase the file is encrypted ' +
-          '(OpenSSL enc format: `openssl enc -d -aes-256-cbc -pbkdf2 -iter 200000 -md sha256` decrypts it).\n\n' +
-          'Example:\n  $ vaultctl snapshot save --dir /backups --keep 7\n  $ VAULTCTL_SNAPSHOT_PASSPHRASE=... vaultctl snapshot save --dir /backups --encrypt',
+          '(OpenSSL enc format, .snap.enc: `openssl enc -d -aes-256-cbc -pbkdf2 -iter 200000 -md sha256` decrypts it). ' +
+          'With --encrypt-to / --recipients-file it is encrypted to age X25519 recipients (public keys; .snap.age: ' +
+          '`age -d -i key.txt -o X.snap X.snap.age` decrypts it). Not both.\n\n' +
+          'Example:\n  $ vaultctl snapshot save --dir /backups --keep 7\n  $ VAULTCTL_SNAPSHOT_PASSPHRASE=... vaultctl snapshot save --dir /backups --encrypt' +
+          '\n  $ vaultctl snapshot save --dir /backups --encrypt-to age1...,age1...\n  $ vaultctl snapshot save --dir /backups --recipients-file /etc/vaultctl/recipients.txt',
       )
-      .option('--dir <dir>', 'save as <dir>/<cluster>-<time>.snap')
+      .option('--dir <dir>', 'save as <dir>/<cluster>-<time>.snap (.snap.enc, .snap.age when encrypted)')
       .option('--keep <n>', 'with --dir: keep only the newest n snapshots')
-      .option('--encrypt', 'encrypt (a passphrase is required; one given also implies this)'),
-  ).action(
-    async (
-      file: string | undefined,
-      opts: PassOpts & { dir?: string; keep?: string; encrypt?: boolean },
-      c: Command,
-    ) => {
-      deps.setExitCode(await runSave(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
-    },
-  );
-  pass(
-    snap
-      .command('verify <file>')
-      .summary('check size, checksum, decryption and archive of a snapshot')
-      .description(
-        'Exit 0 when the file is whole; 1 with the reason when it is truncated, altered or does not decrypt.\n\nExample:\n  $ vaultctl snapshot verify /backups/alphapulse-2026-11-28T02-00-00-000Z.snap',
+      .option(
+        '--encrypt',
+        'encrypt (a passphrase or age recipients are required; either given also implies this)',
+      )
+      .option(
+        '--encrypt-to <recipients>',
+        'encrypt to age X25519 recipients (age1..., comma-separated; repeatable)',
+        collect,
+      )
+      .option(
+        '--recipients-file <file>',
+        "encrypt to the age recipients in FILE (age's format: one a line, # comments)",
       ),
-  ).action(async (file: string, opts: PassOpts, c: Command) => {
+  ).action(async (file: string | undefined, opts: SaveOpts, c: Command) => {
+    deps.setExitCode(await runSave(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
+  });
+  ident(
+    pass(
+      snap
+        .command('verify <file>')
+        .summary('check size, checksum, decryption and archive of a snapshot')
+        .description(
+          'Exit 0 when the file is whole; 1 with the reason when it is truncated, altered or does not decrypt ' +
+            '(wrong passphrase or age identity). Without the key, an encrypted file is checked as stored and the output says ' +
+            'decryption was not checked.\n\nExample:\n  $ vaultctl snapshot verify /backups/alphapulse-2026-11-28T02-00-00-000Z.snap' +
+            '\n  $ vaultctl snapshot verify /backups/alphapulse-2026-11-28T02-00-00-000Z.snap.age --identity /root/vaultctl-age.key',
+        ),
+    ),
+  ).action(async (file: string, opts: KeyOpts, c: Command) => {
     deps.setExitCode(await runVerify(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
   });
   snap
@@ -302,19 +379,24 @@ export function register(program: Command, deps: CommandDeps): void {
     .action(async (opts: { dir: string; keep: string; maxAge?: string }, c: Command) => {
       deps.setExitCode(await runPrune(c.optsWithGlobals() as GlobalOptions, opts, deps));
     });
-  pass(
-    snap
-      .command('restore <file>')
-      .summary('verify, then restore a snapshot and bring every node back healthy')
-      .description(
-        'Verifies the file, refuses a snapshot the target could not unseal (another flavor or seal, another static seal key, ' +
-          "another Shamir cluster; --force restores anyway when you will supply the source's key material), asks unless --yes, " +
-          'restores (snapshot-force for another cluster; into a fresh, uninitialised cluster after total loss too), unseals Shamir ' +
-          'nodes with the state dir shares, and waits for a healthy cluster.\n\nExample:\n  $ vaultctl up && vaultctl snapshot restore /backups/alphapulse-2026-11-28T02-00-00-000Z.snap --yes',
-      )
-      .option('-y, --yes', 'do not ask for confirmation')
-      .option('--force', 'restore even when the target seems unable to unseal the data'),
-  ).action(async (file: string, opts: PassOpts & { yes?: boolean; force?: boolean }, c: Command) => {
+  ident(
+    pass(
+      snap
+        .command('restore <file>')
+        .summary('verify, then restore a snapshot and bring every node back healthy')
+        .description(
+          'Verifies the file, refuses a snapshot the target could not unseal (another flavor or seal, another static seal key, ' +
+            "another Shamir cluster; --force restores anyway when you will supply the source's key material), asks unless --yes, " +
+            'restores (snapshot-force for another cluster; into a fresh, uninitialised cluster after total loss too), unseals Shamir ' +
+            'nodes with the state dir shares, and waits for a healthy cluster. An encrypted file needs its passphrase ' +
+            '(.snap.enc) or age identity (.snap.age, --identity FILE or VAULTCTL_SNAPSHOT_IDENTITY=FILE).\n\nExample:\n' +
+            '  $ vaultctl up && vaultctl snapshot restore /backups/alphapulse-2026-11-28T02-00-00-000Z.snap --yes\n' +
+            '  $ vaultctl snapshot restore /backups/alphapulse-2026-11-28T02-00-00-000Z.snap.age --identity /root/vaultctl-age.key --yes',
+        )
+        .option('-y, --yes', 'do not ask for confirmation')
+        .option('--force', 'restore even when the target seems unable to unseal the data'),
+    ),
+  ).action(async (file: string, opts: KeyOpts & { yes?: boolean; force?: boolean }, c: Command) => {
     deps.setExitCode(await runRestore(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
   });
 }

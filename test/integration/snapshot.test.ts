@@ -1,7 +1,8 @@
 /**
- * Snapshots on a real cluster: save (plain and encrypted), verify, list, prune; restore into the
- * same cluster after deletes; total loss (down --volumes) then a fresh cluster restored from the
- * snapshot; bad files refused with a reason; a full disk and Ctrl-C during save leave no file.
+ * Snapshots on a real cluster: save (plain, encrypted with a passphrase, encrypted to age
+ * recipients), verify, list, prune; restore into the same cluster after deletes (also from an age
+ * file); total loss (down --volumes) then a fresh cluster restored from the snapshot; bad files
+ * refused with a reason; a full disk and Ctrl-C during save leave no file.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,6 +34,23 @@ let dir: string;
 let passFile: string;
 let snapFile: string;
 let encFile: string;
+let ageFile: string;
+let ageKey: string;
+let otherKey: string;
+/** The AGE-SECRET-KEY lines of the test's key files: they must appear in no output. */
+const ageSecrets: string[] = [];
+
+/** A key pair made by Debian's age-keygen into a 0600 file; returns the recipient. */
+function ageKeygen(file: string): string {
+  execFileSync('age-keygen', ['-o', file], { stdio: 'ignore' });
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  ageSecrets.push(
+    ...readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('AGE-SECRET-KEY-')),
+  );
+  return execFileSync('age-keygen', ['-y', file]).toString().trim();
+}
 
 function client(): VaultClient {
   return new VaultClient({
@@ -138,6 +156,90 @@ describe('snapshot save / verify / list / prune', () => {
     const bad = await cluster.cli(['snapshot', 'verify', encFile, '--passphrase-file', wrong]);
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toContain('cannot decrypt: wrong passphrase');
+  });
+
+  it("encrypts to age recipients; Debian's age decrypts it; verify with the identity passes, with another exits 1", async () => {
+    ageKey = join(cluster.base, 'age-key.txt');
+    otherKey = join(cluster.base, 'age-other.txt');
+    const recipient = ageKeygen(ageKey);
+    const other = ageKeygen(otherKey);
+    // Its own directory: the prune test below must not remove the file the age restore uses.
+    const ageDir = join(cluster.base, 'age-backups');
+    mkdirSync(ageDir);
+    const r = await cluster.cli([
+      'snapshot',
+      'save',
+      '--dir',
+      ageDir,
+      '--encrypt-to',
+      recipient,
+      '--format',
+      'json',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const meta = JSON.parse(r.stdout);
+    ageFile = join(ageDir, meta.file);
+    expect(ageFile.endsWith('.snap.age')).toBe(true);
+    expect(statSync(ageFile).mode & 0o777).toBe(0o600);
+    expect(meta.encrypted).toEqual({ format: 'age', recipients: [recipient] });
+    // The output is the sidecar plus what --keep pruned.
+    expect({ ...JSON.parse(readFileSync(`${ageFile}.json`, 'utf8')), pruned: [] }).toEqual(meta);
+    expect(meta.sha256).toBe(createHash('sha256').update(readFileSync(ageFile)).digest('hex'));
+    const plain = execFileSync('age', ['-d', '-i', ageKey, ageFile], { maxBuffer: 256 << 20 });
+    expect(plain.length).toBe(meta.plainSize);
+    expect(createHash('sha256').update(plain).digest('hex')).toBe(meta.plainSha256);
+
+    const ok = await cluster.cli(['snapshot', 'verify', ageFile, '--identity', ageKey]);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('decrypts');
+    const unchecked = await cluster.cli(['snapshot', 'verify', ageFile, '--format', 'json']);
+    expect(unchecked.exitCode, unchecked.stderr).toBe(0);
+    expect(JSON.parse(unchecked.stdout)).toMatchObject({ ok: true, decrypted: false });
+    const bad = await cluster.cli(['snapshot', 'verify', ageFile, '--identity', otherKey]);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain('cannot decrypt: wrong identity');
+
+    // A recipients file with both keys: either identity decrypts it.
+    const recFile = join(cluster.base, 'recipients.txt');
+    writeFileSync(recFile, `# backup operators\n${recipient}\n\n${other}\n`);
+    const r2 = await cluster.cli([
+      'snapshot',
+      'save',
+      '--dir',
+      ageDir,
+      '--recipients-file',
+      recFile,
+      '--format',
+      'json',
+    ]);
+    expect(r2.exitCode, r2.stderr).toBe(0);
+    const meta2 = JSON.parse(r2.stdout);
+    expect(meta2.encrypted.recipients).toEqual([recipient, other]);
+    const plain2 = execFileSync('age', ['-d', '-i', otherKey, join(ageDir, meta2.file)], {
+      maxBuffer: 256 << 20,
+    });
+    expect(createHash('sha256').update(plain2).digest('hex')).toBe(meta2.plainSha256);
+    const list = await cluster.cli(['snapshot', 'list', '--dir', ageDir, '--format', 'json']);
+    expect(JSON.parse(list.stdout).map((x: { file: string }) => x.file)).toEqual([
+      join(ageDir, meta2.file),
+      ageFile,
+    ]);
+    rmSync(join(ageDir, meta2.file));
+    rmSync(join(ageDir, `${meta2.file}.json`));
+
+    const both = await cluster.cli([
+      'snapshot',
+      'save',
+      '--dir',
+      ageDir,
+      '--encrypt-to',
+      recipient,
+      '--passphrase-file',
+      passFile,
+    ]);
+    expect(both.exitCode).toBe(1);
+    expect(both.stderr).toContain('Error saving a snapshot: a passphrase and age recipients were both given');
+    expect(readdirSync(ageDir).sort()).toEqual([meta.file, `${meta.file}.json`]);
   });
 
   it('refuses a truncated file, a flipped byte and metadata of another flavor, with the reason', async () => {
@@ -272,6 +374,22 @@ describe('snapshot restore', () => {
     expect(await readAll()).toEqual(before);
   });
 
+  it('restores from an age-encrypted file with VAULTCTL_SNAPSHOT_IDENTITY; a wrong identity exits 1 and changes nothing', async () => {
+    const before = await readAll();
+    const c = client();
+    for (const p of paths.slice(0, 10)) await c.deleteSecret(c.credentialPath(p.t, p.ex, p.ty));
+    const wrong = await cluster.cli(['snapshot', 'restore', ageFile, '--yes', '--identity', otherKey]);
+    expect(wrong.exitCode).toBe(1);
+    expect(wrong.stderr).toContain('cannot decrypt: wrong identity');
+    expect((await readAll()).size).toBe(paths.length - 10);
+    const r = await cluster.cli(['snapshot', 'restore', ageFile, '--yes'], {
+      VAULTCTL_SNAPSHOT_IDENTITY: ageKey,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('into the running cluster');
+    expect(await readAll()).toEqual(before);
+  });
+
   it('refuses to restore while a node is down (exit 2) and changes nothing', async () => {
     const before = await readAll();
     await cluster.runtime.stopContainer(cluster.container(2), 5);
@@ -308,6 +426,7 @@ describe('snapshot restore', () => {
   });
 
   it('no key, token or passphrase appeared in any vaultctl output', () => {
-    expect(leakedSecrets(cluster.knownSecrets([passphrase]))).toEqual([]);
+    expect(ageSecrets.length).toBeGreaterThanOrEqual(2);
+    expect(leakedSecrets(cluster.knownSecrets([passphrase, ...ageSecrets]))).toEqual([]);
   });
 });
