@@ -1,7 +1,7 @@
 /**
- * `vaultctl failover-drill` on a real 3-node cluster, through the CLI: a leader kill and a leader
- * pause (no acknowledged write lost, healed, the figures consistent), a follower kill (no write
- * fails), a partitioned leader (cut off from its peers, it acknowledges nothing and loses nothing),
+ * `vaultctl failover-drill` on a real 3-node cluster, through the CLI: a leader kill, pause and
+ * graceful stop (no acknowledged write lost, healed, the figures consistent), a follower kill (no
+ * write fails), a partitioned leader (cut off from its peers, it acknowledges nothing and loses nothing),
  * every node killed (auto-unseal brings the cluster back), Ctrl-C in the middle of a fault (healed
  * before exit), and refused input.
  */
@@ -134,6 +134,17 @@ describe('vaultctl failover-drill', () => {
     consistent(r);
     // Replaced while frozen (whether it wins again after it wakes is up to the next election).
     expect(r.newLeaderMs).toBeGreaterThan(0);
+  });
+
+  it('stop the leader gracefully: it hands over, and nothing acknowledged is lost', async () => {
+    const { exitCode, stderr, report } = await drill(['--fault', 'stop']);
+    expect(exitCode, stderr).toBe(0);
+    const r = report.rounds[0]!;
+    consistent(r);
+    expect(r.victims).toEqual([r.leaderBefore]);
+    expect(r.newLeaderMs).not.toBeNull();
+    // The stopped leader stays down for the whole fault: the new leader took writes meanwhile.
+    expect(r.ackedDuringFault).toBeGreaterThan(0);
   });
 
   it('kill a follower: not one write fails', async () => {
