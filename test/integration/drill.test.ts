@@ -182,7 +182,7 @@ describe('vaultctl failover-drill', () => {
       '--target',
       'all',
       '--max-rto',
-      '60s',
+      '120s',
     ]);
     expect(exitCode, stderr).toBe(0);
     const r = report.rounds[0]!;
