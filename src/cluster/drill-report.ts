@@ -139,6 +139,10 @@ export function analyzeRound(t: RoundTimeline): RoundReport {
     t.target === 'follower' || !newLeader ? null : Math.max(0, newLeader.sentAt - t.faultAt);
 
   const failed = t.writes.filter((w) => w.ackAt === undefined).length;
+  // The nodes that acknowledged writes issued after the fault, before the heal.
+  const inFault = t.writes
+    .filter((w) => w.issuedAt >= t.faultAt && w.ackAt !== undefined && w.ackAt <= t.healAt)
+    .flatMap((w) => (w.node === undefined ? [] : [w.node]));
   return {
     round: t.round,
     fault: t.fault,
@@ -160,22 +164,8 @@ export function analyzeRound(t: RoundTimeline): RoundReport {
     },
     lostWrites: t.lost.length,
     lostSamples: t.lost.slice(0, 10),
-    ackedByFaulted: t.writes.filter(
-      (w) =>
-        w.issuedAt >= t.faultAt &&
-        w.ackAt !== undefined &&
-        w.ackAt <= t.healAt &&
-        w.node !== undefined &&
-        victims.has(w.node),
-    ).length,
-    ackedDuringFault: t.writes.filter(
-      (w) =>
-        w.issuedAt >= t.faultAt &&
-        w.ackAt !== undefined &&
-        w.ackAt <= t.healAt &&
-        w.node !== undefined &&
-        !victims.has(w.node),
-    ).length,
+    ackedByFaulted: inFault.filter((node) => victims.has(node)).length,
+    ackedDuringFault: inFault.filter((node) => !victims.has(node)).length,
     rejoinMs: t.rejoinedAt === undefined ? null : round1(t.rejoinedAt - t.healAt),
     healMs: t.healthyAt === undefined ? null : round1(t.healthyAt - t.healAt),
     healed: t.healthyAt !== undefined,
