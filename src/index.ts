@@ -1,16 +1,16 @@
 /** The vaultctl library: use cases and types for programs that drive a cluster themselves. */
-export { bootstrapCluster } from './cluster/bootstrap.js';
-export { downCluster } from './cluster/down.js';
-export type { ClusterHealth, NodeHealth, Verdict } from './cluster/health.js';
-export { checkHealth, judgeHealth, waitForHealth } from './cluster/health.js';
-export { buildServerImage } from './cluster/image.js';
-export type { RenderedCluster } from './cluster/render.js';
-export { renderCluster } from './cluster/render.js';
-export type { ClusterSpec, NodeSpec, SpecInput } from './cluster/spec.js';
-export { loadSpec, resolveSpec } from './cluster/spec.js';
-export { StateDir } from './cluster/state.js';
-export { upCluster } from './cluster/up.js';
+export { bootstrapCluster } from './bootstrap/bootstrap.js';
 export * from './errors.js';
+export type { ClusterHealth, NodeHealth, Verdict } from './health/health.js';
+export { checkHealth, judgeHealth, waitForHealth } from './health/health.js';
+export { buildServerImage } from './image/image.js';
+export { downCluster } from './lifecycle/down.js';
+export { upCluster } from './lifecycle/up.js';
 export { DockerRuntime } from './runtime/docker.js';
 export type { ContainerRuntime } from './runtime/port.js';
+export type { ClusterSpec, NodeSpec, SpecInput } from './spec/spec.js';
+export { loadSpec, resolveSpec } from './spec/spec.js';
+export { StateDir } from './state/state-dir.js';
+export { renderCluster } from './templates/render.js';
+export type { RenderedCluster } from './templates/rendered.js';
 export { VaultNodeApi, VaultRequestError } from './vault/api.js';

@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import type { Histogram } from '../bench/histogram.js';
 import { runLoad } from '../bench/load.js';
 import { credentialPath, VaultClient } from '../client/index.js';
-import { nodeAddress } from '../cluster/render.js';
 import { UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
+import { nodeAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { durationOption, loadClusterSpec, numberOption, resolveApiToken, resolveTls } from './context.js';
 

@@ -1,7 +1,8 @@
 /** Finds a node to send API requests to: the first that answers unsealed, preferring the active one. */
-import { nodeAddress } from '../cluster/render.js';
-import type { ClusterSpec } from '../cluster/spec.js';
+
 import { RemoteError, UsageError } from '../errors.js';
+import { nodeAddress } from '../spec/names.js';
+import type { ClusterSpec } from '../spec/spec.js';
 import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
 

@@ -5,17 +5,17 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { loginAppRole } from '../cluster/admin.js';
+import { loginAppRole } from '../bootstrap/admin.js';
 import { parseDuration } from '../cluster/poll.js';
-import { nodeAddress } from '../cluster/render.js';
-import type { ClusterSpec, SpecResult } from '../cluster/spec.js';
-import { loadSpec } from '../cluster/spec.js';
-import { DEFAULT_STATE_BASE, StateDir } from '../cluster/state.js';
-import { clientTlsFromEnv, clientTlsFromState } from '../cluster/tls.js';
 import { UsageError } from '../errors.js';
 import type { OutputFormat } from '../output/format.js';
 import type { StderrProgress } from '../output/progress.js';
 import type { ContainerRuntime } from '../runtime/port.js';
+import { nodeAddress } from '../spec/names.js';
+import type { ClusterSpec, SpecResult } from '../spec/spec.js';
+import { loadSpec } from '../spec/spec.js';
+import { DEFAULT_STATE_BASE, StateDir } from '../state/state-dir.js';
+import { clientTlsFromEnv, clientTlsFromState } from '../tls/tls.js';
 import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi } from '../vault/api.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { downCluster } from '../cluster/down.js';
+import { downCluster } from '../lifecycle/down.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, loadClusterSpec } from './context.js';

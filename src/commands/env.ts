@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { nodeAddress } from '../cluster/render.js';
-import { tlsPaths } from '../cluster/tls.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
+import { nodeAddress } from '../spec/names.js';
+import { tlsPaths } from '../tls/tls.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { loadClusterSpec } from './context.js';
 

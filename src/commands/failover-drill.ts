@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { DrillConfig } from '../cluster/drill.js';
-import { DRILL_DEFAULTS, runDrill, validateDrillConfig } from '../cluster/drill.js';
-import type { FaultKind, FaultTarget, RoundReport } from '../cluster/drill-report.js';
-import { FAULT_KINDS, FAULT_TARGETS, formatSeconds, summarize } from '../cluster/drill-report.js';
+import type { DrillConfig } from '../drill/drill.js';
+import { DRILL_DEFAULTS, runDrill, validateDrillConfig } from '../drill/drill.js';
+import type { FaultKind, FaultTarget, RoundReport } from '../drill/report.js';
+import { FAULT_KINDS, FAULT_TARGETS, formatSeconds, summarize } from '../drill/report.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import type { PartitionMethod } from '../runtime/port.js';

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import type { ClusterHealth, HealthTarget } from '../cluster/health.js';
-import { VERDICT_EXIT, waitForHealth } from '../cluster/health.js';
-import type { NodeMetrics } from '../cluster/node-metrics.js';
-import { readNodeMetrics } from '../cluster/node-metrics.js';
 import { parseDuration } from '../cluster/poll.js';
-import { nodeAddress } from '../cluster/render.js';
 import { UsageError } from '../errors.js';
+import type { ClusterHealth, HealthTarget } from '../health/health.js';
+import { VERDICT_EXIT, waitForHealth } from '../health/health.js';
+import type { NodeMetrics } from '../health/node-metrics.js';
+import { readNodeMetrics } from '../health/node-metrics.js';
 import { json, table, verdictColour } from '../output/format.js';
+import { nodeAddress } from '../spec/names.js';
 import type { VaultTls } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { loadClusterSpec, resolveApiToken, resolveTls, resolveToken } from './context.js';

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../cluster/image.js';
 import { UsageError } from '../errors.js';
+import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../image/image.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { bootstrapCluster } from '../cluster/bootstrap.js';
-import { containerName, nodeAddress } from '../cluster/render.js';
+import { bootstrapCluster } from '../bootstrap/bootstrap.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
+import { containerName, nodeAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, envOrAdminToken, loadClusterSpec, resolveTls } from './context.js';
 

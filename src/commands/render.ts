@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { renderCluster, renderPrometheusForHost } from '../cluster/render.js';
-import { ensureTls, tlsPaths } from '../cluster/tls.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
+import { renderCluster, renderPrometheusForHost } from '../templates/render.js';
+import { ensureTls, tlsPaths } from '../tls/tls.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, loadClusterSpec } from './context.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { generateRootToken } from '../cluster/admin.js';
+import { generateRootToken } from '../bootstrap/admin.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
 import { connectToCluster } from './connect.js';

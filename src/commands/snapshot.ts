@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { bootstrapCluster } from '../cluster/bootstrap.js';
-import { waitCaughtUp, waitForHealth } from '../cluster/health.js';
+import { bootstrapCluster } from '../bootstrap/bootstrap.js';
+import { unsealCluster } from '../bootstrap/unseal.js';
 import { parseDuration } from '../cluster/poll.js';
-import { containerName, nodeAddress } from '../cluster/render.js';
+import { errorMessage, RemoteError, UsageError } from '../errors.js';
+import { waitCaughtUp, waitForHealth } from '../health/health.js';
+import { json, table } from '../output/format.js';
 import {
   chooseEncryption,
   encryptionFormat,
@@ -18,10 +20,8 @@ import {
   type SnapshotKeys,
   saveSnapshot,
   verifySnapshot,
-} from '../cluster/snapshot.js';
-import { unsealCluster } from '../cluster/unseal.js';
-import { errorMessage, RemoteError, UsageError } from '../errors.js';
-import { json, table } from '../output/format.js';
+} from '../snapshot/snapshot.js';
+import { containerName, nodeAddress } from '../spec/names.js';
 import { VaultNodeApi } from '../vault/api.js';
 import { connectToCluster } from './connect.js';
 import type { CommandDeps, GlobalOptions } from './context.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { createTenant, deleteTenant, listTenants, validateTenantId } from '../cluster/tenant.js';
 import { json, table } from '../output/format.js';
+import { createTenant, deleteTenant, listTenants, validateTenantId } from '../tenant/tenant.js';
 import { connectToCluster } from './connect.js';
 import type { CommandDeps, GlobalOptions, LoadedSpec } from './context.js';
 import { confirm, loadClusterSpec, resolveApiToken, resolveTls } from './context.js';

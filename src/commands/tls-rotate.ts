@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { rotateTls } from '../cluster/tls-rotate.js';
 import { json, table } from '../output/format.js';
+import { rotateTls } from '../tls/rotate.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import type { HealthTarget } from '../cluster/health.js';
-import { nodeAddress } from '../cluster/render.js';
-import { unsealCluster } from '../cluster/unseal.js';
+import { unsealCluster } from '../bootstrap/unseal.js';
 import { UsageError } from '../errors.js';
+import type { HealthTarget } from '../health/health.js';
 import { json, table } from '../output/format.js';
+import { nodeAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { loadClusterSpec, resolveTls } from './context.js';
 

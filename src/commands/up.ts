@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { describeStep } from '../cluster/plan.js';
-import { upCluster } from '../cluster/up.js';
+import { describeStep } from '../lifecycle/plan.js';
+import { upCluster } from '../lifecycle/up.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, loadClusterSpec } from './context.js';

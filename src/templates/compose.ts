@@ -5,7 +5,7 @@
  */
 import { relative } from 'node:path';
 import { stringify } from 'yaml';
-import type { RenderedCluster } from '../cluster/render.js';
+import type { RenderedCluster } from './rendered.js';
 
 function seconds(ms: number): string {
   return `${Math.round(ms / 1000)}s`;

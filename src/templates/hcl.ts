@@ -2,8 +2,9 @@
  * Node configuration (HCL) for OpenBao and Vault. One function per stanza keeps each readable;
  * `renderNodeHcl` puts them together. Values are escaped with `hclString`.
  */
-import type { ClusterSpec, NodeSpec } from '../cluster/spec.js';
-import { CONTAINER_API_PORT, CONTAINER_CLUSTER_PORT } from '../cluster/spec.js';
+import { apiScheme } from '../spec/names.js';
+import type { ClusterSpec, NodeSpec } from '../spec/spec.js';
+import { CONTAINER_API_PORT, CONTAINER_CLUSTER_PORT } from '../spec/spec.js';
 
 /** Where things live inside a node's container, by flavor. */
 export interface NodePaths {
@@ -91,10 +92,6 @@ function sealStanza(spec: ClusterSpec, paths: NodePaths): string {
 }
 
 /** http or https, as the spec says. */
-export function apiScheme(spec: ClusterSpec): 'http' | 'https' {
-  return spec.tls.enabled ? 'https' : 'http';
-}
-
 function listenerStanza(spec: ClusterSpec, paths: NodePaths): string[] {
   const tls = spec.tls.enabled
     ? [

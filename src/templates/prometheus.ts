@@ -12,9 +12,9 @@
  * update: a rule over them must treat absence as "nothing happened".
  */
 import { stringify } from 'yaml';
-import type { ClusterSpec } from '../cluster/spec.js';
-import { CONTAINER_API_PORT } from '../cluster/spec.js';
-import { apiScheme } from './hcl.js';
+import { apiScheme } from '../spec/names.js';
+import type { ClusterSpec } from '../spec/spec.js';
+import { CONTAINER_API_PORT } from '../spec/spec.js';
 
 export const PROMETHEUS_CONFIG_FILE = 'prometheus.yml';
 export const PROMETHEUS_RULES_FILE = 'vault-alerts.rules.yml';

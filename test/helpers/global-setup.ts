@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { silentProgress } from '../../src/cluster/events.js';
-import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../../src/cluster/image.js';
+import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../../src/image/image.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
 import { IMAGE, PROMETHEUS_IMAGE, REPO_ROOT } from './paths.js';
 

@@ -11,7 +11,7 @@ import {
   VaultInvalidInputError,
   VaultUnavailableError,
 } from '../../src/client/index.js';
-import { waitForHealth } from '../../src/cluster/health.js';
+import { waitForHealth } from '../../src/health/health.js';
 import { eventually, leakedSecrets, removeClusterResources, TestCluster } from '../helpers/cluster.js';
 
 const cluster = new TestCluster({ name: 'vctl-it-client', apiPortBase: 18330 });

@@ -7,7 +7,7 @@
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { waitForHealth } from '../../src/cluster/health.js';
+import { waitForHealth } from '../../src/health/health.js';
 import { VaultRequestError } from '../../src/vault/api.js';
 import {
   cliOutputs,

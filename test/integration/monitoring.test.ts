@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { waitForHealth } from '../../src/cluster/health.js';
+import { waitForHealth } from '../../src/health/health.js';
 import { VaultRequestError } from '../../src/vault/api.js';
 import {
   clusterResources,

@@ -6,7 +6,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkHealth } from '../../src/cluster/health.js';
+import { checkHealth } from '../../src/health/health.js';
 import { eventually, leakedSecrets, removeClusterResources, TestCluster } from '../helpers/cluster.js';
 
 const cluster = new TestCluster({

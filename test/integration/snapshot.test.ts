@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VaultClient } from '../../src/client/index.js';
-import { waitForHealth } from '../../src/cluster/health.js';
+import { waitForHealth } from '../../src/health/health.js';
 import {
   cliOutputs,
   docker,

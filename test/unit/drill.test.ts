@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/cluster/drill.js';
-import type { RoundTimeline, WriteRecord } from '../../src/cluster/drill-report.js';
-import { analyzeRound, stat, summarize } from '../../src/cluster/drill-report.js';
-import { resolveSpec } from '../../src/cluster/spec.js';
 import { parseDrillOptions } from '../../src/commands/failover-drill.js';
+import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/drill.js';
+import type { RoundTimeline, WriteRecord } from '../../src/drill/report.js';
+import { analyzeRound, stat, summarize } from '../../src/drill/report.js';
 import { UsageError } from '../../src/errors.js';
+import { resolveSpec } from '../../src/spec/spec.js';
 
 /** Writes every 50 ms from t=0 to t=`until`; those issued in [gapFrom, gapTo) are acknowledged at gapTo + 10. */
 function writes(

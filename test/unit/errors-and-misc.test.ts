@@ -2,7 +2,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inspectBinary, inspectElf } from '../../src/cluster/image.js';
 import {
   CancelledError,
   ConfigError,
@@ -13,6 +12,7 @@ import {
   throwIfAborted,
   UsageError,
 } from '../../src/errors.js';
+import { inspectBinary, inspectElf } from '../../src/image/image.js';
 import { demuxDockerLog } from '../../src/runtime/docker.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeHealth, type NodeHealth, type RaftFacts, VERDICT_EXIT } from '../../src/cluster/health.js';
+import { judgeHealth, type NodeHealth, type RaftFacts, VERDICT_EXIT } from '../../src/health/health.js';
 
 function node(name: string, over: Partial<NodeHealth> = {}): NodeHealth {
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parsePrometheusText, summariseMetrics } from '../../src/cluster/node-metrics.js';
 import { renderMetrics } from '../../src/commands/health.js';
+import { parsePrometheusText, summariseMetrics } from '../../src/health/node-metrics.js';
 
 // Lines as OpenBao 2.7.2's /v1/sys/metrics?format=prometheus prints them (active node).
 const ACTIVE = `# HELP vault_core_unsealed vault_core_unsealed

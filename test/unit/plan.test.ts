@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { describeStep, type Observed, planUp } from '../../src/cluster/plan.js';
-import { type RenderedCluster, renderCluster } from '../../src/cluster/render.js';
-import { resolveSpec, type SpecInput } from '../../src/cluster/spec.js';
+import { describeStep, type Observed, planUp } from '../../src/lifecycle/plan.js';
 import type { ContainerInfo, ContainerSpec, ContainerState } from '../../src/runtime/port.js';
 import { LABELS } from '../../src/runtime/port.js';
+import { resolveSpec, type SpecInput } from '../../src/spec/spec.js';
+import { renderCluster } from '../../src/templates/render.js';
+import type { RenderedCluster } from '../../src/templates/rendered.js';
 
 const OUT_DIR = '/state/alphapulse';
 

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { parseLdd } from '../../src/cluster/image.js';
-import { renderCluster, renderPrometheusForHost } from '../../src/cluster/render.js';
-import type { SpecInput } from '../../src/cluster/spec.js';
-import { resolveSpec } from '../../src/cluster/spec.js';
 import type { ConfigError } from '../../src/errors.js';
+import { parseLdd } from '../../src/image/image.js';
+import type { SpecInput } from '../../src/spec/spec.js';
+import { resolveSpec } from '../../src/spec/spec.js';
 import { renderCompose } from '../../src/templates/compose.js';
 import { alertRules, renderAlertRules } from '../../src/templates/prometheus.js';
+import { renderCluster, renderPrometheusForHost } from '../../src/templates/render.js';
 
 const FIXTURE = new URL('../fixtures/prometheus/rules.test.yml', import.meta.url);
 

@@ -15,6 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Progress } from '../../src/cluster/events.js';
+import { UsageError } from '../../src/errors.js';
 import {
   chooseEncryption,
   encryptionFormat,
@@ -28,10 +29,9 @@ import {
   type SnapshotMeta,
   saveSnapshot,
   verifySnapshot,
-} from '../../src/cluster/snapshot.js';
-import type { ClusterSpec } from '../../src/cluster/spec.js';
-import type { StateDir } from '../../src/cluster/state.js';
-import { UsageError } from '../../src/errors.js';
+} from '../../src/snapshot/snapshot.js';
+import type { ClusterSpec } from '../../src/spec/spec.js';
+import type { StateDir } from '../../src/state/state-dir.js';
 import type { VaultNodeApi } from '../../src/vault/api.js';
 
 let id1: string;

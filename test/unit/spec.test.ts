@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
 import {
   loadSpec,
   mergeLayers,
@@ -10,8 +11,7 @@ import {
   type SpecSources,
   specFromEnv,
   specToInput,
-} from '../../src/cluster/spec.js';
-import { ConfigError } from '../../src/errors.js';
+} from '../../src/spec/spec.js';
 
 /** Runs fn, expects a ConfigError, returns it. */
 function configError(fn: () => unknown): ConfigError {

@@ -11,10 +11,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { COMPOSE_FILE, renderCluster } from '../../src/cluster/render.js';
-import { resolveSpec } from '../../src/cluster/spec.js';
-import { type InitMaterial, StateDir } from '../../src/cluster/state.js';
 import { UsageError } from '../../src/errors.js';
+import { COMPOSE_FILE } from '../../src/spec/names.js';
+import { resolveSpec } from '../../src/spec/spec.js';
+import { type InitMaterial, StateDir } from '../../src/state/state-dir.js';
+import { renderCluster } from '../../src/templates/render.js';
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 

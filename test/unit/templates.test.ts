@@ -3,11 +3,12 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { COMPOSE_FILE, renderCluster } from '../../src/cluster/render.js';
-import { type ClusterSpec, resolveSpec, type SpecInput } from '../../src/cluster/spec.js';
 import { LABELS } from '../../src/runtime/port.js';
+import { COMPOSE_FILE } from '../../src/spec/names.js';
+import { type ClusterSpec, resolveSpec, type SpecInput } from '../../src/spec/spec.js';
 import { hclString, renderNodeHcl } from '../../src/templates/hcl.js';
 import { renderPolicies } from '../../src/templates/policies.js';
+import { renderCluster } from '../../src/templates/render.js';
 
 const GOLDEN_ROOT = fileURLToPath(new URL('../fixtures/golden/', import.meta.url));
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

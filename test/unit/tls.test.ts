@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentProgress } from '../../src/cluster/events.js';
-import { resolveSpec } from '../../src/cluster/spec.js';
-import { StateDir } from '../../src/cluster/state.js';
+import { resolveSpec } from '../../src/spec/spec.js';
+import { StateDir } from '../../src/state/state-dir.js';
 import {
   certIsCurrent,
   clientTlsFromEnv,
@@ -17,7 +17,7 @@ import {
   ensureTls,
   nodeSans,
   tlsPaths,
-} from '../../src/cluster/tls.js';
+} from '../../src/tls/tls.js';
 
 let dir: string;
 let state: StateDir;

@@ -2,13 +2,14 @@
  * `unsealCluster`: submits Shamir key shares to every sealed node, from the state dir or typed in.
  * Auto-unseal clusters need nothing: it reports how they stand.
  */
+
+import type { Progress } from '../cluster/events.js';
+import type { Clock } from '../cluster/poll.js';
+import { pollUntil } from '../cluster/poll.js';
 import { UsageError } from '../errors.js';
+import type { HealthTarget } from '../health/health.js';
 import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
-import type { Progress } from './events.js';
-import type { HealthTarget } from './health.js';
-import type { Clock } from './poll.js';
-import { pollUntil } from './poll.js';
 
 export interface UnsealDeps {
   readonly progress: Progress;

@@ -4,7 +4,7 @@
  */
 import type { ContainerInfo, ContainerSpec, ResourceInfo } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
-import type { RenderedCluster } from './render.js';
+import type { RenderedCluster } from '../templates/rendered.js';
 
 export type PlanAction =
   | 'create-network'

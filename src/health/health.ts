@@ -7,11 +7,12 @@
  *
  * `judgeHealth` is pure (unit-tested); `checkHealth` gathers facts over the API.
  */
+
+import type { Clock } from '../cluster/poll.js';
+import { systemClock } from '../cluster/poll.js';
+import { quorumOf } from '../spec/spec.js';
 import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
-import type { Clock } from './poll.js';
-import { systemClock } from './poll.js';
-import { quorumOf } from './spec.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'down';
 

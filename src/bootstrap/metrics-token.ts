@@ -8,9 +8,10 @@
  * is replaced. The token goes from the API response straight into a 0600 file; it is never
  * printed, logged or put in an error message.
  */
+
+import type { StateDir } from '../state/state-dir.js';
 import type { VaultNodeApi } from '../vault/api.js';
 import { VaultRequestError } from '../vault/api.js';
-import type { StateDir } from './state.js';
 
 export const METRICS_POLICY = 'metrics';
 export const METRICS_TOKEN_ROLE = 'vaultctl-metrics';

@@ -15,11 +15,11 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Progress } from '../cluster/events.js';
 import { UsageError } from '../errors.js';
+import type { ClusterSpec, NodeSpec } from '../spec/spec.js';
+import type { StateDir } from '../state/state-dir.js';
 import type { VaultTls } from '../vault/api.js';
-import type { Progress } from './events.js';
-import type { ClusterSpec, NodeSpec } from './spec.js';
-import type { StateDir } from './state.js';
 
 const run = promisify(execFile);
 

@@ -20,10 +20,10 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { RenderedCluster } from './render.js';
-import { SEAL_KEY_FILE } from './render.js';
-import type { ClusterSpec, SealType, SpecInput } from './spec.js';
-import { specToInput } from './spec.js';
+import { SEAL_KEY_FILE } from '../spec/names.js';
+import type { ClusterSpec, SealType, SpecInput } from '../spec/spec.js';
+import { specToInput } from '../spec/spec.js';
+import type { RenderedCluster } from '../templates/rendered.js';
 
 export const DEFAULT_STATE_BASE = '.vaultctl';
 

@@ -3,9 +3,9 @@
  * a new root token generated from the key shares (`vaultctl root-token`).
  */
 import { UsageError } from '../errors.js';
+import type { StateDir } from '../state/state-dir.js';
 import type { VaultNodeApi } from '../vault/api.js';
 import { VaultRequestError } from '../vault/api.js';
-import type { StateDir } from './state.js';
 
 export const ADMIN_ROLE = 'vaultctl-admin';
 

@@ -32,13 +32,13 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import { Decrypter, Encrypter } from 'age-encryption';
+import type { Progress } from '../cluster/events.js';
+import { pollUntil } from '../cluster/poll.js';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
+import type { ClusterSpec, Flavor, SealType } from '../spec/spec.js';
+import type { StateDir } from '../state/state-dir.js';
 import type { VaultNodeApi, VaultTls } from '../vault/api.js';
 import { snapshotDownload, snapshotUpload } from '../vault/stream.js';
-import type { Progress } from './events.js';
-import { pollUntil } from './poll.js';
-import type { ClusterSpec, Flavor, SealType } from './spec.js';
-import type { StateDir } from './state.js';
 
 export const SNAPSHOT_FORMAT = 'vaultctl-snapshot/1';
 const PBKDF2_ITER = 200_000;

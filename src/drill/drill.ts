@@ -6,8 +6,15 @@
  * Whatever happens (an error, Ctrl-C), a fault that was injected is healed before the drill returns.
  */
 import { randomUUID } from 'node:crypto';
+import { unsealCluster } from '../bootstrap/unseal.js';
+import type { Progress } from '../cluster/events.js';
+import { pollUntil } from '../cluster/poll.js';
 import { CancelledError, RemoteError, UsageError } from '../errors.js';
+import type { HealthTarget } from '../health/health.js';
+import { checkHealth, waitCaughtUp, waitForHealth } from '../health/health.js';
 import type { ContainerRuntime, PartitionMethod } from '../runtime/port.js';
+import { containerName, networkName, nodeAddress } from '../spec/names.js';
+import type { ClusterSpec } from '../spec/spec.js';
 import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
 import type {
@@ -19,15 +26,8 @@ import type {
   RoundReport,
   RoundTimeline,
   WriteRecord,
-} from './drill-report.js';
-import { analyzeRound } from './drill-report.js';
-import type { Progress } from './events.js';
-import type { HealthTarget } from './health.js';
-import { checkHealth, waitCaughtUp, waitForHealth } from './health.js';
-import { pollUntil } from './poll.js';
-import { containerName, networkName, nodeAddress } from './render.js';
-import type { ClusterSpec } from './spec.js';
-import { unsealCluster } from './unseal.js';
+} from './report.js';
+import { analyzeRound } from './report.js';
 
 export interface DrillConfig {
   readonly fault: FaultKind;

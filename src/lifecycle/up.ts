@@ -4,27 +4,22 @@
  */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import type { Progress } from '../cluster/events.js';
+import type { Clock } from '../cluster/poll.js';
+import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
+import { clusterLabels, monitoringContainerName, nodeAddress, prometheusAddress } from '../spec/names.js';
+import type { ClusterSpec } from '../spec/spec.js';
+import type { StateDir } from '../state/state-dir.js';
+import { renderCluster } from '../templates/render.js';
+import type { RenderedCluster } from '../templates/rendered.js';
+import { clientTlsFromState, ensureTls } from '../tls/tls.js';
 import type { VaultTls } from '../vault/api.js';
 import { VaultNodeApi } from '../vault/api.js';
-import type { Progress } from './events.js';
 import type { Observed, PlanStep, UpPlan } from './plan.js';
 import { describeStep, planUp } from './plan.js';
-import type { Clock } from './poll.js';
-import { PollTimeoutError, pollUntil } from './poll.js';
-import type { RenderedCluster } from './render.js';
-import {
-  clusterLabels,
-  monitoringContainerName,
-  nodeAddress,
-  prometheusAddress,
-  renderCluster,
-} from './render.js';
-import type { ClusterSpec } from './spec.js';
-import type { StateDir } from './state.js';
-import { clientTlsFromState, ensureTls } from './tls.js';
 
 export interface UpDeps {
   readonly runtime: ContainerRuntime;

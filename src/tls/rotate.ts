@@ -7,14 +7,14 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
+import type { Progress } from '../cluster/events.js';
+import { pollUntil } from '../cluster/poll.js';
 import { RemoteError } from '../errors.js';
+import { waitForHealth } from '../health/health.js';
 import type { ContainerRuntime } from '../runtime/port.js';
-import type { Progress } from './events.js';
-import { waitForHealth } from './health.js';
-import { pollUntil } from './poll.js';
-import { containerName, nodeAddress } from './render.js';
-import type { ClusterSpec } from './spec.js';
-import type { StateDir } from './state.js';
+import { containerName, nodeAddress } from '../spec/names.js';
+import type { ClusterSpec } from '../spec/spec.js';
+import type { StateDir } from '../state/state-dir.js';
 import { clientTlsFromState, ensureTls, tlsPaths } from './tls.js';
 
 /** The SHA-256 fingerprint of the certificate a node presents on its API port. */

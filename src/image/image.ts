@@ -19,10 +19,10 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Progress } from '../cluster/events.js';
 import { UsageError } from '../errors.js';
 import type { ContainerRuntime, ProgressEvent } from '../runtime/port.js';
-import type { Progress } from './events.js';
-import type { Flavor } from './spec.js';
+import type { Flavor } from '../spec/spec.js';
 
 const run = promisify(execFile);
 

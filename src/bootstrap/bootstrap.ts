@@ -8,21 +8,21 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Progress } from '../cluster/events.js';
+import type { Clock } from '../cluster/poll.js';
+import { pollUntil, systemClock } from '../cluster/poll.js';
 import { RemoteError, UsageError } from '../errors.js';
-import { apiScheme, nodePaths } from '../templates/hcl.js';
+import { apiScheme, nodeAddress } from '../spec/names.js';
+import type { ClusterSpec, NodeSpec } from '../spec/spec.js';
+import { AUTO_SEALS, CONTAINER_API_PORT } from '../spec/spec.js';
+import type { InitMaterial, StateDir } from '../state/state-dir.js';
+import { nodePaths } from '../templates/hcl.js';
 import { renderPolicies } from '../templates/policies.js';
+import { tlsPaths } from '../tls/tls.js';
 import type { AutopilotConfig, InitRequest, SealStatus, VaultTls } from '../vault/api.js';
 import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
 import { createAdminCredential, loginAppRole } from './admin.js';
-import type { Progress } from './events.js';
 import { ensureMetricsToken } from './metrics-token.js';
-import type { Clock } from './poll.js';
-import { pollUntil, systemClock } from './poll.js';
-import { nodeAddress } from './render.js';
-import type { ClusterSpec, NodeSpec } from './spec.js';
-import { AUTO_SEALS, CONTAINER_API_PORT } from './spec.js';
-import type { InitMaterial, StateDir } from './state.js';
-import { tlsPaths } from './tls.js';
 
 export interface BootstrapDeps {
   readonly progress: Progress;

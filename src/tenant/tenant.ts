@@ -6,10 +6,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { ClusterSpec } from '../spec/spec.js';
+import type { StateDir } from '../state/state-dir.js';
 import type { VaultNodeApi } from '../vault/api.js';
 import { VaultRequestError } from '../vault/api.js';
-import type { ClusterSpec } from './spec.js';
-import type { StateDir } from './state.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -6,79 +6,31 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ContainerSpec, Mount } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
-import { renderCompose } from '../templates/compose.js';
-import { apiScheme, nodePaths, renderNodeHcl } from '../templates/hcl.js';
+import {
+  apiScheme,
+  COMPOSE_FILE,
+  CONTAINER_PROMETHEUS_PORT,
+  clusterLabels,
+  containerName,
+  METRICS_TOKEN_FILE,
+  MONITORING_DIR,
+  monitoringContainerName,
+  networkName,
+  nodeConfigDir,
+  SEAL_KEY_FILE,
+  volumeName,
+} from '../spec/names.js';
+import type { ClusterSpec } from '../spec/spec.js';
+import { CONTAINER_API_PORT } from '../spec/spec.js';
+import { renderCompose } from './compose.js';
+import { nodePaths, renderNodeHcl } from './hcl.js';
 import {
   PROMETHEUS_CONFIG_FILE,
   PROMETHEUS_RULES_FILE,
   renderAlertRules,
   renderPrometheusConfig,
-} from '../templates/prometheus.js';
-import type { ClusterSpec, NodeSpec } from './spec.js';
-import { CONTAINER_API_PORT } from './spec.js';
-
-export interface RenderedFile {
-  /** Path relative to the output directory. */
-  readonly path: string;
-  readonly content: string;
-}
-
-export interface NamedResource {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
-
-export interface RenderedCluster {
-  readonly spec: ClusterSpec;
-  readonly files: readonly RenderedFile[];
-  readonly containers: readonly ContainerSpec[];
-  readonly network: NamedResource;
-  readonly volumes: readonly NamedResource[];
-}
-
-export const COMPOSE_FILE = 'docker-compose.vault.yml';
-export const SEAL_KEY_FILE = 'seal.key';
-
-export function containerName(spec: ClusterSpec, node: NodeSpec | string): string {
-  return `${spec.name}-${typeof node === 'string' ? node : node.name}`;
-}
-
-export function networkName(spec: ClusterSpec): string {
-  return `${spec.name}-net`;
-}
-
-export function volumeName(spec: ClusterSpec, node: NodeSpec, kind: 'data' | 'logs'): string {
-  return `${spec.name}-${node.name}-${kind}`;
-}
-
-export function clusterLabels(spec: ClusterSpec): Record<string, string> {
-  return { [LABELS.cluster]: spec.name };
-}
-
-export const MONITORING_DIR = 'monitoring';
-export const METRICS_TOKEN_FILE = 'metrics-token';
-/** Prometheus listens here inside its container; `monitoring.port` is published on 127.0.0.1. */
-export const CONTAINER_PROMETHEUS_PORT = 9090;
-
-export function monitoringContainerName(spec: ClusterSpec): string {
-  return `${spec.name}-prometheus`;
-}
-
-/** Host-side address of the cluster's Prometheus (`up --monitoring`). */
-export function prometheusAddress(spec: ClusterSpec): string {
-  return `http://127.0.0.1:${spec.monitoring.port}`;
-}
-
-export function nodeConfigDir(node: NodeSpec): string {
-  return join('nodes', node.name);
-}
-
-/** Host-side address of a node's API. */
-export function nodeAddress(spec: ClusterSpec, node: NodeSpec): string {
-  // 0.0.0.0 is a bind address, not one to connect to; the loopback reaches it.
-  const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
-  return `${apiScheme(spec)}://${host}:${node.apiPort}`;
-}
+} from './prometheus.js';
+import type { NamedResource, RenderedCluster, RenderedFile } from './rendered.js';
 
 /** Seal credentials the nodes read from their environment; passed through, never rendered. */
 export function sealCredentialEnv(spec: ClusterSpec): string[] {

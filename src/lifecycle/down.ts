@@ -3,11 +3,11 @@
  * `volumes`, the state dir (keys!) only with `purge`; the command asks before either.
  */
 import { existsSync } from 'node:fs';
+import type { Progress } from '../cluster/events.js';
 import { UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
-import type { Progress } from './events.js';
-import type { StateDir } from './state.js';
+import type { StateDir } from '../state/state-dir.js';
 
 export interface DownOptions {
   readonly volumes?: boolean;

@@ -1,0 +1,55 @@
+/**
+ * Names and addresses derived from the spec: container, network and volume names, labels, the
+ * host-side API address of each node. One place, so no layer rebuilds them its own way.
+ */
+import { join } from 'node:path';
+import { LABELS } from '../runtime/port.js';
+import type { ClusterSpec, NodeSpec } from './spec.js';
+
+export function apiScheme(spec: ClusterSpec): 'http' | 'https' {
+  return spec.tls.enabled ? 'https' : 'http';
+}
+
+export const COMPOSE_FILE = 'docker-compose.vault.yml';
+export const SEAL_KEY_FILE = 'seal.key';
+
+export function containerName(spec: ClusterSpec, node: NodeSpec | string): string {
+  return `${spec.name}-${typeof node === 'string' ? node : node.name}`;
+}
+
+export function networkName(spec: ClusterSpec): string {
+  return `${spec.name}-net`;
+}
+
+export function volumeName(spec: ClusterSpec, node: NodeSpec, kind: 'data' | 'logs'): string {
+  return `${spec.name}-${node.name}-${kind}`;
+}
+
+export function clusterLabels(spec: ClusterSpec): Record<string, string> {
+  return { [LABELS.cluster]: spec.name };
+}
+
+export const MONITORING_DIR = 'monitoring';
+export const METRICS_TOKEN_FILE = 'metrics-token';
+/** Prometheus listens here inside its container; `monitoring.port` is published on 127.0.0.1. */
+export const CONTAINER_PROMETHEUS_PORT = 9090;
+
+export function monitoringContainerName(spec: ClusterSpec): string {
+  return `${spec.name}-prometheus`;
+}
+
+/** Host-side address of the cluster's Prometheus (`up --monitoring`). */
+export function prometheusAddress(spec: ClusterSpec): string {
+  return `http://127.0.0.1:${spec.monitoring.port}`;
+}
+
+export function nodeConfigDir(node: NodeSpec): string {
+  return join('nodes', node.name);
+}
+
+/** Host-side address of a node's API. */
+export function nodeAddress(spec: ClusterSpec, node: NodeSpec): string {
+  // 0.0.0.0 is a bind address, not one to connect to; the loopback reaches it.
+  const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
+  return `${apiScheme(spec)}://${host}:${node.apiPort}`;
+}
