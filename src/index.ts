@@ -13,4 +13,6 @@ export { loadSpec, resolveSpec } from './spec/spec.js';
 export { StateDir } from './state/state-dir.js';
 export { renderCluster } from './templates/render.js';
 export type { RenderedCluster } from './templates/rendered.js';
-export { VaultNodeApi, VaultRequestError } from './vault/api.js';
+export { connectVaultNode, VaultNodeApi } from './vault/api.js';
+export type { VaultConnector, VaultNode } from './vault/port.js';
+export { VaultRequestError } from './vault/port.js';

@@ -4,8 +4,8 @@
  */
 import { UsageError } from '../errors.js';
 import type { StateDir } from '../state/state-dir.js';
-import type { VaultNodeApi } from '../vault/api.js';
-import { VaultRequestError } from '../vault/api.js';
+import type { VaultNode } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
 
 export const ADMIN_ROLE = 'vaultctl-admin';
 
@@ -16,7 +16,7 @@ export interface AppRoleCredential {
 }
 
 /** An AppRole role with the admin policy and a secret_id, stored 0600. Reuses a stored one. */
-export async function createAdminCredential(api: VaultNodeApi, state: StateDir): Promise<AppRoleCredential> {
+export async function createAdminCredential(api: VaultNode, state: StateDir): Promise<AppRoleCredential> {
   const existing = state.readAdmin();
   if (existing) return existing;
   const auths = await api.auths();
@@ -39,7 +39,7 @@ export async function createAdminCredential(api: VaultNodeApi, state: StateDir):
 }
 
 export async function loginAppRole(
-  api: VaultNodeApi,
+  api: VaultNode,
   cred: { roleId: string; secretId: string },
 ): Promise<string> {
   const res = await api.write<{ auth: { client_token: string } }>(
@@ -70,7 +70,7 @@ export function decodeRootToken(encoded: string, otp: string): string {
  * sys/generate-root. An attempt left over by an earlier run is cancelled first.
  */
 export async function generateRootToken(
-  api: VaultNodeApi,
+  api: VaultNode,
   keys: readonly string[],
   threshold: number,
 ): Promise<string> {

@@ -19,8 +19,9 @@ import type { InitMaterial, StateDir } from '../state/state-dir.js';
 import { nodePaths } from '../templates/hcl.js';
 import { renderPolicies } from '../templates/policies.js';
 import { tlsPaths } from '../tls/tls.js';
-import type { AutopilotConfig, InitRequest, SealStatus, VaultTls } from '../vault/api.js';
-import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
+import { connectVaultNode } from '../vault/api.js';
+import type { AutopilotConfig, InitRequest, SealStatus, VaultNode, VaultTls } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
 import { createAdminCredential, loginAppRole } from './admin.js';
 import { ensureMetricsToken } from './metrics-token.js';
 
@@ -87,7 +88,7 @@ export async function bootstrapCluster(
     progress.done(`${step}${changed === false ? ' (already done)' : ''}${detail ? `: ${detail}` : ''}`);
   };
   const apis = new Map(
-    spec.nodes.map((n) => [n.name, new VaultNodeApi({ address: nodeAddress(spec, n), tls: deps.tls })]),
+    spec.nodes.map((n) => [n.name, connectVaultNode({ address: nodeAddress(spec, n), tls: deps.tls })]),
   );
   const api = (n: NodeSpec) => apis.get(n.name)!;
   const poll = <T>(what: string, check: () => Promise<T | undefined>, ms = timeoutMs) =>
@@ -496,12 +497,12 @@ export async function bootstrapCluster(
     } else {
       const cred = await createAdminCredential(leader, state);
       const adminToken = await loginAppRole(api(leaderNode), cred);
-      const check = new VaultNodeApi({ address: leader.address, token: adminToken, tls: deps.tls });
+      const check = connectVaultNode({ address: leader.address, token: adminToken, tls: deps.tls });
       await check.readPolicy('admin');
       await check.raftServers();
       if (!material?.rootToken)
         throw new UsageError('revoking the root token', `no root token in ${state.initFile}`);
-      const rootApi = new VaultNodeApi({ address: leader.address, token: material.rootToken, tls: deps.tls });
+      const rootApi = connectVaultNode({ address: leader.address, token: material.rootToken, tls: deps.tls });
       await rootApi.write('auth/token/revoke-self', {}, 'revoking the root token');
       state.markRootRevoked();
       record(
@@ -515,7 +516,7 @@ export async function bootstrapCluster(
   return { initialisedNow, leader: leaderNode.name, voters, steps, timings };
 }
 
-async function canLogin(leader: VaultNodeApi, cred: { roleId: string; secretId: string }): Promise<boolean> {
+async function canLogin(leader: VaultNode, cred: { roleId: string; secretId: string }): Promise<boolean> {
   try {
     await leader.call('POST', '/auth/approle/login', 'checking the stored AppRole credential', {
       role_id: cred.roleId,

@@ -10,8 +10,8 @@
  */
 
 import type { StateDir } from '../state/state-dir.js';
-import type { VaultNodeApi } from '../vault/api.js';
-import { VaultRequestError } from '../vault/api.js';
+import type { VaultNode } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
 
 export const METRICS_POLICY = 'metrics';
 export const METRICS_TOKEN_ROLE = 'vaultctl-metrics';
@@ -53,7 +53,7 @@ async function readOr404<T>(p: Promise<T>): Promise<T | undefined> {
 /**
  * @param leader an API client of the active node, with an operator token (root or admin).
  */
-export async function ensureMetricsToken(leader: VaultNodeApi, state: StateDir): Promise<MetricsTokenResult> {
+export async function ensureMetricsToken(leader: VaultNode, state: StateDir): Promise<MetricsTokenResult> {
   let changed = false;
   const rolePath = `auth/token/roles/${METRICS_TOKEN_ROLE}`;
   const role = (await readOr404(leader.read<{ data: TokenRole }>(rolePath, 'reading the metrics token role')))

@@ -8,8 +8,9 @@ import type { Clock } from '../cluster/poll.js';
 import { pollUntil } from '../cluster/poll.js';
 import { UsageError } from '../errors.js';
 import type { HealthTarget } from '../health/health.js';
-import type { VaultTls } from '../vault/api.js';
-import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
+import { connectVaultNode } from '../vault/api.js';
+import type { VaultNode, VaultTls } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
 
 export interface UnsealDeps {
   readonly progress: Progress;
@@ -39,8 +40,8 @@ export async function unsealCluster(
   };
   const results: NodeUnsealResult[] = [];
   for (const t of targets) {
-    const api = new VaultNodeApi({ address: t.address, tls: deps.tls });
-    let s: Awaited<ReturnType<VaultNodeApi['sealStatus']>>;
+    const api = connectVaultNode({ address: t.address, tls: deps.tls });
+    let s: Awaited<ReturnType<VaultNode['sealStatus']>>;
     try {
       s = await api.sealStatus();
     } catch (err) {

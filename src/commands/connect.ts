@@ -3,15 +3,16 @@
 import { RemoteError, UsageError } from '../errors.js';
 import { nodeAddress } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/spec.js';
-import type { VaultTls } from '../vault/api.js';
-import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
+import { connectVaultNode } from '../vault/api.js';
+import type { VaultNode, VaultTls } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
 
 export async function connectToCluster(
   spec: ClusterSpec,
   token: string | undefined,
   tls: VaultTls | undefined,
   doing: string,
-): Promise<VaultNodeApi> {
+): Promise<VaultNode> {
   if (!token) {
     throw new UsageError(
       doing,
@@ -19,10 +20,10 @@ export async function connectToCluster(
       'run `vaultctl init` first, or export a token',
     );
   }
-  let standby: VaultNodeApi | undefined;
+  let standby: VaultNode | undefined;
   const problems: string[] = [];
   for (const n of spec.nodes) {
-    const api = new VaultNodeApi({ address: nodeAddress(spec, n), token, tls });
+    const api = connectVaultNode({ address: nodeAddress(spec, n), token, tls });
     try {
       const h = await api.health();
       if (!h.initialized || h.sealed) {

@@ -16,8 +16,8 @@ import type { ClusterSpec, SpecResult } from '../spec/spec.js';
 import { loadSpec } from '../spec/spec.js';
 import { DEFAULT_STATE_BASE, StateDir } from '../state/state-dir.js';
 import { clientTlsFromEnv, clientTlsFromState } from '../tls/tls.js';
-import type { VaultTls } from '../vault/api.js';
-import { VaultNodeApi } from '../vault/api.js';
+import { connectVaultNode } from '../vault/api.js';
+import type { VaultTls } from '../vault/port.js';
 
 export interface GlobalOptions {
   readonly cluster?: string;
@@ -190,7 +190,7 @@ export async function envOrAdminToken(
   if (!admin) return undefined;
   for (const n of spec.nodes) {
     try {
-      return await loginAppRole(new VaultNodeApi({ address: nodeAddress(spec, n), tls }), admin);
+      return await loginAppRole(connectVaultNode({ address: nodeAddress(spec, n), tls }), admin);
     } catch {
       // next node
     }

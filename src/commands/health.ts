@@ -7,7 +7,7 @@ import type { NodeMetrics } from '../health/node-metrics.js';
 import { readNodeMetrics } from '../health/node-metrics.js';
 import { json, table, verdictColour } from '../output/format.js';
 import { nodeAddress } from '../spec/names.js';
-import type { VaultTls } from '../vault/api.js';
+import type { VaultTls } from '../vault/port.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { loadClusterSpec, resolveApiToken, resolveTls, resolveToken } from './context.js';
 

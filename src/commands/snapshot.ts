@@ -22,7 +22,7 @@ import {
   verifySnapshot,
 } from '../snapshot/snapshot.js';
 import { containerName, nodeAddress } from '../spec/names.js';
-import { VaultNodeApi } from '../vault/api.js';
+import { connectVaultNode } from '../vault/api.js';
 import { connectToCluster } from './connect.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, envOrAdminToken, loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
@@ -220,7 +220,7 @@ export async function runRestore(
   const runtime = deps.runtime();
   const nodes = spec.nodes.map((n) => ({
     name: n.name,
-    api: new VaultNodeApi({ address: nodeAddress(spec, n), tls }),
+    api: connectVaultNode({ address: nodeAddress(spec, n), tls }),
   }));
   const restoreStart = performance.now();
   const res = await restoreSnapshot(
@@ -264,7 +264,7 @@ export async function runRestore(
   // cluster is healthy (autopilot restarts after a restore and re-learns each follower's state
   // from its next heartbeat echo, which takes several seconds more).
   deps.progress.step('waiting for every node to apply the restored data');
-  const apis = targets.map((t) => new VaultNodeApi({ address: t.address, tls, timeoutMs: 2000 }));
+  const apis = targets.map((t) => connectVaultNode({ address: t.address, tls, timeoutMs: 2000 }));
   const caughtUpAt = await waitCaughtUp(apis, apis, { timeoutMs: 60_000, signal: deps.signal });
   const dataMs = caughtUpAt === undefined ? undefined : caughtUpAt - restoreStart;
   deps.progress.step('waiting for a healthy cluster');

@@ -15,8 +15,9 @@ import { checkHealth, waitCaughtUp, waitForHealth } from '../health/health.js';
 import type { ContainerRuntime, PartitionMethod } from '../runtime/port.js';
 import { containerName, networkName, nodeAddress } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/spec.js';
-import type { VaultTls } from '../vault/api.js';
-import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
+import { connectVaultNode } from '../vault/api.js';
+import type { VaultNode, VaultTls } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
 import type {
   FaultKind,
   FaultTarget,
@@ -88,7 +89,7 @@ interface DrillNode {
   readonly container: string;
   readonly address: string;
   /** Short timeouts: the monitor, the writer and the readers. */
-  readonly api: VaultNodeApi;
+  readonly api: VaultNode;
 }
 
 const now = () => performance.now();
@@ -348,7 +349,7 @@ export async function runDrill(cfg: DrillConfig, deps: DrillDeps): Promise<Drill
     name: n.name,
     container: containerName(spec, n),
     address: nodeAddress(spec, n),
-    api: new VaultNodeApi({
+    api: connectVaultNode({
       address: nodeAddress(spec, n),
       token: deps.token,
       tls: deps.tls,

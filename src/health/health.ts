@@ -11,8 +11,9 @@
 import type { Clock } from '../cluster/poll.js';
 import { systemClock } from '../cluster/poll.js';
 import { quorumOf } from '../spec/spec.js';
-import type { VaultTls } from '../vault/api.js';
-import { VaultNodeApi, VaultRequestError } from '../vault/api.js';
+import { connectVaultNode } from '../vault/api.js';
+import type { VaultNode, VaultTls } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'down';
 
@@ -109,7 +110,7 @@ async function nodeFacts(
   timeoutMs: number,
   tls: VaultTls | undefined,
 ): Promise<NodeHealth> {
-  const api = new VaultNodeApi({ address: target.address, timeoutMs, tls });
+  const api = connectVaultNode({ address: target.address, timeoutMs, tls });
   try {
     const [h, l] = await Promise.all([api.health(), api.leader().catch(() => undefined)]);
     return {
@@ -134,7 +135,7 @@ async function raftFacts(
   timeoutMs: number,
   tls: VaultTls | undefined,
 ): Promise<RaftFacts> {
-  const api = new VaultNodeApi({ address, token, timeoutMs, tls });
+  const api = connectVaultNode({ address, token, timeoutMs, tls });
   const servers = await api.raftServers();
   const ap = await api.autopilotState().catch(() => undefined);
   const unhealthy = ap
@@ -216,8 +217,8 @@ export async function waitForHealth(
  * (`performance.now()`), or undefined after `timeoutMs` or an abort.
  */
 export async function waitCaughtUp(
-  nodes: readonly VaultNodeApi[],
-  which: readonly VaultNodeApi[],
+  nodes: readonly VaultNode[],
+  which: readonly VaultNode[],
   opts: { mark?: number | undefined; timeoutMs: number; signal?: AbortSignal | undefined },
 ): Promise<number | undefined> {
   const start = performance.now();

@@ -9,7 +9,7 @@
 
 import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
-import type { VaultTls } from '../vault/api.js';
+import type { VaultTls } from '../vault/port.js';
 
 export interface Sample {
   readonly name: string;

@@ -16,8 +16,8 @@ import type { StateDir } from '../state/state-dir.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 import { clientTlsFromState, ensureTls } from '../tls/tls.js';
-import type { VaultTls } from '../vault/api.js';
-import { VaultNodeApi } from '../vault/api.js';
+import { connectVaultNode } from '../vault/api.js';
+import type { VaultTls } from '../vault/port.js';
 import type { Observed, PlanStep, UpPlan } from './plan.js';
 import { describeStep, planUp } from './plan.js';
 
@@ -152,7 +152,7 @@ async function waitForApis(
   const spec = rendered.spec;
   await Promise.all(
     spec.nodes.map(async (node, i) => {
-      const api = new VaultNodeApi({ address: nodeAddress(spec, node), timeoutMs: 2000, tls });
+      const api = connectVaultNode({ address: nodeAddress(spec, node), timeoutMs: 2000, tls });
       const container = rendered.containers[i]!;
       try {
         await pollUntil(() => api.sealStatus(), {

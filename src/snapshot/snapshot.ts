@@ -37,7 +37,7 @@ import { pollUntil } from '../cluster/poll.js';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ClusterSpec, Flavor, SealType } from '../spec/spec.js';
 import type { StateDir } from '../state/state-dir.js';
-import type { VaultNodeApi, VaultTls } from '../vault/api.js';
+import type { VaultNode, VaultTls } from '../vault/port.js';
 import { snapshotDownload, snapshotUpload } from '../vault/stream.js';
 
 export const SNAPSHOT_FORMAT = 'vaultctl-snapshot/1';
@@ -336,7 +336,7 @@ export interface SaveOptions {
 }
 
 export interface SaveDeps {
-  readonly api: VaultNodeApi;
+  readonly api: VaultNode;
   readonly token: string;
   readonly tls?: VaultTls | undefined;
   readonly progress: Progress;
@@ -644,7 +644,7 @@ export function pruneSnapshots(dir: string, keep: number, maxAgeMs?: number, now
 }
 
 export interface RestoreTarget {
-  readonly api: VaultNodeApi;
+  readonly api: VaultNode;
   readonly token: string;
   readonly tls?: VaultTls | undefined;
   readonly clusterId: string;
@@ -710,7 +710,7 @@ export interface RestoreDeps {
   readonly tls?: VaultTls | undefined;
   /** Token for an initialised target (BAO_TOKEN, admin credential, stored root token). */
   readonly token: () => Promise<string | undefined>;
-  readonly nodes: readonly { name: string; api: VaultNodeApi }[];
+  readonly nodes: readonly { name: string; api: VaultNode }[];
   /** Stop and start a node's container (fresh-cluster restores keep the followers out meanwhile). */
   readonly stopNode: (name: string) => Promise<void>;
   readonly startNode: (name: string) => Promise<void>;
@@ -795,8 +795,8 @@ export async function restoreSnapshot(
     );
   }
   const [first, ...followers] = deps.nodes as [
-    { name: string; api: VaultNodeApi },
-    ...{ name: string; api: VaultNodeApi }[],
+    { name: string; api: VaultNode },
+    ...{ name: string; api: VaultNode }[],
   ];
   const auto = sealType !== 'shamir';
   const activeWithin = async (ms: number, what: string) => {

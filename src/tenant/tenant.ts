@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ClusterSpec } from '../spec/spec.js';
 import type { StateDir } from '../state/state-dir.js';
-import type { VaultNodeApi } from '../vault/api.js';
-import { VaultRequestError } from '../vault/api.js';
+import type { VaultNode } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -60,7 +60,7 @@ export function tenantCredentialFile(state: StateDir, id: string): string {
   return join(state.root, 'tenants', `${id}.json`);
 }
 
-async function approleAccessor(api: VaultNodeApi): Promise<string> {
+async function approleAccessor(api: VaultNode): Promise<string> {
   const auths = await api.auths();
   const approle = auths['approle/'] as { accessor?: string } | undefined;
   if (!approle?.accessor) {
@@ -74,7 +74,7 @@ async function approleAccessor(api: VaultNodeApi): Promise<string> {
 }
 
 async function readEntity(
-  api: VaultNodeApi,
+  api: VaultNode,
   name: string,
 ): Promise<{ id: string; metadata: Record<string, string> } | undefined> {
   try {
@@ -90,7 +90,7 @@ async function readEntity(
 
 /** Creates (or completes) a tenant. Idempotent: an existing credential that still logs in is kept. */
 export async function createTenant(
-  api: VaultNodeApi,
+  api: VaultNode,
   spec: ClusterSpec,
   state: StateDir,
   rawId: string,
@@ -176,7 +176,7 @@ function readCredential(file: string): TenantCredential | undefined {
   return JSON.parse(readFileSync(file, 'utf8')) as TenantCredential;
 }
 
-async function canLogin(api: VaultNodeApi, c: { roleId: string; secretId: string }): Promise<boolean> {
+async function canLogin(api: VaultNode, c: { roleId: string; secretId: string }): Promise<boolean> {
   try {
     await api.write(
       'auth/approle/login',
@@ -190,7 +190,7 @@ async function canLogin(api: VaultNodeApi, c: { roleId: string; secretId: string
   }
 }
 
-export async function listTenants(api: VaultNodeApi, state: StateDir): Promise<TenantInfo[]> {
+export async function listTenants(api: VaultNode, state: StateDir): Promise<TenantInfo[]> {
   let names: string[] = [];
   try {
     names = (
@@ -217,7 +217,7 @@ export async function listTenants(api: VaultNodeApi, state: StateDir): Promise<T
 
 /** Removes the tenant's role, entity (and alias) and stored credential. Its secrets are kept. */
 export async function deleteTenant(
-  api: VaultNodeApi,
+  api: VaultNode,
   state: StateDir,
   rawId: string,
 ): Promise<{ existed: boolean }> {

@@ -19,7 +19,7 @@ import type { Progress } from '../cluster/events.js';
 import { UsageError } from '../errors.js';
 import type { ClusterSpec, NodeSpec } from '../spec/spec.js';
 import type { StateDir } from '../state/state-dir.js';
-import type { VaultTls } from '../vault/api.js';
+import type { VaultTls } from '../vault/port.js';
 
 const run = promisify(execFile);
 

@@ -7,8 +7,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { VaultTls } from './api.js';
-import { VaultRequestError } from './api.js';
+import type { VaultTls } from './port.js';
+import { VaultRequestError } from './port.js';
 
 interface StreamTarget {
   readonly address: string;

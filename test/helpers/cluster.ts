@@ -19,7 +19,8 @@ import type { ClusterSpec, NodeSpec, SpecInput } from '../../src/spec/spec.js';
 import { resolveSpec } from '../../src/spec/spec.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import { clientTlsFromState } from '../../src/tls/tls.js';
-import { VaultNodeApi } from '../../src/vault/api.js';
+import { connectVaultNode } from '../../src/vault/api.js';
+import type { VaultNode } from '../../src/vault/port.js';
 import { CLI, IMAGE } from './paths.js';
 
 export const docker = new Docker();
@@ -73,8 +74,8 @@ export class TestCluster {
     return { tls: this.tls, ...(withToken ? { token: this.rootToken } : {}) };
   }
 
-  api(i: number, token: string | undefined = this.state.readInit()?.rootToken): VaultNodeApi {
-    return new VaultNodeApi({ address: this.address(i), token, tls: this.tls });
+  api(i: number, token: string | undefined = this.state.readInit()?.rootToken): VaultNode {
+    return connectVaultNode({ address: this.address(i), token, tls: this.tls });
   }
 
   up(opts: { dryRun?: boolean } = {}): Promise<UpResult> {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VaultNodeApi } from '../../src/vault/api.js';
+import { connectVaultNode } from '../../src/vault/api.js';
 import { clusterResources, eventually, removeClusterResources, runCli } from '../helpers/cluster.js';
 import { IMAGE } from '../helpers/paths.js';
 
@@ -64,13 +64,13 @@ describe('the rendered compose file', () => {
 
     const token = JSON.parse(readFileSync(join(stateDir, 'init.json'), 'utf8')).rootToken as string;
     const tls = { ca: readFileSync(join(stateDir, 'tls', 'ca.pem'), 'utf8') };
-    await new VaultNodeApi({ address: 'https://127.0.0.1:18240', token, tls }).kvPut(
+    await connectVaultNode({ address: 'https://127.0.0.1:18240', token, tls }).kvPut(
       'secret',
       'tenants/c1/exchanges/binance/trading',
       { api_key: 'via-compose' },
     );
     await eventually(async () => {
-      const got = await new VaultNodeApi({ address: 'https://127.0.0.1:18244', token, tls }).kvGet(
+      const got = await connectVaultNode({ address: 'https://127.0.0.1:18244', token, tls }).kvGet(
         'secret',
         'tenants/c1/exchanges/binance/trading',
       );

@@ -8,7 +8,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { waitForHealth } from '../../src/health/health.js';
-import { VaultRequestError } from '../../src/vault/api.js';
+import { VaultRequestError } from '../../src/vault/port.js';
 import {
   cliOutputs,
   docker,

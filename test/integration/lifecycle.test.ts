@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth, waitForHealth } from '../../src/health/health.js';
-import { VaultRequestError } from '../../src/vault/api.js';
+import { VaultRequestError } from '../../src/vault/port.js';
 import {
   clusterResources,
   eventually,

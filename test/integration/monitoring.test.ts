@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { waitForHealth } from '../../src/health/health.js';
-import { VaultRequestError } from '../../src/vault/api.js';
+import { VaultRequestError } from '../../src/vault/port.js';
 import {
   clusterResources,
   docker,

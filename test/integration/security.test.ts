@@ -5,7 +5,7 @@
  * value appears in any vaultctl output.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VaultNodeApi } from '../../src/vault/api.js';
+import type { VaultNode } from '../../src/vault/port.js';
 import {
   cliOutputs,
   eventually,
@@ -25,7 +25,7 @@ const values = [
   'tenant-a-updated-0c4d21',
 ];
 
-async function login(roleId: string, secretId: string): Promise<VaultNodeApi> {
+async function login(roleId: string, secretId: string): Promise<VaultNode> {
   const res = await cluster
     .api(0, undefined)
     .write<{ auth: { client_token: string } }>('auth/approle/login', {
@@ -35,7 +35,7 @@ async function login(roleId: string, secretId: string): Promise<VaultNodeApi> {
   return cluster.api(0, res.auth.client_token);
 }
 
-async function tenantLogin(id: string): Promise<VaultNodeApi> {
+async function tenantLogin(id: string): Promise<VaultNode> {
   const created = await cluster.cli(['tenant', 'create', id, '--format', 'json']);
   expect(created.exitCode, created.stderr).toBe(0);
   const out = JSON.parse(created.stdout);
@@ -46,8 +46,8 @@ async function tenantLogin(id: string): Promise<VaultNodeApi> {
 }
 
 const extraSecrets: string[] = [];
-let tenantA: VaultNodeApi;
-let tenantB: VaultNodeApi;
+let tenantA: VaultNode;
+let tenantB: VaultNode;
 
 beforeAll(async () => {
   await removeClusterResources(cluster.name);

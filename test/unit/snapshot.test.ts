@@ -32,7 +32,7 @@ import {
 } from '../../src/snapshot/snapshot.js';
 import type { ClusterSpec } from '../../src/spec/spec.js';
 import type { StateDir } from '../../src/state/state-dir.js';
-import type { VaultNodeApi } from '../../src/vault/api.js';
+import type { VaultNode } from '../../src/vault/port.js';
 
 let id1: string;
 let id2: string;
@@ -309,7 +309,7 @@ describe('save encrypted to age recipients (a local stand-in for the node)', () 
     const meta = await saveSnapshot(
       spec,
       state,
-      { api: { ...api, address } as unknown as VaultNodeApi, token: 't', progress },
+      { api: { ...api, address } as unknown as VaultNode, token: 't', progress },
       { dir: out, recipients: [rec1, rec2] },
     );
     expect(meta.file).toMatch(/^unit-.*\.snap\.age$/);
@@ -340,7 +340,7 @@ describe('save encrypted to age recipients (a local stand-in for the node)', () 
       const err = await saveSnapshot(
         spec,
         state,
-        { api: { ...api, address } as unknown as VaultNodeApi, token: 't', progress, signal: ac.signal },
+        { api: { ...api, address } as unknown as VaultNode, token: 't', progress, signal: ac.signal },
         { dir: out, recipients: [rec1] },
       ).catch((x: unknown) => x);
       expect((err as Error).name).toBe('AbortError');
@@ -360,7 +360,7 @@ describe('save encrypted to age recipients (a local stand-in for the node)', () 
         asked = true;
         return {};
       },
-    } as unknown as VaultNodeApi;
+    } as unknown as VaultNode;
     await expect(
       saveSnapshot(
         spec,

@@ -1,0 +1,198 @@
+/**
+ * The Vault node port: what use cases need from one node's HTTP API, in vaultctl's own types.
+ * `VaultNode` (node-vault) is the adapter; tests use an in-memory fake
+ * (`test/helpers/fake-vault.ts`). Failures are `VaultRequestError`s whatever the adapter.
+ */
+import { RemoteError } from '../errors.js';
+
+export interface HealthResponse {
+  readonly initialized: boolean;
+  readonly sealed: boolean;
+  readonly standby: boolean;
+  readonly performance_standby?: boolean;
+  readonly version?: string;
+  readonly cluster_name?: string;
+  readonly cluster_id?: string;
+  readonly server_time_utc?: number;
+}
+
+export interface SealStatus {
+  readonly type: string;
+  readonly initialized: boolean;
+  readonly sealed: boolean;
+  readonly t: number;
+  readonly n: number;
+  readonly progress: number;
+  readonly version?: string;
+  readonly recovery_seal?: boolean;
+  readonly cluster_id?: string;
+}
+
+export interface LeaderResponse {
+  readonly ha_enabled: boolean;
+  readonly is_self: boolean;
+  readonly leader_address: string;
+  readonly leader_cluster_address?: string;
+  readonly raft_committed_index?: number;
+  readonly raft_applied_index?: number;
+}
+
+export interface InitRequest {
+  secret_shares?: number;
+  secret_threshold?: number;
+  recovery_shares?: number;
+  recovery_threshold?: number;
+  pgp_keys?: string[];
+  recovery_pgp_keys?: string[];
+}
+
+export interface InitResponse {
+  readonly keys?: string[];
+  readonly keys_base64?: string[];
+  readonly recovery_keys?: string[];
+  readonly recovery_keys_base64?: string[];
+  readonly root_token: string;
+}
+
+export interface RaftServer {
+  readonly node_id: string;
+  readonly address: string;
+  readonly leader: boolean;
+  readonly voter: boolean;
+}
+
+export interface AutopilotServer {
+  readonly id: string;
+  readonly name: string;
+  readonly address: string;
+  readonly node_status: string;
+  readonly status: string;
+  readonly healthy: boolean;
+  readonly last_index?: number;
+  readonly last_term?: number;
+  readonly version?: string;
+}
+
+export interface AutopilotState {
+  readonly healthy: boolean;
+  readonly failure_tolerance: number;
+  readonly leader: string;
+  readonly voters: string[];
+  readonly servers: Record<string, AutopilotServer>;
+}
+
+export interface AutopilotConfig {
+  cleanup_dead_servers: boolean;
+  last_contact_threshold: string;
+  dead_server_last_contact_threshold: string;
+  max_trailing_logs?: number;
+  min_quorum: number;
+  server_stabilization_time: string;
+}
+
+export interface MountInfo {
+  readonly type: string;
+  readonly options?: Record<string, string> | null;
+}
+
+export type RequestFailure = 'unreachable' | 'timeout' | 'http' | 'tls';
+
+/** A request to a node failed. `status` is the HTTP status for `kind === 'http'`. */
+export class VaultRequestError extends RemoteError {
+  readonly kind: RequestFailure;
+  readonly status: number | undefined;
+  readonly errors: readonly string[];
+  readonly address: string;
+  /** Waiting will not help (an untrusted certificate): polling stops at once. */
+  readonly fatal: boolean;
+
+  constructor(
+    address: string,
+    what: string,
+    kind: RequestFailure,
+    detail: { status?: number; errors?: string[]; cause?: unknown },
+  ) {
+    const errors = detail.errors ?? [];
+    const code = (detail.cause as { code?: string })?.code ?? 'connection failed';
+    const causes: Record<RequestFailure, string> = {
+      http: `HTTP ${detail.status}${errors.length ? `: ${errors.join('; ')}` : ''}`,
+      timeout: 'no answer in time',
+      unreachable: `cannot connect (${code})`,
+      tls: `TLS verification failed (${code})`,
+    };
+    const cause = causes[kind];
+    let hint: string | undefined;
+    if (kind === 'unreachable') {
+      hint = 'is the node running? `vaultctl health` shows every node; `docker ps` shows the containers';
+    } else if (kind === 'tls') {
+      hint =
+        "the node's certificate is not from the CA vaultctl trusts: use the state dir that holds tls/ca.pem (--state-dir), or set BAO_CACERT/VAULT_CACERT; an http:// address against a TLS node fails the same way";
+    } else if (detail.status === 503) {
+      hint = 'the node is sealed or still starting: `vaultctl unseal`, or wait and retry';
+    } else if (detail.status === 403) {
+      hint = 'the token lacks permission or has expired: check VAULT_TOKEN/BAO_TOKEN or the state dir';
+    }
+    super(`${what} on ${address}`, cause, hint, { cause: detail.cause });
+    this.kind = kind;
+    this.status = detail.status;
+    this.errors = errors;
+    this.address = address;
+    this.fatal = kind === 'tls';
+  }
+}
+
+/** PEM text a client needs for TLS: the CA to verify nodes against, and a client certificate for mutual TLS. */
+export interface VaultTls {
+  readonly ca: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+export interface VaultNodeOptions {
+  readonly address: string;
+  readonly token?: string | undefined;
+  readonly timeoutMs?: number;
+  /** Verify the node against this CA (never skipped), and present a client certificate if given. */
+  readonly tls?: VaultTls | undefined;
+}
+
+/** One node's API: the calls vaultctl makes, each with its typed result. */
+export interface VaultNode {
+  readonly address: string;
+  setToken(token: string | undefined): void;
+  /** Any request; `what` names it in errors ("reading x"). Maps every failure to VaultRequestError. */
+  call<T>(method: string, path: string, what: string, body?: unknown, timeoutMs?: number): Promise<T>;
+  health(): Promise<HealthResponse>;
+  sealStatus(): Promise<SealStatus>;
+  leader(): Promise<LeaderResponse>;
+  init(req: InitRequest): Promise<InitResponse>;
+  unseal(key: string): Promise<SealStatus>;
+  raftJoin(leaderApiAddr: string, tls?: RaftJoinTls): Promise<{ joined: boolean }>;
+  raftServers(): Promise<RaftServer[]>;
+  autopilotState(): Promise<AutopilotState>;
+  autopilotConfig(): Promise<AutopilotConfig>;
+  setAutopilotConfig(cfg: Partial<AutopilotConfig>): Promise<void>;
+  audits(): Promise<Record<string, { type: string; options?: Record<string, string> }>>;
+  enableAudit(path: string, type: string, options: Record<string, string>): Promise<void>;
+  mounts(): Promise<Record<string, MountInfo>>;
+  mount(path: string, type: string, options: Record<string, string>): Promise<void>;
+  readPolicy(name: string): Promise<string | undefined>;
+  writePolicy(name: string, hcl: string): Promise<void>;
+  auths(): Promise<Record<string, { type: string }>>;
+  enableAuth(path: string, type: string): Promise<void>;
+  read<T = unknown>(path: string, what?: string): Promise<T>;
+  write<T = unknown>(path: string, body: unknown, what?: string): Promise<T>;
+  kvPut(mount: string, path: string, data: Record<string, unknown>): Promise<{ version: number }>;
+  kvGet(mount: string, path: string): Promise<{ data: Record<string, unknown>; version: number } | undefined>;
+}
+
+/** TLS material a node needs to join a leader over (mutual) TLS. */
+export interface RaftJoinTls {
+  readonly caPem: string;
+  readonly serverName: string;
+  readonly clientCertPem?: string;
+  readonly clientKeyPem?: string;
+}
+
+/** Makes a `VaultNode` for an address: the one way use cases get API clients (fakes in tests). */
+export type VaultConnector = (opts: VaultNodeOptions) => VaultNode;
