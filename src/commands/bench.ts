@@ -4,9 +4,8 @@ import { runLoad } from '../bench/load.js';
 import { credentialPath, VaultClient } from '../client/index.js';
 import { UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
-import { nodeAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { durationOption, loadClusterSpec, numberOption, resolveApiToken, resolveTls } from './context.js';
+import { durationOption, numberOption, openManagedCluster } from './context.js';
 
 export interface BenchOptions {
   readonly users: string;
@@ -50,9 +49,9 @@ export async function run(global: GlobalOptions, opts: BenchOptions, deps: Comma
     throw new UsageError('reading --cache', `"${opts.cache}"`, 'use --cache on or --cache off');
   const cacheOn = opts.cache === 'on';
 
-  const { spec, state } = loadClusterSpec(global, {}, deps, 'running the benchmark');
-  const tls = resolveTls(deps, spec, state);
-  const token = await resolveApiToken(deps, spec, state, tls);
+  const { spec, cluster } = openManagedCluster(global, {}, deps, 'running the benchmark');
+  const tls = cluster.tls;
+  const token = await cluster.token();
   if (!token)
     throw new UsageError(
       'running the benchmark',
@@ -60,7 +59,7 @@ export async function run(global: GlobalOptions, opts: BenchOptions, deps: Comma
       'run `vaultctl init` first, or export BAO_TOKEN',
     );
   const client = new VaultClient({
-    addresses: spec.nodes.map((n) => nodeAddress(spec, n)),
+    addresses: cluster.nodes.map((n) => n.address),
     token,
     ...(tls
       ? { ca: tls.ca, ...(tls.cert && tls.key ? { clientCert: { cert: tls.cert, key: tls.key } } : {}) }

@@ -7,11 +7,11 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { loginAppRole } from '../bootstrap/admin.js';
 import { parseDuration } from '../cluster/poll.js';
+import { openCluster, type RunningCluster } from '../cluster/running.js';
 import { UsageError } from '../errors.js';
 import type { OutputFormat } from '../output/format.js';
 import type { StderrProgress } from '../output/progress.js';
 import type { ContainerRuntime } from '../runtime/port.js';
-import { nodeAddress } from '../spec/names.js';
 import type { ClusterSpec, SpecResult } from '../spec/spec.js';
 import { loadSpec } from '../spec/spec.js';
 import { DEFAULT_STATE_BASE, StateDir } from '../state/state-dir.js';
@@ -161,50 +161,89 @@ export function resolveTls(
   return clientTlsFromEnv(deps.env) ?? (spec && state ? clientTlsFromState(spec, state) : undefined);
 }
 
+function envToken(env: NodeJS.ProcessEnv): string | undefined {
+  return env.BAO_TOKEN || env.VAULT_TOKEN || undefined;
+}
+
 /**
- * Token for API calls: BAO_TOKEN/VAULT_TOKEN, else a login with the admin credential (after
- * `init --revoke-root`), else the stored root token unless it was revoked.
+ * The cluster vaultctl manages, as one handle: spec, state dir, TLS material, the token sources
+ * (BAO_TOKEN/VAULT_TOKEN, the admin credential, the stored root token) and a handle per node.
  */
-export async function resolveApiToken(
-  deps: Pick<CommandDeps, 'env'>,
-  spec: ClusterSpec,
-  state: StateDir,
-  tls: VaultTls | undefined,
-): Promise<string | undefined> {
-  return (
-    (await envOrAdminToken(deps, spec, state, tls)) ??
-    (state.rootRevoked() ? undefined : state.readInit()?.rootToken)
-  );
+export function openManagedCluster(
+  global: GlobalOptions,
+  flags: SpecFlags,
+  deps: CommandDeps,
+  doing?: string,
+): LoadedSpec & { readonly cluster: RunningCluster } {
+  const loaded = loadClusterSpec(global, flags, deps, doing);
+  const { spec, state } = loaded;
+  const tls = resolveTls(deps, spec, state);
+  const cluster: RunningCluster = openCluster({
+    spec,
+    state,
+    tls,
+    connect: connectVaultNode,
+    runtime: deps.runtime,
+    tokens: {
+      envToken: envToken(deps.env),
+      adminLogin: async () => {
+        const admin = state.readAdmin();
+        if (!admin) return undefined;
+        for (const n of cluster.nodes) {
+          try {
+            return await loginAppRole(n.api({ token: undefined }), admin);
+          } catch {
+            // next node
+          }
+        }
+        return undefined;
+      },
+      rootToken: () => (state.rootRevoked() ? undefined : state.readInit()?.rootToken),
+    },
+  });
+  return { ...loaded, cluster };
 }
 
-/** BAO_TOKEN/VAULT_TOKEN, else a login with the stored admin credential on the first node that answers. */
-export async function envOrAdminToken(
-  deps: Pick<CommandDeps, 'env'>,
-  spec: ClusterSpec,
-  state: StateDir,
-  tls: VaultTls | undefined,
-): Promise<string | undefined> {
-  const env = envToken(deps);
-  if (env) return env;
-  const admin = state.readAdmin();
-  if (!admin) return undefined;
-  for (const n of spec.nodes) {
-    try {
-      return await loginAppRole(connectVaultNode({ address: nodeAddress(spec, n), tls }), admin);
-    } catch {
-      // next node
-    }
-  }
-  return undefined;
+/** Nodes named by `--addr` (repeatable, comma-separated) or one BAO_ADDR/VAULT_ADDR. */
+export function addressTargets(list: readonly string[]): { name: string; address: string }[] {
+  return list
+    .flatMap((a) => a.split(','))
+    .map((a) => a.trim())
+    .filter(Boolean)
+    .map((address) => {
+      let url: URL;
+      try {
+        url = new URL(address);
+      } catch {
+        throw new UsageError(
+          'reading --addr',
+          `"${address}" is not a URL`,
+          'give addresses like http://127.0.0.1:8200',
+        );
+      }
+      return { name: url.host, address: address.replace(/\/$/, '') };
+    });
 }
 
-/** Token for API calls: BAO_TOKEN, then VAULT_TOKEN, then the root token in the state dir. */
-export function resolveToken(deps: Pick<CommandDeps, 'env'>, state?: StateDir): string | undefined {
-  return deps.env.BAO_TOKEN || deps.env.VAULT_TOKEN || state?.readInit()?.rootToken;
-}
-
-export function envToken(deps: Pick<CommandDeps, 'env'>): string | undefined {
-  return deps.env.BAO_TOKEN || deps.env.VAULT_TOKEN || undefined;
+/**
+ * The cluster a read-only command works on: the nodes of `--addr`, else BAO_ADDR/VAULT_ADDR, else
+ * the cluster vaultctl manages. A cluster given by addresses uses the environment's token and TLS.
+ */
+export function openTargetCluster(
+  global: GlobalOptions,
+  addr: readonly string[] | undefined,
+  deps: CommandDeps,
+  doing: string,
+): RunningCluster {
+  const envAddr = deps.env.BAO_ADDR || deps.env.VAULT_ADDR;
+  const list = addr && addr.length > 0 ? addr : envAddr ? [envAddr] : undefined;
+  if (!list) return openManagedCluster(global, {}, deps, doing).cluster;
+  return openCluster({
+    addresses: addressTargets(list),
+    tls: resolveTls(deps),
+    connect: connectVaultNode,
+    tokens: { envToken: envToken(deps.env) },
+  });
 }
 
 /** Refuses a destructive action without --yes when nobody can be asked. */
@@ -241,14 +280,4 @@ export function durationOption(v: string, name: string): number {
   if (ms === undefined)
     throw new UsageError(`reading --${name}`, `"${v}" is not a duration`, 'use e.g. 10s, 5m, 500ms');
   return ms;
-}
-
-export function parseFormat(value: string): 'table' | 'json' {
-  if (value !== 'table' && value !== 'json')
-    throw new UsageError(
-      'reading --format',
-      `unknown format "${value}"`,
-      'use --format table or --format json',
-    );
-  return value;
 }

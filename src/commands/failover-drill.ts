@@ -8,14 +8,7 @@ import { ExitCode, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import type { PartitionMethod } from '../runtime/port.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import {
-  confirm,
-  durationOption,
-  loadClusterSpec,
-  numberOption,
-  resolveApiToken,
-  resolveTls,
-} from './context.js';
+import { confirm, durationOption, numberOption, openManagedCluster } from './context.js';
 
 export interface DrillOptions {
   readonly fault: string;
@@ -70,7 +63,7 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
   const cfg = parseDrillOptions(opts);
   if (!Number.isInteger(cfg.rounds))
     throw new UsageError('reading --rounds', `"${opts.rounds}" is not a whole number`);
-  const { spec, state } = loadClusterSpec(global, {}, deps, doing);
+  const { spec, state, cluster } = openManagedCluster(global, {}, deps, doing);
   validateDrillConfig(cfg, spec);
   const victim = cfg.target === 'all' ? 'every node' : `the ${cfg.target}`;
   await confirm(
@@ -80,8 +73,8 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
     doing,
     { action: `the drill will ${cfg.fault} ${victim} of cluster ${spec.name}`, undone: 'nothing was done' },
   );
-  const tls = resolveTls(deps, spec, state);
-  const token = await resolveApiToken(deps, spec, state, tls);
+  const tls = cluster.tls;
+  const token = await cluster.token();
   if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init` first, or export BAO_TOKEN');
   const keys = state.readInit()?.keys;
 
@@ -90,6 +83,7 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
     runtime: deps.runtime(),
     token,
     tls,
+    connect: cluster.connector,
     progress: deps.progress,
     signal: deps.signal,
     ...(keys && keys.length > 0 ? { unsealKeys: async () => keys } : {}),

@@ -1,15 +1,13 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../cluster/poll.js';
 import { UsageError } from '../errors.js';
-import type { ClusterHealth, HealthTarget } from '../health/health.js';
+import type { ClusterHealth } from '../health/health.js';
 import { VERDICT_EXIT, waitForHealth } from '../health/health.js';
 import type { NodeMetrics } from '../health/node-metrics.js';
 import { readNodeMetrics } from '../health/node-metrics.js';
 import { json, table, verdictColour } from '../output/format.js';
-import { nodeAddress } from '../spec/names.js';
-import type { VaultTls } from '../vault/port.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, resolveApiToken, resolveTls, resolveToken } from './context.js';
+import { openTargetCluster } from './context.js';
 
 export interface HealthOptions {
   readonly addr?: string[];
@@ -44,26 +42,6 @@ export function renderMetrics(metrics: MetricsByNode): string {
   );
 }
 
-function targetsFromAddresses(list: readonly string[]): HealthTarget[] {
-  return list
-    .flatMap((a) => a.split(','))
-    .map((a) => a.trim())
-    .filter(Boolean)
-    .map((address) => {
-      let url: URL;
-      try {
-        url = new URL(address);
-      } catch {
-        throw new UsageError(
-          'reading --addr',
-          `"${address}" is not a URL`,
-          'give addresses like http://127.0.0.1:8200',
-        );
-      }
-      return { name: url.host, address: address.replace(/\/$/, '') };
-    });
-}
-
 export function renderHealth(h: ClusterHealth, cluster: string | undefined): string {
   const yesNo = (v: boolean | undefined) => (v === undefined ? '-' : v ? 'yes' : 'no');
   const rows = h.nodes.map((n) => [
@@ -96,31 +74,13 @@ export function renderHealth(h: ClusterHealth, cluster: string | undefined): str
 }
 
 export async function run(global: GlobalOptions, opts: HealthOptions, deps: CommandDeps): Promise<number> {
-  let targets: HealthTarget[];
-  let expected: number | undefined;
-  let token: string | undefined;
-  let cluster: string | undefined;
-  let tls: VaultTls | undefined;
-  let metricsToken: string | undefined;
-  const envAddr = deps.env.BAO_ADDR || deps.env.VAULT_ADDR;
-  if (opts.addr && opts.addr.length > 0) {
-    targets = targetsFromAddresses(opts.addr);
-    token = resolveToken(deps);
-    tls = resolveTls(deps);
-  } else if (envAddr) {
-    targets = targetsFromAddresses([envAddr]);
-    token = resolveToken(deps);
-    tls = resolveTls(deps);
-  } else {
-    const { spec, state } = loadClusterSpec(global, {}, deps, 'checking health');
-    targets = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
-    expected = spec.nodes.length;
-    tls = resolveTls(deps, spec, state);
-    token = await resolveApiToken(deps, spec, state, tls);
-    cluster = spec.name;
-    // Least privilege: the metrics token when init made one.
-    metricsToken = state.readMetricsToken();
-  }
+  const cluster = openTargetCluster(global, opts.addr, deps, 'checking health');
+  let expected = cluster.expectedVoters;
+  const token = await cluster.token();
+  const tls = cluster.tls;
+  // Least privilege: the metrics token when init made one.
+  const metricsToken = cluster.state?.readMetricsToken();
+  const targets = cluster.nodes;
   if (opts.expect !== undefined) {
     const n = Number(opts.expect);
     if (!Number.isInteger(n) || n < 1)
@@ -135,6 +95,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
       'use e.g. --wait 60s or --wait 2m',
     );
   const h = await waitForHealth(targets, expected, {
+    connect: cluster.connector,
     token,
     tls,
     waitMs,
@@ -154,9 +115,16 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   }
   deps.progress.stop();
   if (global.format === 'json') {
-    deps.out(json({ cluster, ...h, ...(metrics ? { metrics } : {}), exitCode: VERDICT_EXIT[h.verdict] }));
+    deps.out(
+      json({
+        cluster: cluster.name,
+        ...h,
+        ...(metrics ? { metrics } : {}),
+        exitCode: VERDICT_EXIT[h.verdict],
+      }),
+    );
   } else {
-    deps.out(renderHealth(h, cluster));
+    deps.out(renderHealth(h, cluster.name));
     if (metrics) deps.out(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
   }
   return VERDICT_EXIT[h.verdict];

@@ -4,9 +4,9 @@ import type { Command } from 'commander';
 import { bootstrapCluster } from '../bootstrap/bootstrap.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
-import { containerName, nodeAddress } from '../spec/names.js';
+import { nodeAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, envOrAdminToken, loadClusterSpec, resolveTls } from './context.js';
+import { addSpecOptions, openManagedCluster } from './context.js';
 
 export interface InitOptions extends SpecFlags {
   readonly pgpKeys?: string;
@@ -34,22 +34,21 @@ function readPgpKeys(list: string, cwd: string): string[] {
 }
 
 export async function run(global: GlobalOptions, opts: InitOptions, deps: CommandDeps): Promise<number> {
-  const { spec, state } = loadClusterSpec(global, opts, deps, 'initialising the cluster');
+  const { spec, state, cluster } = openManagedCluster(global, opts, deps, 'initialising the cluster');
   const pgpKeys = opts.pgpKeys
     ? readPgpKeys(opts.pgpKeys, deps.cwd)
     : spec.seal.pgpKeys?.map((p) => readPgpKeys(p, deps.cwd)[0]!);
   const timeoutMs = opts.timeout ? Number.parseInt(opts.timeout, 10) * 1000 : undefined;
-  const runtime = deps.runtime();
-  const tls = resolveTls(deps, spec, state);
+  const tls = cluster.tls;
   const res = await bootstrapCluster(
     spec,
     state,
     {
       progress: deps.progress,
       signal: deps.signal,
-      token: () => envOrAdminToken(deps, spec, state, tls),
+      token: () => cluster.token({ root: false }),
       tls,
-      nodeLogs: (n) => runtime.containerLogs(containerName(spec, n), 20),
+      nodeLogs: (n) => cluster.node(n.name).logs(20),
     },
     {
       ...(timeoutMs ? { timeoutMs } : {}),

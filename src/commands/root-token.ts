@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { generateRootToken } from '../bootstrap/admin.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
-import { connectToCluster } from './connect.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
+import { openManagedCluster } from './context.js';
 
 export interface RootTokenOptions {
   readonly showSecrets?: boolean;
@@ -12,7 +11,7 @@ export interface RootTokenOptions {
 
 export async function run(global: GlobalOptions, opts: RootTokenOptions, deps: CommandDeps): Promise<number> {
   const doing = 'generating a root token';
-  const { spec, state } = loadClusterSpec(global, {}, deps, doing);
+  const { state, cluster } = openManagedCluster(global, {}, deps, doing);
   const material = state.readInit();
   if (!material || material.keys.length === 0) {
     throw new UsageError(
@@ -29,8 +28,7 @@ export async function run(global: GlobalOptions, opts: RootTokenOptions, deps: C
     );
   // OpenBao serves generate-root only to an authenticated caller: the admin credential (or
   // BAO_TOKEN) after --revoke-root, else the stored root token.
-  const tls = resolveTls(deps, spec, state);
-  const api = await connectToCluster(spec, await resolveApiToken(deps, spec, state, tls), tls, doing);
+  const api = await cluster.serving(doing);
   const token = await generateRootToken(api, material.keys, material.threshold);
   const file = `${state.root}/root-token-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   state.writeFileAtomic(

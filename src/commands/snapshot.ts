@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { bootstrapCluster } from '../bootstrap/bootstrap.js';
-import { unsealCluster } from '../bootstrap/unseal.js';
 import { parseDuration } from '../cluster/poll.js';
-import { errorMessage, RemoteError, UsageError } from '../errors.js';
-import { waitCaughtUp, waitForHealth } from '../health/health.js';
+import { errorMessage, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
+import { restoreCluster } from '../snapshot/restore-cluster.js';
 import {
   chooseEncryption,
   encryptionFormat,
@@ -16,16 +14,12 @@ import {
   pruneSnapshots,
   readIdentities,
   readPassphrase,
-  restoreSnapshot,
   type SnapshotKeys,
   saveSnapshot,
   verifySnapshot,
 } from '../snapshot/snapshot.js';
-import { containerName, nodeAddress } from '../spec/names.js';
-import { connectVaultNode } from '../vault/api.js';
-import { connectToCluster } from './connect.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, envOrAdminToken, loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
+import { confirm, openManagedCluster } from './context.js';
 
 interface PassOpts {
   readonly passphraseFile?: string;
@@ -102,10 +96,10 @@ export async function runSave(
       'pass --passphrase-file FILE or set VAULTCTL_SNAPSHOT_PASSPHRASE, or --encrypt-to age1... / --recipients-file FILE',
     );
   }
-  const { spec, state } = loadClusterSpec(global, {}, deps, doing);
-  const tls = resolveTls(deps, spec, state);
-  const token = await resolveApiToken(deps, spec, state, tls);
-  const api = await connectToCluster(spec, token, tls, doing);
+  const { spec, state, cluster } = openManagedCluster(global, {}, deps, doing);
+  const token = await cluster.token();
+  const api = await cluster.serving(doing, token);
+  const tls = cluster.tls;
   const meta = await saveSnapshot(
     spec,
     state,
@@ -214,74 +208,16 @@ export async function runRestore(
   const path = resolve(deps.cwd, file);
   const doing = `restoring ${file}`;
   const keys = readKeys(opts, deps);
-  const { spec, state } = loadClusterSpec(global, {}, deps, doing);
-  const tls = resolveTls(deps, spec, state);
+  const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
   await confirm(deps, `Replace all data of cluster ${spec.name} with ${file}?`, opts.yes, doing);
-  const runtime = deps.runtime();
-  const nodes = spec.nodes.map((n) => ({
-    name: n.name,
-    api: connectVaultNode({ address: nodeAddress(spec, n), tls }),
-  }));
-  const restoreStart = performance.now();
-  const res = await restoreSnapshot(
-    spec,
-    state,
+  const res = await restoreCluster(
+    cluster,
     path,
     keys,
-    {
-      progress: deps.progress,
-      tls,
-      nodes,
-      token: () => resolveApiToken(deps, spec, state, tls),
-      stopNode: (name) => runtime.stopContainer(containerName(spec, name), 10),
-      startNode: (name) => runtime.startContainer(containerName(spec, name)),
-      signal: deps.signal,
-    },
-    { force: opts.force ?? false },
+    { progress: deps.progress, signal: deps.signal },
+    { force: opts.force ?? false, doing },
   );
-  // A fresh cluster has its followers out of raft: `init` joins and unseals them (idempotent).
-  if (res.into === 'fresh cluster') {
-    await bootstrapCluster(spec, state, {
-      progress: deps.progress,
-      tls,
-      token: () => envOrAdminToken(deps, spec, state, tls),
-      signal: deps.signal,
-      nodeLogs: (n) => runtime.containerLogs(containerName(spec, n), 20),
-    });
-  }
-  // Afterwards: the restored data's keys apply. Shamir nodes need the (source's) unseal keys.
-  const targets = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
-  const material = state.readInit();
-  if (spec.seal.type === 'shamir' && material && !material.pgp) {
-    deps.progress.step('unsealing the nodes with the state dir key shares');
-    await unsealCluster(
-      targets,
-      { progress: deps.progress, keys: async () => material.keys, tls, signal: deps.signal },
-      { timeoutMs: 90_000 },
-    );
-  }
-  // Two moments: every node has applied the restored data (what a reader needs), then the
-  // cluster is healthy (autopilot restarts after a restore and re-learns each follower's state
-  // from its next heartbeat echo, which takes several seconds more).
-  deps.progress.step('waiting for every node to apply the restored data');
-  const apis = targets.map((t) => connectVaultNode({ address: t.address, tls, timeoutMs: 2000 }));
-  const caughtUpAt = await waitCaughtUp(apis, apis, { timeoutMs: 60_000, signal: deps.signal });
-  const dataMs = caughtUpAt === undefined ? undefined : caughtUpAt - restoreStart;
-  deps.progress.step('waiting for a healthy cluster');
-  const h = await waitForHealth(targets, spec.nodes.length, {
-    tls,
-    token: await resolveApiToken(deps, spec, state, tls).catch(() => undefined),
-    waitMs: 120_000,
-    signal: deps.signal,
-  });
   deps.progress.stop();
-  if (h.verdict !== 'healthy') {
-    throw new RemoteError(
-      doing,
-      `the data is restored but the cluster is ${h.verdict}: ${h.reasons.join('; ')}`,
-      '`vaultctl health` and `vaultctl unseal` show and mend what is left',
-    );
-  }
   if (global.format === 'json')
     deps.out(
       json({
@@ -289,15 +225,15 @@ export async function runRestore(
         into: res.into,
         forced: res.forced,
         raftIndex: res.meta.raftIndex,
-        health: h.verdict,
-        dataOnEveryNodeSeconds: dataMs === undefined ? null : Math.round(dataMs) / 1000,
-        healthySeconds: Math.round(performance.now() - restoreStart) / 1000,
+        health: res.health.verdict,
+        dataOnEveryNodeSeconds: res.dataOnEveryNodeSeconds,
+        healthySeconds: res.healthySeconds,
       }),
     );
   else
     deps.out(
       `Restored ${res.meta.file} (raft index ${res.meta.raftIndex ?? '?'}, ${res.meta.createdAt}) into the ${res.into}${res.forced ? ' (forced)' : ''}; ` +
-        `every node had the data after ${dataMs === undefined ? '?' : (dataMs / 1000).toFixed(1)} s, the cluster was healthy after ${((performance.now() - restoreStart) / 1000).toFixed(1)} s.`,
+        `every node had the data after ${res.dataOnEveryNodeSeconds === null ? '?' : res.dataOnEveryNodeSeconds.toFixed(1)} s, the cluster was healthy after ${res.healthySeconds.toFixed(1)} s.`,
     );
   return 0;
 }

@@ -1,19 +1,8 @@
 import type { Command } from 'commander';
 import { json, table } from '../output/format.js';
 import { createTenant, deleteTenant, listTenants, validateTenantId } from '../tenant/tenant.js';
-import { connectToCluster } from './connect.js';
-import type { CommandDeps, GlobalOptions, LoadedSpec } from './context.js';
-import { confirm, loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
-
-async function connect(loaded: LoadedSpec, deps: CommandDeps, doing: string) {
-  const tls = resolveTls(deps, loaded.spec, loaded.state);
-  return connectToCluster(
-    loaded.spec,
-    await resolveApiToken(deps, loaded.spec, loaded.state, tls),
-    tls,
-    doing,
-  );
-}
+import type { CommandDeps, GlobalOptions } from './context.js';
+import { confirm, openManagedCluster } from './context.js';
 
 export async function runCreate(
   global: GlobalOptions,
@@ -23,10 +12,10 @@ export async function runCreate(
 ): Promise<number> {
   // The id is checked before anything else: no request for a bad id ever reaches the server.
   const tenantId = validateTenantId(id);
-  const loaded = loadClusterSpec(global, {}, deps, `creating tenant ${tenantId}`);
+  const loaded = openManagedCluster(global, {}, deps, `creating tenant ${tenantId}`);
   const { state } = loaded;
   const spec = loaded.spec;
-  const api = await connect(loaded, deps, `creating tenant ${tenantId}`);
+  const api = await loaded.cluster.serving(`creating tenant ${tenantId}`);
   const res = await createTenant(api, spec, state, tenantId);
   const c = res.credential;
   if (global.format === 'json') {
@@ -55,9 +44,9 @@ export async function runCreate(
 }
 
 export async function runList(global: GlobalOptions, deps: CommandDeps): Promise<number> {
-  const loaded = loadClusterSpec(global, {}, deps, 'listing tenants');
+  const loaded = openManagedCluster(global, {}, deps, 'listing tenants');
   const { state } = loaded;
-  const api = await connect(loaded, deps, 'listing tenants');
+  const api = await loaded.cluster.serving('listing tenants');
   const tenants = await listTenants(api, state);
   if (global.format === 'json') deps.out(json(tenants));
   else if (tenants.length === 0) deps.out('No tenants. Create one: vaultctl tenant create <tenant-uuid>');
@@ -78,7 +67,7 @@ export async function runDelete(
   deps: CommandDeps,
 ): Promise<number> {
   const tenantId = validateTenantId(id);
-  const loaded = loadClusterSpec(global, {}, deps, `deleting tenant ${tenantId}`);
+  const loaded = openManagedCluster(global, {}, deps, `deleting tenant ${tenantId}`);
   const { state } = loaded;
   await confirm(
     deps,
@@ -86,7 +75,7 @@ export async function runDelete(
     opts.yes,
     `deleting tenant ${tenantId}`,
   );
-  const api = await connect(loaded, deps, `deleting tenant ${tenantId}`);
+  const api = await loaded.cluster.serving(`deleting tenant ${tenantId}`);
   const res = await deleteTenant(api, state, tenantId);
   deps.out(
     res.existed

@@ -2,14 +2,15 @@ import type { Command } from 'commander';
 import { json, table } from '../output/format.js';
 import { rotateTls } from '../tls/rotate.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, resolveApiToken, resolveTls } from './context.js';
+import { openManagedCluster } from './context.js';
 
 export async function run(global: GlobalOptions, deps: CommandDeps): Promise<number> {
-  const { spec, state } = loadClusterSpec(global, {}, deps, 'rotating TLS certificates');
+  const { spec, state, cluster } = openManagedCluster(global, {}, deps, 'rotating TLS certificates');
   const res = await rotateTls(spec, state, {
     runtime: deps.runtime(),
+    connect: cluster.connector,
     progress: deps.progress,
-    token: await resolveApiToken(deps, spec, state, resolveTls(deps, spec, state)),
+    token: await cluster.token(),
     signal: deps.signal,
   });
   deps.progress.stop();

@@ -11,12 +11,11 @@ import type { Progress } from '../cluster/events.js';
 import { pollUntil } from '../cluster/poll.js';
 import { CancelledError, RemoteError, UsageError } from '../errors.js';
 import type { HealthTarget } from '../health/health.js';
-import { checkHealth, waitCaughtUp, waitForHealth } from '../health/health.js';
+import { checkHealth, type HealthDeps, waitCaughtUp, waitForHealth } from '../health/health.js';
 import type { ContainerRuntime, PartitionMethod } from '../runtime/port.js';
 import { containerName, networkName, nodeAddress } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/spec.js';
-import { connectVaultNode } from '../vault/api.js';
-import type { VaultNode, VaultTls } from '../vault/port.js';
+import type { VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
 import type {
   FaultKind,
@@ -70,6 +69,8 @@ export interface DrillDeps {
   readonly runtime: ContainerRuntime;
   readonly token: string;
   readonly tls?: VaultTls | undefined;
+  /** Makes the API clients (the cluster's connector). */
+  readonly connect: VaultConnector;
   readonly progress: Progress;
   readonly signal?: AbortSignal | undefined;
   /** Key shares for a Shamir cluster, whose restarted nodes come back sealed. */
@@ -349,7 +350,7 @@ export async function runDrill(cfg: DrillConfig, deps: DrillDeps): Promise<Drill
     name: n.name,
     container: containerName(spec, n),
     address: nodeAddress(spec, n),
-    api: connectVaultNode({
+    api: deps.connect({
       address: nodeAddress(spec, n),
       token: deps.token,
       tls: deps.tls,
@@ -357,7 +358,7 @@ export async function runDrill(cfg: DrillConfig, deps: DrillDeps): Promise<Drill
     }),
   }));
   const targets: HealthTarget[] = nodes.map((n) => ({ name: n.name, address: n.address }));
-  const healthDeps = { token: deps.token, tls: deps.tls, timeoutMs: 2000 };
+  const healthDeps = { connect: deps.connect, token: deps.token, tls: deps.tls, timeoutMs: 2000 };
   const aborted = () => deps.signal?.aborted === true;
 
   const id = randomUUID();
@@ -429,7 +430,7 @@ export async function runDrill(cfg: DrillConfig, deps: DrillDeps): Promise<Drill
 async function activeNode(
   nodes: readonly DrillNode[],
   targets: readonly HealthTarget[],
-  healthDeps: { token: string; tls?: VaultTls | undefined; timeoutMs: number },
+  healthDeps: HealthDeps,
 ): Promise<DrillNode | undefined> {
   const h = await checkHealth(targets, nodes.length, healthDeps);
   const a = h.nodes.find((n) => n.active);
@@ -439,7 +440,7 @@ async function activeNode(
 async function removeKeys(
   nodes: readonly DrillNode[],
   targets: readonly HealthTarget[],
-  healthDeps: { token: string; tls?: VaultTls | undefined; timeoutMs: number },
+  healthDeps: HealthDeps,
   mount: string,
   keys: readonly string[],
 ): Promise<number> {
@@ -466,7 +467,7 @@ async function runRound(
   deps: DrillDeps,
   nodes: readonly DrillNode[],
   targets: readonly HealthTarget[],
-  healthDeps: { token: string; tls?: VaultTls | undefined; timeoutMs: number },
+  healthDeps: HealthDeps,
   mount: string,
   prefix: string,
   canary: string,
@@ -583,11 +584,13 @@ async function runRound(
     await heal();
     if (cfg.fault === 'kill' || cfg.fault === 'stop') await unsealIfNeeded(deps, victims, cfg);
 
-    t.rejoinedAt = await waitCaughtUp(
+    const caughtUp = await waitCaughtUp(
       nodes.map((n) => n.api),
       victims.map((v) => v.api),
       { mark: mark?.raft_applied_index, timeoutMs: cfg.healTimeoutMs, signal: deps.signal },
     );
+    if (caughtUp.at !== undefined) t.rejoinedAt = caughtUp.at;
+    else progress.warn(`${label}: not caught up in time: ${caughtUp.behind.join(', ')}`);
     progress.step(`${label}: waiting for a healthy cluster`);
     const after = await waitForHealth(targets, nodes.length, {
       ...healthDeps,
@@ -661,7 +664,7 @@ async function unsealIfNeeded(
 async function readBack(
   nodes: readonly DrillNode[],
   targets: readonly HealthTarget[],
-  healthDeps: { token: string; tls?: VaultTls | undefined; timeoutMs: number },
+  healthDeps: HealthDeps,
   mount: string,
   prefix: string,
   writes: readonly WriteRecord[],

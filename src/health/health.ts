@@ -9,10 +9,10 @@
  */
 
 import type { Clock } from '../cluster/poll.js';
-import { systemClock } from '../cluster/poll.js';
+import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
+import { CancelledError } from '../errors.js';
 import { quorumOf } from '../spec/spec.js';
-import { connectVaultNode } from '../vault/api.js';
-import type { VaultNode, VaultTls } from '../vault/port.js';
+import type { VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'down';
@@ -100,17 +100,15 @@ export function judgeHealth(
 }
 
 export interface HealthDeps {
+  /** Makes the API clients (the cluster's connector; a fake in unit tests). */
+  readonly connect: VaultConnector;
   readonly token?: string | undefined;
   readonly tls?: VaultTls | undefined;
   readonly timeoutMs?: number;
 }
 
-async function nodeFacts(
-  target: HealthTarget,
-  timeoutMs: number,
-  tls: VaultTls | undefined,
-): Promise<NodeHealth> {
-  const api = connectVaultNode({ address: target.address, timeoutMs, tls });
+async function nodeFacts(target: HealthTarget, timeoutMs: number, deps: HealthDeps): Promise<NodeHealth> {
+  const api = deps.connect({ address: target.address, timeoutMs, tls: deps.tls });
   try {
     const [h, l] = await Promise.all([api.health(), api.leader().catch(() => undefined)]);
     return {
@@ -133,9 +131,9 @@ async function raftFacts(
   address: string,
   token: string,
   timeoutMs: number,
-  tls: VaultTls | undefined,
+  deps: HealthDeps,
 ): Promise<RaftFacts> {
-  const api = connectVaultNode({ address, token, timeoutMs, tls });
+  const api = deps.connect({ address, token, timeoutMs, tls: deps.tls });
   const servers = await api.raftServers();
   const ap = await api.autopilotState().catch(() => undefined);
   const unhealthy = ap
@@ -159,10 +157,10 @@ async function raftFacts(
 export async function checkHealth(
   targets: readonly HealthTarget[],
   expectedVoters: number | undefined,
-  deps: HealthDeps = {},
+  deps: HealthDeps,
 ): Promise<ClusterHealth> {
   const timeoutMs = deps.timeoutMs ?? 3000;
-  const nodes = await Promise.all(targets.map((t) => nodeFacts(t, timeoutMs, deps.tls)));
+  const nodes = await Promise.all(targets.map((t) => nodeFacts(t, timeoutMs, deps)));
   let raft: RaftFacts | undefined;
   let raftUnknown: string | undefined;
   const active = nodes.find((n) => n.active);
@@ -170,7 +168,7 @@ export async function checkHealth(
   else if (!active) raftUnknown = 'no active node to ask';
   else {
     try {
-      raft = await raftFacts(active.address, deps.token, timeoutMs, deps.tls);
+      raft = await raftFacts(active.address, deps.token, timeoutMs, deps);
     } catch (err) {
       raftUnknown = `raft state not readable: ${(err as Error).message}`;
     }
@@ -188,7 +186,10 @@ export async function checkHealth(
   };
 }
 
-/** Polls until healthy or the deadline; returns the last observation either way. */
+/**
+ * Polls (through `pollUntil`) until healthy or the deadline; returns the last observation either
+ * way, also when the wait is cancelled (the caller decides what a cancelled wait means).
+ */
 export async function waitForHealth(
   targets: readonly HealthTarget[],
   expectedVoters: number | undefined,
@@ -199,56 +200,89 @@ export async function waitForHealth(
     onPoll?: (h: ClusterHealth) => void;
   },
 ): Promise<ClusterHealth> {
-  const clock = deps.clock ?? systemClock;
-  const start = clock.now();
-  for (;;) {
-    const h = await checkHealth(targets, expectedVoters, deps);
-    deps.onPoll?.(h);
-    if (h.verdict === 'healthy' || clock.now() - start >= deps.waitMs || deps.signal?.aborted) return h;
-    await clock
-      .sleep(Math.min(500, Math.max(0, deps.waitMs - (clock.now() - start))), deps.signal)
-      .catch(() => undefined);
+  let last: ClusterHealth | undefined;
+  try {
+    return await pollUntil(
+      async () => {
+        last = await checkHealth(targets, expectedVoters, deps);
+        deps.onPoll?.(last);
+        return last.verdict === 'healthy' ? last : undefined;
+      },
+      {
+        what: 'a healthy cluster',
+        timeoutMs: deps.waitMs,
+        intervalMs: 500,
+        signal: deps.signal,
+        ...(deps.clock ? { clock: deps.clock } : {}),
+      },
+    );
+  } catch (err) {
+    if ((err instanceof PollTimeoutError || err instanceof CancelledError) && last) return last;
+    if (err instanceof CancelledError) return checkHealth(targets, expectedVoters, deps);
+    throw err;
   }
 }
 
+export interface CaughtUp {
+  /** When every node was caught up (the clock's time), or undefined when the wait ended first. */
+  readonly at: number | undefined;
+  /** The address of each node not caught up when the wait ended (empty when caught up). */
+  readonly behind: readonly string[];
+}
+
 /**
- * Polls every 100 ms until every node of `which` answers unsealed and has applied at least `mark`
- * (default: the active node's applied index when one is first seen). Returns that moment
- * (`performance.now()`), or undefined after `timeoutMs` or an abort.
+ * Polls every 100 ms (through `pollUntil`) until every node of `which` answers unsealed and has
+ * applied at least `mark` (default: the active node's applied index when one is first seen).
+ * On timeout or cancel, `at` is undefined and `behind` names the nodes that were not there.
  */
 export async function waitCaughtUp(
   nodes: readonly VaultNode[],
   which: readonly VaultNode[],
-  opts: { mark?: number | undefined; timeoutMs: number; signal?: AbortSignal | undefined },
-): Promise<number | undefined> {
-  const start = performance.now();
+  opts: { mark?: number | undefined; timeoutMs: number; signal?: AbortSignal | undefined; clock?: Clock },
+): Promise<CaughtUp> {
   let target = opts.mark;
-  while (performance.now() - start < opts.timeoutMs && !opts.signal?.aborted) {
-    const facts = await Promise.all(
-      nodes.map(async (api) => {
-        try {
-          const [h, l] = await Promise.all([api.health(), api.leader()]);
-          return {
-            api,
-            unsealed: h.initialized && !h.sealed,
-            active: !h.standby,
-            applied: l.raft_applied_index,
-          };
-        } catch {
-          return undefined;
-        }
-      }),
+  let behind: string[] = which.map((a) => a.address);
+  const now = () => (opts.clock ?? { now: () => performance.now() }).now();
+  try {
+    const at = await pollUntil(
+      async () => {
+        const facts = await Promise.all(
+          nodes.map(async (api) => {
+            try {
+              const [h, l] = await Promise.all([api.health(), api.leader()]);
+              return {
+                api,
+                unsealed: h.initialized && !h.sealed,
+                active: !h.standby,
+                applied: l.raft_applied_index,
+              };
+            } catch {
+              return undefined;
+            }
+          }),
+        );
+        const active = facts.find((f) => f?.unsealed && f.active);
+        if (!active) return undefined;
+        target ??= active.applied;
+        behind = which
+          .filter((api) => {
+            const f = facts.find((x) => x?.api === api);
+            return !(f?.unsealed && f.applied !== undefined && (target === undefined || f.applied >= target));
+          })
+          .map((a) => a.address);
+        return behind.length === 0 ? now() : undefined;
+      },
+      {
+        what: 'every node to catch up',
+        timeoutMs: opts.timeoutMs,
+        intervalMs: 100,
+        signal: opts.signal,
+        ...(opts.clock ? { clock: opts.clock } : {}),
+      },
     );
-    const active = facts.find((f) => f?.unsealed && f.active);
-    if (active) {
-      target ??= active.applied;
-      const caughtUp = which.every((api) => {
-        const f = facts.find((x) => x?.api === api);
-        return f?.unsealed && f.applied !== undefined && (target === undefined || f.applied >= target);
-      });
-      if (caughtUp) return performance.now();
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    return { at, behind: [] };
+  } catch (err) {
+    if (err instanceof PollTimeoutError || err instanceof CancelledError) return { at: undefined, behind };
+    throw err;
   }
-  return undefined;
 }

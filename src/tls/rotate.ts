@@ -15,6 +15,7 @@ import type { ContainerRuntime } from '../runtime/port.js';
 import { containerName, nodeAddress } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/spec.js';
 import type { StateDir } from '../state/state-dir.js';
+import type { VaultConnector } from '../vault/port.js';
 import { clientTlsFromState, ensureTls, tlsPaths } from './tls.js';
 
 /** The SHA-256 fingerprint of the certificate a node presents on its API port. */
@@ -43,6 +44,7 @@ export async function rotateTls(
   state: StateDir,
   deps: {
     runtime: ContainerRuntime;
+    connect: VaultConnector;
     progress: Progress;
     token?: string | undefined;
     signal?: AbortSignal | undefined;
@@ -96,6 +98,7 @@ export async function rotateTls(
     }
     // One node at a time: the next one only once the cluster is whole again.
     const h = await waitForHealth(targets, spec.nodes.length, {
+      connect: deps.connect,
       token: deps.token,
       tls,
       waitMs: 60_000,

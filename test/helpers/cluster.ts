@@ -71,7 +71,7 @@ export class TestCluster {
 
   /** Dependencies for checkHealth/waitForHealth. */
   healthDeps(withToken = true) {
-    return { tls: this.tls, ...(withToken ? { token: this.rootToken } : {}) };
+    return { connect: connectVaultNode, tls: this.tls, ...(withToken ? { token: this.rootToken } : {}) };
   }
 
   api(i: number, token: string | undefined = this.state.readInit()?.rootToken): VaultNode {

@@ -1,0 +1,303 @@
+/**
+ * `RunningCluster`: the one value for "the cluster that is running", built in one place
+ * (`openCluster`). It holds the spec (when vaultctl manages the cluster), the state dir, the TLS
+ * material and the credentials, and a `NodeHandle` per node: its name, address, container, an API
+ * client, its log tail and the operations the runtime offers. Use cases take it instead of
+ * rebuilding addresses, container names, API clients and tokens from the spec themselves.
+ *
+ * A cluster given only by addresses (`--addr`, `BAO_ADDR`) is a `RunningCluster` too: its nodes
+ * have no container, and the runtime operations refuse with a usage error.
+ */
+import { RemoteError, UsageError } from '../errors.js';
+import type { ContainerRuntime } from '../runtime/port.js';
+import { containerName, nodeAddress } from '../spec/names.js';
+import type { ClusterSpec, NodeSpec } from '../spec/spec.js';
+import type { StateDir } from '../state/state-dir.js';
+import type { VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
+import { type Clock, PollTimeoutError, pollUntil, systemClock } from './poll.js';
+
+/** How the cluster's token is found; see `resolveClusterToken`. */
+export interface TokenSources {
+  /** BAO_TOKEN, then VAULT_TOKEN. */
+  readonly envToken?: string | undefined;
+  /** The stored admin AppRole credential: logs in on the first node that answers. */
+  readonly adminLogin?: (() => Promise<string | undefined>) | undefined;
+  /** The stored root token, unless it was revoked (read when needed: init writes it). */
+  readonly rootToken?: (() => string | undefined) | undefined;
+}
+
+/**
+ * The one token resolver: BAO_TOKEN/VAULT_TOKEN, else a login with the admin credential (after
+ * `init --revoke-root`), else the stored root token. `root: false` stops before the root token
+ * (for callers that hold it themselves, like bootstrap).
+ */
+export async function resolveClusterToken(
+  sources: TokenSources,
+  opts: { root?: boolean } = {},
+): Promise<string | undefined> {
+  if (sources.envToken) return sources.envToken;
+  const admin = await sources.adminLogin?.().catch(() => undefined);
+  if (admin) return admin;
+  return opts.root === false ? undefined : sources.rootToken?.();
+}
+
+export interface NodeHandle {
+  readonly name: string;
+  /** Host-side API address, e.g. https://127.0.0.1:8200. */
+  readonly address: string;
+  /** The node's spec; absent for a cluster given by addresses. */
+  readonly spec?: NodeSpec;
+  /** The node's container; absent for a cluster given by addresses. */
+  readonly container?: string;
+  /**
+   * An API client for this node. Without options: the shared client, which carries the token the
+   * cluster resolved (`RunningCluster.useToken`). `token: undefined` gives an unauthenticated one.
+   */
+  api(opts?: { token?: string | undefined; timeoutMs?: number }): VaultNode;
+  /** The last `tail` lines of the node's log ('' when it has no container or the runtime fails). */
+  logs(tail?: number): Promise<string>;
+  stop(timeoutSeconds?: number): Promise<void>;
+  start(): Promise<void>;
+  kill(signal?: string): Promise<void>;
+  pause(): Promise<void>;
+  unpause(): Promise<void>;
+  restart(timeoutSeconds?: number): Promise<void>;
+}
+
+export interface WaitOptions {
+  readonly timeoutMs: number;
+  readonly intervalMs?: number;
+  readonly signal?: AbortSignal | undefined;
+  /** The node waited on: its last log lines are attached to the timeout error. */
+  readonly node?: NodeHandle;
+  /** "Error <doing>: ..." of the timeout error; default "waiting for <what>". */
+  readonly doing?: string;
+  readonly hint?: string;
+}
+
+export interface RunningCluster {
+  /** The spec's name; absent for a cluster given by addresses. */
+  readonly name?: string;
+  readonly spec?: ClusterSpec;
+  readonly state?: StateDir;
+  readonly tls?: VaultTls;
+  readonly nodes: readonly NodeHandle[];
+  /** The voters a healthy cluster has; absent when only addresses are known. */
+  readonly expectedVoters?: number;
+  readonly clock: Clock;
+  /** The connector the handles use, for use cases that make their own clients (health checks). */
+  readonly connector: VaultConnector;
+  node(name: string): NodeHandle;
+  /** A client for any address with this cluster's TLS material (e.g. a leader's redirect). */
+  connect(address: string, opts?: { token?: string | undefined; timeoutMs?: number }): VaultNode;
+  /** The cluster's token (memoised); `root: false` skips the stored root token. */
+  token(opts?: { root?: boolean }): Promise<string | undefined>;
+  /** Sets the token every node's shared client carries. */
+  useToken(token: string | undefined): void;
+  /** The node that answers active (unsealed, not standby), if any answers so now. */
+  active(): Promise<NodeHandle | undefined>;
+  /** Nodes that answer unsealed standby now. */
+  standbys(): Promise<NodeHandle[]>;
+  /**
+   * A client for requests that need a serving node: the active one, else an unsealed standby.
+   * Throws a usage error without a token and a remote error when no node can serve.
+   */
+  serving(doing: string, token?: string): Promise<VaultNode>;
+  /** Waits through `pollUntil`; on timeout a RemoteError with the node's last log lines. */
+  waitFor<T>(what: string, check: () => Promise<T | undefined>, opts: WaitOptions): Promise<T>;
+}
+
+export interface OpenClusterOptions {
+  /** The managed cluster's spec; without it, `addresses` name the nodes. */
+  readonly spec?: ClusterSpec;
+  readonly state?: StateDir;
+  /** Nodes given by address (`--addr`): used instead of the spec's nodes. */
+  readonly addresses?: readonly { readonly name: string; readonly address: string }[];
+  readonly tls?: VaultTls | undefined;
+  readonly tokens?: TokenSources;
+  readonly connect: VaultConnector;
+  /** The container runtime, made only when a node operation needs it. */
+  readonly runtime?: () => ContainerRuntime;
+  readonly clock?: Clock;
+  /** Default API timeout of the shared clients. */
+  readonly timeoutMs?: number;
+}
+
+function unmanaged(node: string, op: string): never {
+  throw new UsageError(
+    `${op} ${node}`,
+    'the node is known only by its address; vaultctl does not run its container',
+    'run the command with the cluster vaultctl manages (--cluster, --state-dir), not --addr',
+  );
+}
+
+export function openCluster(opts: OpenClusterOptions): RunningCluster {
+  const { spec, tls, connect } = opts;
+  const clock = opts.clock ?? systemClock;
+  let runtime: ContainerRuntime | undefined;
+  const rt = (): ContainerRuntime => {
+    if (!opts.runtime) throw new UsageError('reaching the container runtime', 'no runtime configured');
+    runtime ??= opts.runtime();
+    return runtime;
+  };
+  let token: string | undefined;
+  const clients = new Map<string, VaultNode>();
+  const client = (address: string): VaultNode => {
+    let c = clients.get(address);
+    if (!c) {
+      c = connect({ address, tls, token, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+      clients.set(address, c);
+    }
+    return c;
+  };
+
+  const handle = (name: string, address: string, node?: NodeSpec): NodeHandle => {
+    const container = spec && node ? containerName(spec, node) : undefined;
+    const op =
+      <A extends unknown[]>(verb: string, f: (rt: ContainerRuntime, c: string, ...a: A) => Promise<void>) =>
+      (...a: A): Promise<void> =>
+        container ? f(rt(), container, ...a) : Promise.resolve(unmanaged(name, verb));
+    return {
+      name,
+      address,
+      ...(node ? { spec: node } : {}),
+      ...(container ? { container } : {}),
+      api: (o) =>
+        o
+          ? connect({
+              address,
+              tls,
+              token: 'token' in o ? o.token : token,
+              ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+            })
+          : client(address),
+      logs: async (tail = 20) =>
+        container && opts.runtime
+          ? rt()
+              .containerLogs(container, tail)
+              .catch(() => '')
+          : '',
+      stop: op('stopping', (r, c, s?: number) => r.stopContainer(c, s)),
+      start: op('starting', (r, c) => r.startContainer(c)),
+      kill: op('killing', (r, c, sig?: string) => r.killContainer(c, sig)),
+      pause: op('pausing', (r, c) => r.pauseContainer(c)),
+      unpause: op('unpausing', (r, c) => r.unpauseContainer(c)),
+      restart: op('restarting', async (r, c, s?: number) => {
+        await r.stopContainer(c, s);
+        await r.startContainer(c);
+      }),
+    };
+  };
+
+  const nodes: NodeHandle[] = opts.addresses
+    ? opts.addresses.map((a) => handle(a.name, a.address.replace(/\/$/, '')))
+    : (spec?.nodes ?? []).map((n) => handle(n.name, nodeAddress(spec!, n), n));
+
+  const tokens = new Map<string, Promise<string | undefined>>();
+  const roleOf = async (n: NodeHandle) => {
+    try {
+      const h = await n.api().health();
+      return !h.initialized || h.sealed ? 'down' : h.standby ? 'standby' : 'active';
+    } catch (err) {
+      if (err instanceof VaultRequestError && err.kind === 'tls') throw err;
+      return 'down';
+    }
+  };
+
+  const cluster: RunningCluster = {
+    ...(spec ? { name: spec.name, spec, expectedVoters: spec.nodes.length } : {}),
+    ...(opts.state ? { state: opts.state } : {}),
+    ...(tls ? { tls } : {}),
+    nodes,
+    clock,
+    connector: connect,
+    node(name) {
+      const n = nodes.find((x) => x.name === name);
+      if (!n) throw new UsageError(`finding node ${name}`, `the cluster has no node ${name}`);
+      return n;
+    },
+    connect: (address, o = {}) =>
+      connect({
+        address,
+        tls,
+        token: 'token' in o ? o.token : token,
+        ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+      }),
+    token(o = {}) {
+      const key = o.root === false ? 'noroot' : 'any';
+      let p = tokens.get(key);
+      if (!p) {
+        p = resolveClusterToken(opts.tokens ?? {}, o);
+        tokens.set(key, p);
+      }
+      return p;
+    },
+    useToken(t) {
+      token = t;
+      for (const c of clients.values()) c.setToken(t);
+    },
+    async active() {
+      const roles = await Promise.all(nodes.map(roleOf));
+      return nodes.find((_, i) => roles[i] === 'active');
+    },
+    async standbys() {
+      const roles = await Promise.all(nodes.map(roleOf));
+      return nodes.filter((_, i) => roles[i] === 'standby');
+    },
+    async serving(doing, t) {
+      const use = t ?? token ?? (await cluster.token());
+      if (!use) {
+        throw new UsageError(
+          doing,
+          'no token: the state dir holds no root token and BAO_TOKEN/VAULT_TOKEN is not set',
+          'run `vaultctl init` first, or export a token',
+        );
+      }
+      let standby: VaultNode | undefined;
+      const problems: string[] = [];
+      for (const n of nodes) {
+        const api = n.api({ token: use });
+        try {
+          const h = await api.health();
+          if (!h.initialized || h.sealed) {
+            problems.push(`${n.name} ${h.initialized ? 'sealed' : 'not initialised'}`);
+            continue;
+          }
+          if (!h.standby) return api;
+          standby ??= api;
+        } catch (err) {
+          if (err instanceof VaultRequestError && err.kind === 'tls') throw err;
+          problems.push(`${n.name} unreachable`);
+        }
+      }
+      if (standby) return standby;
+      throw new RemoteError(
+        doing,
+        `no node can serve requests (${problems.join(', ')})`,
+        '`vaultctl health` shows the cluster; `vaultctl up`, `vaultctl unseal`',
+      );
+    },
+    async waitFor(what, check, o) {
+      try {
+        return await pollUntil(check, {
+          what,
+          timeoutMs: o.timeoutMs,
+          intervalMs: o.intervalMs ?? 250,
+          signal: o.signal,
+          clock,
+        });
+      } catch (err) {
+        if (!(err instanceof PollTimeoutError)) throw err;
+        const logs = o.node ? await o.node.logs(20) : '';
+        throw new RemoteError(
+          o.doing ?? `waiting for ${what}`,
+          logs ? `${err.message}\n--- last lines of ${o.node!.name} ---\n${logs.trimEnd()}` : err.message,
+          o.hint ?? 'run `vaultctl health` to see every node',
+          { cause: err },
+        );
+      }
+    },
+  };
+  return cluster;
+}

@@ -1,0 +1,101 @@
+/**
+ * `restoreCluster`: the whole restore an operator asks for with `vaultctl snapshot restore`. It
+ * restores the file (`restoreSnapshot`), finishes a fresh cluster's bootstrap (the followers join
+ * and unseal), unseals Shamir nodes with the state dir's shares, and then waits for two moments:
+ * every node has applied the restored data, and the cluster is healthy.
+ */
+import { bootstrapCluster } from '../bootstrap/bootstrap.js';
+import { unsealCluster } from '../bootstrap/unseal.js';
+import type { Progress } from '../cluster/events.js';
+import type { RunningCluster } from '../cluster/running.js';
+import { RemoteError, UsageError } from '../errors.js';
+import { type ClusterHealth, waitCaughtUp, waitForHealth } from '../health/health.js';
+import { type RestoreResult, restoreSnapshot, type SnapshotKeys } from './snapshot.js';
+
+export interface ClusterRestoreResult extends RestoreResult {
+  readonly health: ClusterHealth;
+  /** Seconds from the start until every node had applied the restored data; null if not seen. */
+  readonly dataOnEveryNodeSeconds: number | null;
+  /** Seconds from the start until the cluster was healthy. */
+  readonly healthySeconds: number;
+}
+
+export async function restoreCluster(
+  cluster: RunningCluster,
+  file: string,
+  keys: SnapshotKeys,
+  deps: { readonly progress: Progress; readonly signal?: AbortSignal | undefined },
+  opts: { readonly force?: boolean; readonly doing: string },
+): Promise<ClusterRestoreResult> {
+  const { spec, state } = cluster;
+  if (!spec || !state)
+    throw new UsageError(opts.doing, 'a restore needs the cluster vaultctl manages (its spec and state dir)');
+  const { progress, signal } = deps;
+  const start = performance.now();
+  const res = await restoreSnapshot(
+    spec,
+    state,
+    file,
+    keys,
+    {
+      progress,
+      tls: cluster.tls,
+      nodes: cluster.nodes.map((n) => ({ name: n.name, api: n.api({ token: undefined }) })),
+      token: () => cluster.token(),
+      stopNode: (name) => cluster.node(name).stop(10),
+      startNode: (name) => cluster.node(name).start(),
+      signal,
+    },
+    { force: opts.force ?? false },
+  );
+  // A fresh cluster has its followers out of raft: bootstrap joins and unseals them (idempotent).
+  if (res.into === 'fresh cluster') {
+    await bootstrapCluster(spec, state, {
+      progress,
+      tls: cluster.tls,
+      token: () => cluster.token({ root: false }),
+      signal,
+      nodeLogs: (n) => cluster.node(n.name).logs(20),
+    });
+  }
+  // Afterwards the restored data's keys apply. Shamir nodes need the (source's) unseal keys.
+  const material = state.readInit();
+  if (spec.seal.type === 'shamir' && material && !material.pgp) {
+    progress.step('unsealing the nodes with the state dir key shares');
+    await unsealCluster(
+      cluster.nodes,
+      { progress, keys: async () => material.keys, tls: cluster.tls, signal },
+      { timeoutMs: 90_000 },
+    );
+  }
+  // Two moments: every node has applied the restored data (what a reader needs), then the cluster
+  // is healthy (autopilot restarts after a restore and re-learns each follower's state from its
+  // next heartbeat echo, which takes several seconds more).
+  progress.step('waiting for every node to apply the restored data');
+  const apis = cluster.nodes.map((n) => n.api({ token: undefined, timeoutMs: 2000 }));
+  const caughtUp = await waitCaughtUp(apis, apis, { timeoutMs: 60_000, signal });
+  if (caughtUp.at === undefined)
+    progress.warn(`not every node applied the restored data within 60 s: ${caughtUp.behind.join(', ')}`);
+  progress.step('waiting for a healthy cluster');
+  const health = await waitForHealth(cluster.nodes, spec.nodes.length, {
+    connect: cluster.connector,
+    tls: cluster.tls,
+    token: await cluster.token().catch(() => undefined),
+    waitMs: 120_000,
+    signal,
+  });
+  if (health.verdict !== 'healthy') {
+    throw new RemoteError(
+      opts.doing,
+      `the data is restored but the cluster is ${health.verdict}: ${health.reasons.join('; ')}`,
+      '`vaultctl health` and `vaultctl unseal` show and mend what is left',
+    );
+  }
+  const seconds = (ms: number) => Math.round(ms) / 1000;
+  return {
+    ...res,
+    health,
+    dataOnEveryNodeSeconds: caughtUp.at === undefined ? null : seconds(caughtUp.at - start),
+    healthySeconds: seconds(performance.now() - start),
+  };
+}
