@@ -1,0 +1,110 @@
+/**
+ * `upCluster` against the in-memory runtime: a run that fails or is cancelled half-way removes what
+ * it created in that run, and only that; refusals touch nothing. No Docker.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentProgress } from '../../src/cluster/events.js';
+import { isAbortError, RemoteError, UsageError } from '../../src/errors.js';
+import { upCluster } from '../../src/lifecycle/up.js';
+import { LABELS } from '../../src/runtime/port.js';
+import { resolveSpec } from '../../src/spec/spec.js';
+import { StateDir } from '../../src/state/state-dir.js';
+import { FakeRuntime } from '../helpers/fake-runtime.js';
+
+const spec = resolveSpec({ name: 'vctl-unit-up', apiPortBase: 18940, tls: { enabled: false } }).spec;
+
+let base: string;
+let state: StateDir;
+beforeEach(() => {
+  base = mkdtempSync(join(tmpdir(), 'vaultctl-up-'));
+  state = StateDir.forCluster(base, spec.name);
+});
+afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+const creations = (rt: FakeRuntime) => rt.calls.filter((c) => /^create/.test(c) && !c.endsWith('(failed)'));
+
+describe('upCluster rollback (fake runtime)', () => {
+  it('a container that cannot be created half-way: everything this run created is removed, newest first', async () => {
+    const rt = new FakeRuntime([spec.image]);
+    rt.failOn(
+      'createContainer',
+      'vctl-unit-up-vault-2',
+      new RemoteError('creating vault-2', 'engine said no'),
+    );
+    await expect(upCluster(spec, state, { runtime: rt, progress: silentProgress })).rejects.toThrow(
+      'engine said no',
+    );
+    // It had created the network, the six volumes and vault-1 before the failure.
+    expect(creations(rt)).toContain('createContainer vctl-unit-up-vault-1');
+    expect(creations(rt)).toContain('createNetwork vctl-unit-up-net');
+    expect(rt.containers.size).toBe(0);
+    expect(rt.volumes.size).toBe(0);
+    expect(rt.networks.size).toBe(0);
+    const removals = rt.calls.filter((c) => c.startsWith('remove'));
+    expect(removals[0]).toBe('removeContainer vctl-unit-up-vault-1');
+    expect(removals.at(-1)).toBe('removeNetwork vctl-unit-up-net');
+  });
+
+  it('volumes that existed before the run survive its rollback', async () => {
+    const rt = new FakeRuntime([spec.image]);
+    // An earlier run left vault-1's volumes (and the state dir keeps the seal key that opens them).
+    state.ensure();
+    state.ensureSealKey();
+    for (const kind of ['data', 'logs']) {
+      await rt.createVolume(`vctl-unit-up-vault-1-${kind}`, {
+        [LABELS.cluster]: spec.name,
+        [LABELS.node]: 'vault-1',
+        [LABELS.kind]: kind,
+      });
+    }
+    rt.failOn('startContainer', 'vctl-unit-up-vault-3', new RemoteError('starting vault-3', 'no'));
+    await expect(upCluster(spec, state, { runtime: rt, progress: silentProgress })).rejects.toThrow();
+    expect([...rt.volumes.keys()].sort()).toEqual(['vctl-unit-up-vault-1-data', 'vctl-unit-up-vault-1-logs']);
+    expect(rt.containers.size).toBe(0);
+    expect(rt.networks.size).toBe(0);
+  });
+
+  it('Ctrl-C half-way: the run stops, removes what it created, and says it was cancelled', async () => {
+    const rt = new FakeRuntime([spec.image]);
+    const ac = new AbortController();
+    rt.onCall = (method) => {
+      if (method === 'createVolume') ac.abort();
+    };
+    const err = await upCluster(spec, state, {
+      runtime: rt,
+      progress: silentProgress,
+      signal: ac.signal,
+    }).catch((e) => e);
+    expect(isAbortError(err)).toBe(true);
+    expect(rt.calls.filter((c) => c.startsWith('createContainer'))).toEqual([]);
+    expect(rt.volumes.size).toBe(0);
+    expect(rt.networks.size).toBe(0);
+  });
+
+  it('container names held by containers vaultctl does not manage: refused before anything is created', async () => {
+    const rt = new FakeRuntime([spec.image]);
+    await rt.createContainer({
+      name: 'vctl-unit-up-vault-2',
+      hostname: 'x',
+      image: 'other',
+      entrypoint: [],
+      cmd: [],
+      env: {},
+      passEnv: [],
+      labels: {},
+      mounts: [],
+      ports: [],
+      network: { name: 'bridge', aliases: [] },
+      restart: 'no',
+    });
+    rt.calls.length = 0;
+    const err = await upCluster(spec, state, { runtime: rt, progress: silentProgress }).catch((e) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toContain('vctl-unit-up-vault-2');
+    expect(creations(rt)).toEqual([]);
+    expect(rt.containers.size).toBe(1);
+  });
+});
