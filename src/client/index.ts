@@ -15,6 +15,9 @@
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import nodeVault from 'node-vault';
+import { silenceSecretLeakingDebug } from '../vault/quiet-debug.js';
+
+silenceSecretLeakingDebug();
 
 export class VaultClientError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -20,6 +20,9 @@ import type {
   VaultNodeOptions,
 } from './port.js';
 import { VaultRequestError } from './port.js';
+import { silenceSecretLeakingDebug } from './quiet-debug.js';
+
+silenceSecretLeakingDebug();
 
 interface NodeVaultError extends Error {
   response?: { statusCode?: number; body?: { errors?: string[] } };
