@@ -70,6 +70,11 @@ export function renderHealth(h: ClusterHealth, cluster: string | undefined): str
   lines.push(`Cluster${cluster ? ` ${cluster}` : ''}: ${verdictColour(h.verdict)} (${facts.join(', ')})`);
   for (const r of h.reasons) lines.push(`  - ${r}`);
   if (h.raftUnknown) lines.push(`  note: ${h.raftUnknown}`);
+  // A hint only for what the user can mend (an http:// address of a TLS node), once per kind.
+  for (const hint of new Set(
+    h.nodes.flatMap((n) => (n.hint && !/is the node running/.test(n.hint) ? [n.hint] : [])),
+  ))
+    lines.push(`hint: ${hint}`);
   return lines.join('\n');
 }
 

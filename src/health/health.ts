@@ -32,6 +32,8 @@ export interface NodeHealth {
   readonly version?: string;
   readonly raftAppliedIndex?: number;
   readonly error?: string;
+  /** What to do about `error`, when vaultctl knows (e.g. an http:// address of a TLS node). */
+  readonly hint?: string;
 }
 
 export interface RaftFacts {
@@ -123,7 +125,14 @@ async function nodeFacts(target: HealthTarget, timeoutMs: number, deps: HealthDe
     };
   } catch (err) {
     const msg = err instanceof VaultRequestError ? err.message : (err as Error).message;
-    return { name: target.name, address: target.address, reachable: false, error: msg };
+    const hint = err instanceof VaultRequestError && err.plainHttpToTls ? err.hint : undefined;
+    return {
+      name: target.name,
+      address: target.address,
+      reachable: false,
+      error: msg,
+      ...(hint ? { hint } : {}),
+    };
   }
 }
 

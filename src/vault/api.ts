@@ -25,7 +25,7 @@ import { silenceSecretLeakingDebug } from './quiet-debug.js';
 silenceSecretLeakingDebug();
 
 interface NodeVaultError extends Error {
-  response?: { statusCode?: number; body?: { errors?: string[] } };
+  response?: { statusCode?: number; body?: { errors?: string[] } | string };
   code?: string;
 }
 
@@ -73,13 +73,28 @@ export class VaultNodeApi implements VaultNode {
         ...(body !== undefined ? { json: body } : {}),
         timeout: timeoutMs ?? this.timeoutMs,
       } as nodeVault.RequestOption);
+      // Every answer of the API is a JSON object; text is not a Vault answer (node-vault passes
+      // sys/health bodies through whatever the status, e.g. a TLS listener's plain-HTTP refusal).
+      if (typeof res === 'string') {
+        throw new VaultRequestError(this.address, what, 'http', { errors: res.trim() ? [res.trim()] : [] });
+      }
       return (res ?? {}) as T;
     } catch (err) {
+      if (err instanceof VaultRequestError) throw err;
       const e = err as NodeVaultError;
       if (e.response?.statusCode) {
+        const body = e.response.body;
+        const errors =
+          typeof body === 'string'
+            ? body.trim()
+              ? [body.trim()]
+              : []
+            : Array.isArray(body?.errors)
+              ? body.errors
+              : [];
         throw new VaultRequestError(this.address, what, 'http', {
           status: e.response.statusCode,
-          errors: e.response.body?.errors ?? [],
+          errors,
           cause: err,
         });
       }

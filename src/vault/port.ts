@@ -97,6 +97,9 @@ export interface MountInfo {
 
 export type RequestFailure = 'unreachable' | 'timeout' | 'http' | 'tls';
 
+/** What a TLS listener answers to a plain HTTP request. */
+const PLAIN_TO_TLS = /HTTP request to an HTTPS server/i;
+
 /** A request to a node failed. `status` is the HTTP status for `kind === 'http'`. */
 export class VaultRequestError extends RemoteError {
   readonly kind: RequestFailure;
@@ -105,6 +108,8 @@ export class VaultRequestError extends RemoteError {
   readonly address: string;
   /** Waiting will not help (an untrusted certificate): polling stops at once. */
   readonly fatal: boolean;
+  /** The address is http:// but the node serves HTTPS: the user must change the address. */
+  readonly plainHttpToTls: boolean;
 
   constructor(
     address: string,
@@ -114,15 +119,20 @@ export class VaultRequestError extends RemoteError {
   ) {
     const errors = detail.errors ?? [];
     const code = (detail.cause as { code?: string })?.code ?? 'connection failed';
+    const plainToTls = errors.some((e) => PLAIN_TO_TLS.test(e));
     const causes: Record<RequestFailure, string> = {
-      http: `HTTP ${detail.status}${errors.length ? `: ${errors.join('; ')}` : ''}`,
+      http: plainToTls
+        ? `the node serves HTTPS but was asked over plain HTTP (it answered "${errors.find((e) => PLAIN_TO_TLS.test(e))}")`
+        : `HTTP ${detail.status ?? '(no status)'}${errors.length ? `: ${errors.join('; ')}` : ''}`,
       timeout: 'no answer in time',
       unreachable: `cannot connect (${code})`,
       tls: `TLS verification failed (${code})`,
     };
     const cause = causes[kind];
     let hint: string | undefined;
-    if (kind === 'unreachable') {
+    if (plainToTls) {
+      hint = `use an https:// address (${address.replace(/^http:/, 'https:')}); vaultctl verifies it against the state dir's CA, or BAO_CACERT/VAULT_CACERT`;
+    } else if (kind === 'unreachable') {
       hint = 'is the node running? `vaultctl health` shows every node; `docker ps` shows the containers';
     } else if (kind === 'tls') {
       hint =
@@ -137,7 +147,8 @@ export class VaultRequestError extends RemoteError {
     this.status = detail.status;
     this.errors = errors;
     this.address = address;
-    this.fatal = kind === 'tls';
+    this.plainHttpToTls = plainToTls;
+    this.fatal = kind === 'tls' || plainToTls;
   }
 }
 

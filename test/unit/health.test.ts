@@ -1,5 +1,15 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { judgeHealth, type NodeHealth, type RaftFacts, VERDICT_EXIT } from '../../src/health/health.js';
+import { renderHealth } from '../../src/commands/health.js';
+import {
+  checkHealth,
+  judgeHealth,
+  type NodeHealth,
+  type RaftFacts,
+  VERDICT_EXIT,
+} from '../../src/health/health.js';
+import { connectVaultNode } from '../../src/vault/api.js';
 
 function node(name: string, over: Partial<NodeHealth> = {}): NodeHealth {
   return {
@@ -169,5 +179,28 @@ describe('judgeHealth', () => {
       '2 of 3 raft voters',
       'failure tolerance 0, expected 1',
     ]);
+  });
+});
+
+describe('checkHealth against an http:// address of a TLS listener', () => {
+  it('says the node serves HTTPS, with the https:// address as the hint, not "not initialised"', async () => {
+    // What a TLS listener answers to plain HTTP (Go's net/http server, as OpenBao's listener does).
+    const server = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('Client sent an HTTP request to an HTTPS server.\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const h = await checkHealth([{ name: 'vault-1', address }], 1, { connect: connectVaultNode });
+      const node = h.nodes[0]!;
+      expect(node.initialized).toBeUndefined();
+      expect(node.error).toContain('serves HTTPS but was asked over plain HTTP');
+      expect(node.hint).toContain(address.replace('http:', 'https:'));
+      expect(h.reasons.join('\n')).not.toContain('not initialised');
+      expect(renderHealth(h, undefined)).toContain(`hint: use an https:// address`);
+    } finally {
+      server.close();
+    }
   });
 });
