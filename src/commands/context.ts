@@ -204,6 +204,28 @@ export function openManagedCluster(
   return { ...loaded, cluster };
 }
 
+/**
+ * The CA (and client certificate) in the state dir of the cluster the options name, if it has
+ * one: addresses of vaultctl's own nodes then verify without BAO_CACERT. Only TLS material: a
+ * token from the state dir is never sent to an address the user typed.
+ */
+function stateDirTls(global: GlobalOptions, deps: CommandDeps): VaultTls | undefined {
+  try {
+    const base = stateBase(global, deps);
+    const { spec } = loadSpec({
+      configPath: global.config,
+      env: deps.env,
+      flags: specFlagsLayer(global, {}),
+      cwd: deps.cwd,
+      readSaved: (name) => StateDir.forCluster(base, name).readSavedSpec(),
+    });
+    return clientTlsFromState(spec, StateDir.forCluster(base, spec.name));
+  } catch {
+    // No usable spec or state dir: the environment's TLS settings alone apply.
+    return undefined;
+  }
+}
+
 /** Nodes named by `--addr` (repeatable, comma-separated) or one BAO_ADDR/VAULT_ADDR. */
 export function addressTargets(list: readonly string[]): { name: string; address: string }[] {
   return list
@@ -240,7 +262,7 @@ export function openTargetCluster(
   if (!list) return openManagedCluster(global, {}, deps, doing).cluster;
   return openCluster({
     addresses: addressTargets(list),
-    tls: resolveTls(deps),
+    tls: resolveTls(deps) ?? stateDirTls(global, deps),
     connect: connectVaultNode,
     tokens: { envToken: envToken(deps.env) },
   });

@@ -75,10 +75,11 @@ export class VaultNodeApi implements VaultNode {
       } as nodeVault.RequestOption);
       // Every answer of the API is a JSON object; text is not a Vault answer (node-vault passes
       // sys/health bodies through whatever the status, e.g. a TLS listener's plain-HTTP refusal).
-      if (typeof res === 'string') {
-        throw new VaultRequestError(this.address, what, 'http', { errors: res.trim() ? [res.trim()] : [] });
+      // An empty body (204) is no answer to check.
+      if (typeof res === 'string' && res.trim()) {
+        throw new VaultRequestError(this.address, what, 'http', { errors: [res.trim()] });
       }
-      return (res ?? {}) as T;
+      return (res || {}) as T;
     } catch (err) {
       if (err instanceof VaultRequestError) throw err;
       const e = err as NodeVaultError;

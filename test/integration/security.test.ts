@@ -167,9 +167,18 @@ describe('TLS', () => {
       s.on('error', resolve);
     });
     expect(old.message).not.toBe('connected');
-    // A client that does not trust the cluster CA is refused by vaultctl's own checks too.
-    const r = await cluster.cli(['health', '--addr', cluster.address(0)]);
+    // A client that does not trust the cluster CA (a state dir without it, no BAO_CACERT) is
+    // refused by vaultctl's own checks too.
+    const r = await cluster.cli(['--state-dir', 'no-ca', 'health', '--addr', cluster.address(0)]);
     expect(r.exitCode).toBe(2);
+    expect(r.stdout).toContain('TLS verification failed');
+    // With the cluster's state dir, --addr and BAO_ADDR verify against its CA without BAO_CACERT.
+    const withCa = await cluster.cli(['health', '--addr', cluster.addresses.join(',')]);
+    expect(withCa.exitCode, withCa.stdout + withCa.stderr).toBe(0);
+    const viaEnv = await cluster.cli(['health'], { BAO_ADDR: cluster.address(1) });
+    expect(viaEnv.stdout + viaEnv.stderr).not.toContain('TLS verification failed');
+    // REACHABLE yes, INIT yes, SEALED no: the node answered over verified TLS.
+    expect(viaEnv.stdout).toMatch(/:18302\s+yes\s+yes\s+no\s/);
   });
 
   it('`tls rotate` gives every node a new certificate, one at a time, and the cluster stays healthy', async () => {
