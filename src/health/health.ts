@@ -172,6 +172,8 @@ export async function checkHealth(
   const nodes = await Promise.all(targets.map((t) => nodeFacts(t, timeoutMs, deps)));
   let raft: RaftFacts | undefined;
   let raftUnknown: string | undefined;
+  /** A token was given but raft could not be read with it: voters and autopilot are unchecked. */
+  let raftUnchecked: string | undefined;
   const active = nodes.find((n) => n.active);
   if (!deps.token) raftUnknown = 'no token (VAULT_TOKEN/BAO_TOKEN or the state dir): raft voters not checked';
   else if (!active) raftUnknown = 'no active node to ask';
@@ -180,10 +182,18 @@ export async function checkHealth(
       raft = await raftFacts(active.address, deps.token, timeoutMs, deps);
     } catch (err) {
       raftUnknown = `raft state not readable: ${(err as Error).message}`;
+      raftUnchecked = `raft voters and autopilot could not be checked (${(err as Error).message})`;
     }
   }
   const expected = expectedVoters ?? Math.max(targets.length, raft?.servers ?? 0);
-  const { verdict, reasons, activeCount } = judgeHealth(nodes, expected, raft);
+  const judged = judgeHealth(nodes, expected, raft);
+  const { activeCount } = judged;
+  let { verdict, reasons } = judged;
+  // What could not be checked is not healthy: a rejected token must not pass a CI gate.
+  if (raftUnchecked && verdict === 'healthy') {
+    verdict = 'degraded';
+    reasons = [raftUnchecked];
+  } else if (raftUnchecked) reasons = [...reasons, raftUnchecked];
   return {
     verdict,
     reasons,

@@ -10,6 +10,7 @@ import {
   VERDICT_EXIT,
 } from '../../src/health/health.js';
 import { connectVaultNode } from '../../src/vault/api.js';
+import { type VaultConnector, type VaultNode, VaultRequestError } from '../../src/vault/port.js';
 
 function node(name: string, over: Partial<NodeHealth> = {}): NodeHealth {
   return {
@@ -202,5 +203,43 @@ describe('checkHealth against an http:// address of a TLS listener', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('checkHealth with a token the cluster rejects', () => {
+  it('is not healthy: it says that raft voters and autopilot could not be checked', async () => {
+    const forbidden = (address: string) =>
+      new VaultRequestError(address, 'reading the raft configuration', 'http', {
+        status: 403,
+        errors: ['permission denied'],
+      });
+    // Every node answers; the active one refuses the raft endpoints to this token.
+    const connect: VaultConnector = ({ address }) =>
+      ({
+        address,
+        health: async () => ({ initialized: true, sealed: false, standby: !address.endsWith(':1') }),
+        leader: async () => ({
+          ha_enabled: true,
+          is_self: address.endsWith(':1'),
+          leader_address: 'x',
+          raft_applied_index: 9,
+        }),
+        raftServers: async () => {
+          throw forbidden(address);
+        },
+        autopilotState: async () => {
+          throw forbidden(address);
+        },
+      }) as unknown as VaultNode;
+    const targets = [1, 2, 3].map((i) => ({ name: `vault-${i}`, address: `http://n${i}:${i}` }));
+    const h = await checkHealth(targets, 3, { connect, token: 'bogus' });
+    expect(h.verdict).toBe('degraded');
+    expect(VERDICT_EXIT[h.verdict]).toBe(1);
+    expect(h.reasons.join('\n')).toContain('raft voters and autopilot could not be checked');
+    expect(h.reasons.join('\n')).toContain('HTTP 403');
+    // Without any token the verdict rests on the nodes alone, as documented.
+    const noToken = await checkHealth(targets, 3, { connect });
+    expect(noToken.verdict).toBe('healthy');
+    expect(noToken.raftUnknown).toContain('no token');
   });
 });
