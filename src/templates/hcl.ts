@@ -152,8 +152,9 @@ export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
     '# Rendered by vaultctl from the cluster spec: change the spec and run `vaultctl up`, do not edit.',
     '',
     `ui            = ${spec.ui}`,
-    '# OpenBao has no mlock; Vault with Raft storage must have it off explicitly.',
-    'disable_mlock = true',
+    // OpenBao has no mlock, and 2.7 logs the field as unknown on every start; Vault with Raft
+    // storage must have it off explicitly.
+    ...(spec.flavor === 'vault' ? ['disable_mlock = true'] : []),
     `log_level     = ${hclString(spec.logLevel)}`,
     `cluster_name  = ${hclString(spec.name)}`,
     `api_addr      = ${hclString(`${scheme}://${node.name}:${CONTAINER_API_PORT}`)}`,
