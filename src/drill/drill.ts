@@ -14,7 +14,7 @@ import type { HealthTarget } from '../health/health.js';
 import { checkHealth, type HealthDeps, waitCaughtUp, waitForHealth } from '../health/health.js';
 import type { ContainerRuntime, PartitionMethod } from '../runtime/port.js';
 import { containerName, networkName, nodeAddress } from '../spec/names.js';
-import type { ClusterSpec } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
 import type { VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
 import type {

@@ -11,7 +11,7 @@ import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import { clusterLabels, monitoringContainerName, nodeAddress, prometheusAddress } from '../spec/names.js';
-import type { ClusterSpec } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
