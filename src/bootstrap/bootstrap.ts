@@ -24,6 +24,7 @@ import type { AutopilotConfig, InitRequest, SealStatus, VaultNode, VaultTls } fr
 import { VaultRequestError } from '../vault/port.js';
 import { createAdminCredential, loginAppRole } from './admin.js';
 import { ensureMetricsToken } from './metrics-token.js';
+import { unsealWithShares } from './unseal.js';
 
 export interface BootstrapDeps {
   readonly progress: Progress;
@@ -63,8 +64,6 @@ export interface BootstrapResult {
   /** Milliseconds from the start of the run to the end of each phase. */
   readonly timings: Readonly<Record<string, number>>;
 }
-
-const NOT_INITIALISED = /not initialized|not yet initialized|no raft join|join in progress|sealed/i;
 
 export async function bootstrapCluster(
   spec: ClusterSpec,
@@ -192,26 +191,11 @@ export async function bootstrapCluster(
         'decrypt your shares and type them in: `vaultctl unseal --prompt`',
       );
     }
-    await poll(`${n.name} to accept unseal keys`, async () => {
-      const s = await api(n).sealStatus();
-      if (!s.sealed) return true;
-      try {
-        for (let i = s.progress; i < material!.threshold; i++) {
-          const r = await api(n).unseal(material!.keys[i]!);
-          if (!r.sealed) return true;
-        }
-      } catch (err) {
-        // A follower that has not received the leader's join challenge yet answers "not initialized".
-        if (
-          err instanceof VaultRequestError &&
-          (err.status === 400 || err.status === 503) &&
-          NOT_INITIALISED.test(err.errors.join(' '))
-        ) {
-          return undefined;
-        }
-        throw err;
-      }
-      return undefined;
+    const keys = material.keys;
+    await unsealWithShares(api(n), async () => keys, {
+      name: n.name,
+      threshold: material.threshold,
+      wait: (attempt) => poll(`${n.name} to accept unseal keys`, attempt),
     });
   };
 

@@ -656,7 +656,7 @@ async function unsealIfNeeded(
   }
   await unsealCluster(
     victims.map((v) => ({ name: v.name, address: v.address })),
-    { progress: deps.progress, keys, tls: deps.tls, signal: deps.signal },
+    { progress: deps.progress, keys, connect: deps.connect, tls: deps.tls, signal: deps.signal },
   );
 }
 

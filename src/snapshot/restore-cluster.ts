@@ -64,7 +64,7 @@ export async function restoreCluster(
     progress.step('unsealing the nodes with the state dir key shares');
     await unsealCluster(
       cluster.nodes,
-      { progress, keys: async () => material.keys, tls: cluster.tls, signal },
+      { progress, keys: async () => material.keys, connect: cluster.connector, tls: cluster.tls, signal },
       { timeoutMs: 90_000 },
     );
   }
