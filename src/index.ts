@@ -1,5 +1,7 @@
 /** The vaultctl library: use cases and types for programs that drive a cluster themselves. */
 export { bootstrapCluster } from './bootstrap/bootstrap.js';
+export type { NodeHandle, RunningCluster } from './cluster/running.js';
+export { openCluster } from './cluster/running.js';
 export * from './errors.js';
 export type { ClusterHealth, NodeHealth, Verdict } from './health/health.js';
 export { checkHealth, judgeHealth, waitForHealth } from './health/health.js';

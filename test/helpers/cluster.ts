@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import type { BootstrapResult } from '../../src/bootstrap/bootstrap.js';
 import { bootstrapCluster } from '../../src/bootstrap/bootstrap.js';
 import { RecordingProgress } from '../../src/cluster/events.js';
+import { openCluster } from '../../src/cluster/running.js';
 import type { UpResult } from '../../src/lifecycle/up.js';
 import { upCluster } from '../../src/lifecycle/up.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
@@ -83,11 +84,14 @@ export class TestCluster {
   }
 
   init(): Promise<BootstrapResult> {
-    return bootstrapCluster(this.spec, this.state, {
-      progress: this.progress,
+    const cluster = openCluster({
+      spec: this.spec,
+      state: this.state,
       tls: this.tls,
-      nodeLogs: (n) => this.runtime.containerLogs(containerName(this.spec, n), 30),
+      connect: connectVaultNode,
+      runtime: () => this.runtime,
     });
+    return bootstrapCluster(cluster, { progress: this.progress });
   }
 
   /** Runs the built CLI in this cluster's workspace, as a user would. */
