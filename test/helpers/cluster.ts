@@ -80,7 +80,12 @@ export class TestCluster {
   }
 
   up(opts: { dryRun?: boolean } = {}): Promise<UpResult> {
-    return upCluster(this.spec, this.state, { runtime: this.runtime, progress: this.progress }, opts);
+    return upCluster(
+      this.spec,
+      this.state,
+      { runtime: this.runtime, connect: connectVaultNode, progress: this.progress },
+      opts,
+    );
   }
 
   init(): Promise<BootstrapResult> {
