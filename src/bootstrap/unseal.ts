@@ -1,6 +1,7 @@
 /**
- * `unsealCluster`: submits Shamir key shares to every sealed node, from the state dir or typed in.
- * Auto-unseal clusters need nothing: it reports how they stand.
+ * Unsealing with Shamir key shares: `unsealWithShares` for one node (bootstrap, the restore and
+ * `vaultctl unseal` all go through it) and `unsealCluster` for every sealed node of a cluster, from
+ * the state dir or typed in. Auto-unseal nodes need nothing: they are only waited for.
  */
 
 import type { Progress } from '../cluster/events.js';
@@ -8,14 +9,88 @@ import type { Clock } from '../cluster/poll.js';
 import { pollUntil } from '../cluster/poll.js';
 import { UsageError } from '../errors.js';
 import type { HealthTarget } from '../health/health.js';
-import { connectVaultNode } from '../vault/api.js';
-import type { VaultNode, VaultTls } from '../vault/port.js';
+import type { SealStatus, VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
+
+/**
+ * What a node answers while it cannot take key shares yet: a follower that has not received the
+ * leader's join challenge says "not initialized", one in the middle of its join "join in progress".
+ */
+const NOT_READY_FOR_SHARES = /not initialized|not yet initialized|no raft join|join in progress|sealed/i;
+
+export interface UnsealWithSharesOptions {
+  /** The node's name, for messages. */
+  readonly name: string;
+  /**
+   * Repeats `attempt` until it gives true: `pollUntil`, or `RunningCluster.waitFor` to attach the
+   * node's log on timeout. The caller chooses the budget and the words of the timeout message.
+   */
+  readonly wait: (attempt: () => Promise<true | undefined>) => Promise<true>;
+  /**
+   * How many shares unseal the node, when the caller knows (bootstrap stored them with the
+   * threshold); otherwise the node's own answer. A follower whose join is under way may not know yet.
+   */
+  readonly threshold?: number;
+}
+
+/**
+ * Submits key shares to one node until it is unsealed, continuing from the node's unseal progress
+ * (an interrupted unseal resumes). A node that cannot take shares yet is waited for, and so is one
+ * with an auto-unseal seal. Fewer shares than the threshold, or a share the node refuses, end the
+ * wait with a UsageError: waiting does not mend either.
+ *
+ * @param keys called on the first attempt that needs them (typed in by the user, perhaps).
+ */
+export async function unsealWithShares(
+  node: VaultNode,
+  keys: () => Promise<readonly string[]>,
+  opts: UnsealWithSharesOptions,
+): Promise<void> {
+  const { name } = opts;
+  await opts.wait(async () => {
+    const st = await node.sealStatus();
+    if (!st.sealed) return true;
+    if (st.type !== 'shamir') return undefined;
+    const ks = await keys();
+    const threshold = opts.threshold ?? st.t;
+    try {
+      for (let i = st.progress; i < threshold; i++) {
+        const key = ks[i];
+        if (key === undefined) {
+          throw new UsageError(
+            `unsealing ${name}`,
+            `threshold is ${threshold} but only ${ks.length} key shares were given`,
+          );
+        }
+        const r = await node.unseal(key);
+        if (!r.sealed) return true;
+      }
+    } catch (err) {
+      if (
+        err instanceof VaultRequestError &&
+        (err.status === 400 || err.status === 503) &&
+        NOT_READY_FOR_SHARES.test(err.errors.join(' '))
+      )
+        return undefined;
+      if (err instanceof VaultRequestError && err.status === 400) {
+        throw new UsageError(
+          `unsealing ${name}`,
+          `the node refused a key share: ${err.errors.join('; ')}`,
+          'check that the shares belong to this cluster',
+        );
+      }
+      throw err;
+    }
+    return undefined;
+  });
+}
 
 export interface UnsealDeps {
   readonly progress: Progress;
   /** Provides the key shares: stored ones, or typed in by the user. Called once, only if needed. */
   readonly keys: () => Promise<readonly string[]>;
+  /** Makes the API clients (the cluster's connector). */
+  readonly connect: VaultConnector;
   readonly signal?: AbortSignal | undefined;
   readonly clock?: Clock;
   readonly tls?: VaultTls | undefined;
@@ -27,6 +102,10 @@ export interface NodeUnsealResult {
   readonly after: 'unsealed' | 'sealed' | 'uninitialised' | 'unreachable';
 }
 
+/**
+ * `unsealCluster`: submits key shares to every sealed node, one node after the other. A node that
+ * does not answer is skipped with a warning; one that stays sealed is reported, not thrown.
+ */
 export async function unsealCluster(
   targets: readonly HealthTarget[],
   deps: UnsealDeps,
@@ -40,8 +119,8 @@ export async function unsealCluster(
   };
   const results: NodeUnsealResult[] = [];
   for (const t of targets) {
-    const api = connectVaultNode({ address: t.address, tls: deps.tls });
-    let s: Awaited<ReturnType<VaultNode['sealStatus']>>;
+    const api = deps.connect({ address: t.address, tls: deps.tls });
+    let s: SealStatus;
     try {
       s = await api.sealStatus();
     } catch (err) {
@@ -60,54 +139,24 @@ export async function unsealCluster(
       deps.progress.step(`unsealing ${t.name}`);
     }
     const before = s.initialized ? 'sealed' : 'uninitialised';
-    const unsealed = await pollUntil(
-      async () => {
-        const st = await api.sealStatus();
-        if (!st.sealed) return true;
-        if (st.type !== 'shamir') return undefined;
-        const ks = await getKeys();
-        try {
-          for (let i = st.progress; i < st.t; i++) {
-            const key = ks[i];
-            if (key === undefined) {
-              throw new UsageError(
-                `unsealing ${t.name}`,
-                `threshold is ${st.t} but only ${ks.length} key shares were given`,
-              );
-            }
-            const r = await api.unseal(key);
-            if (!r.sealed) return true;
-          }
-        } catch (err) {
-          if (
-            err instanceof VaultRequestError &&
-            err.status === 400 &&
-            /not initialized|no raft/i.test(err.errors.join(' '))
-          )
-            return undefined;
-          if (err instanceof VaultRequestError && err.status === 400) {
-            throw new UsageError(
-              `unsealing ${t.name}`,
-              `the node refused a key share: ${err.errors.join('; ')}`,
-              'check that the shares belong to this cluster',
-            );
-          }
-          throw err;
-        }
-        return undefined;
+    const unsealed = await unsealWithShares(api, getKeys, {
+      name: t.name,
+      wait: (attempt) =>
+        pollUntil(attempt, {
+          what: `${t.name} to unseal`,
+          timeoutMs: opts.timeoutMs ?? 60_000,
+          intervalMs: 500,
+          signal: deps.signal,
+          ...(deps.clock ? { clock: deps.clock } : {}),
+        }),
+    }).then(
+      () => true,
+      (err) => {
+        if (err instanceof UsageError) throw err;
+        deps.progress.warn(`${t.name}: ${(err as Error).message}`);
+        return false;
       },
-      {
-        what: `${t.name} to unseal`,
-        timeoutMs: opts.timeoutMs ?? 60_000,
-        intervalMs: 500,
-        signal: deps.signal,
-        ...(deps.clock ? { clock: deps.clock } : {}),
-      },
-    ).catch((err) => {
-      if (err instanceof UsageError) throw err;
-      deps.progress.warn(`${t.name}: ${(err as Error).message}`);
-      return false;
-    });
+    );
     results.push({ name: t.name, before, after: unsealed ? 'unsealed' : 'sealed' });
     if (unsealed) deps.progress.done(`${t.name} unsealed`);
   }

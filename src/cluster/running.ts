@@ -11,7 +11,7 @@
 import { RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { containerName, nodeAddress } from '../spec/names.js';
-import type { ClusterSpec, NodeSpec } from '../spec/spec.js';
+import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';

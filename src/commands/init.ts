@@ -39,17 +39,9 @@ export async function run(global: GlobalOptions, opts: InitOptions, deps: Comman
     ? readPgpKeys(opts.pgpKeys, deps.cwd)
     : spec.seal.pgpKeys?.map((p) => readPgpKeys(p, deps.cwd)[0]!);
   const timeoutMs = opts.timeout ? Number.parseInt(opts.timeout, 10) * 1000 : undefined;
-  const tls = cluster.tls;
   const res = await bootstrapCluster(
-    spec,
-    state,
-    {
-      progress: deps.progress,
-      signal: deps.signal,
-      token: () => cluster.token({ root: false }),
-      tls,
-      nodeLogs: (n) => cluster.node(n.name).logs(20),
-    },
+    cluster,
+    { progress: deps.progress, signal: deps.signal },
     {
       ...(timeoutMs ? { timeoutMs } : {}),
       ...(pgpKeys ? { pgpKeys } : {}),

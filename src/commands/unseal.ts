@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import type { HealthTarget } from '../health/health.js';
 import { json, table } from '../output/format.js';
 import { nodeAddress } from '../spec/names.js';
+import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { loadClusterSpec, resolveTls } from './context.js';
 
@@ -49,6 +50,7 @@ export async function run(global: GlobalOptions, opts: UnsealOptions, deps: Comm
   const res = await unsealCluster(targets, {
     progress: deps.progress,
     keys,
+    connect: connectVaultNode,
     signal: deps.signal,
     tls: resolveTls(deps, spec, state),
   });

@@ -4,6 +4,7 @@ import { Option } from 'commander';
 import { describeStep } from '../lifecycle/plan.js';
 import { upCluster } from '../lifecycle/up.js';
 import { json } from '../output/format.js';
+import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, loadClusterSpec } from './context.js';
 
@@ -16,7 +17,7 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
   const res = await upCluster(
     spec,
     state,
-    { runtime: deps.runtime(), progress: deps.progress, signal: deps.signal },
+    { runtime: deps.runtime(), connect: connectVaultNode, progress: deps.progress, signal: deps.signal },
     { dryRun: opts.dryRun ?? false },
   );
   deps.progress.stop();

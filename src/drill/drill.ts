@@ -14,7 +14,7 @@ import type { HealthTarget } from '../health/health.js';
 import { checkHealth, type HealthDeps, waitCaughtUp, waitForHealth } from '../health/health.js';
 import type { ContainerRuntime, PartitionMethod } from '../runtime/port.js';
 import { containerName, networkName, nodeAddress } from '../spec/names.js';
-import type { ClusterSpec } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
 import type { VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
 import type {
@@ -656,7 +656,7 @@ async function unsealIfNeeded(
   }
   await unsealCluster(
     victims.map((v) => ({ name: v.name, address: v.address })),
-    { progress: deps.progress, keys, tls: deps.tls, signal: deps.signal },
+    { progress: deps.progress, keys, connect: deps.connect, tls: deps.tls, signal: deps.signal },
   );
 }
 

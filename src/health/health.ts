@@ -11,7 +11,7 @@
 import type { Clock } from '../cluster/poll.js';
 import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
 import { CancelledError } from '../errors.js';
-import { quorumOf } from '../spec/spec.js';
+import { quorumOf } from '../spec/schema.js';
 import type { VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
 

@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import type { Progress } from '../cluster/events.js';
 import { UsageError } from '../errors.js';
 import type { ContainerRuntime, ProgressEvent } from '../runtime/port.js';
-import type { Flavor } from '../spec/spec.js';
+import type { Flavor } from '../spec/schema.js';
 
 const run = promisify(execFile);
 

@@ -11,18 +11,19 @@ import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import { clusterLabels, monitoringContainerName, nodeAddress, prometheusAddress } from '../spec/names.js';
-import type { ClusterSpec } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 import { clientTlsFromState, ensureTls } from '../tls/tls.js';
-import { connectVaultNode } from '../vault/api.js';
-import type { VaultTls } from '../vault/port.js';
+import type { VaultConnector, VaultTls } from '../vault/port.js';
 import type { Observed, PlanStep, UpPlan } from './plan.js';
 import { describeStep, planUp } from './plan.js';
 
 export interface UpDeps {
   readonly runtime: ContainerRuntime;
+  /** Makes the API clients that wait for every node to answer. */
+  readonly connect: VaultConnector;
   readonly progress: Progress;
   readonly signal?: AbortSignal | undefined;
   readonly clock?: Clock;
@@ -152,7 +153,7 @@ async function waitForApis(
   const spec = rendered.spec;
   await Promise.all(
     spec.nodes.map(async (node, i) => {
-      const api = connectVaultNode({ address: nodeAddress(spec, node), timeoutMs: 2000, tls });
+      const api = deps.connect({ address: nodeAddress(spec, node), timeoutMs: 2000, tls });
       const container = rendered.containers[i]!;
       try {
         await pollUntil(() => api.sealStatus(), {

@@ -50,13 +50,7 @@ export async function restoreCluster(
   );
   // A fresh cluster has its followers out of raft: bootstrap joins and unseals them (idempotent).
   if (res.into === 'fresh cluster') {
-    await bootstrapCluster(spec, state, {
-      progress,
-      tls: cluster.tls,
-      token: () => cluster.token({ root: false }),
-      signal,
-      nodeLogs: (n) => cluster.node(n.name).logs(20),
-    });
+    await bootstrapCluster(cluster, { progress, signal });
   }
   // Afterwards the restored data's keys apply. Shamir nodes need the (source's) unseal keys.
   const material = state.readInit();
@@ -64,7 +58,7 @@ export async function restoreCluster(
     progress.step('unsealing the nodes with the state dir key shares');
     await unsealCluster(
       cluster.nodes,
-      { progress, keys: async () => material.keys, tls: cluster.tls, signal },
+      { progress, keys: async () => material.keys, connect: cluster.connector, tls: cluster.tls, signal },
       { timeoutMs: 90_000 },
     );
   }

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { LABELS } from '../runtime/port.js';
-import type { ClusterSpec, NodeSpec } from './spec.js';
+import type { ClusterSpec, NodeSpec } from './schema.js';
 
 export function apiScheme(spec: ClusterSpec): 'http' | 'https' {
   return spec.tls.enabled ? 'https' : 'http';

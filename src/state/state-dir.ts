@@ -20,9 +20,9 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { specToInput } from '../spec/load.js';
 import { SEAL_KEY_FILE } from '../spec/names.js';
-import type { ClusterSpec, SealType, SpecInput } from '../spec/spec.js';
-import { specToInput } from '../spec/spec.js';
+import type { ClusterSpec, SealType, SpecInput } from '../spec/schema.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 
 export const DEFAULT_STATE_BASE = '.vaultctl';

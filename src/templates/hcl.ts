@@ -3,8 +3,8 @@
  * `renderNodeHcl` puts them together. Values are escaped with `hclString`.
  */
 import { apiScheme } from '../spec/names.js';
-import type { ClusterSpec, NodeSpec } from '../spec/spec.js';
-import { CONTAINER_API_PORT, CONTAINER_CLUSTER_PORT } from '../spec/spec.js';
+import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
+import { CONTAINER_API_PORT, CONTAINER_CLUSTER_PORT } from '../spec/schema.js';
 
 /** Where things live inside a node's container, by flavor. */
 export interface NodePaths {

@@ -2,7 +2,7 @@
  * The ACL policies `vaultctl init` writes. Tenant credentials live at
  * `<kv>/data/tenants/{tenant_id}/exchanges/{exchange}/{credential_type}`.
  */
-import type { ClusterSpec } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
 
 export interface PolicyDoc {
   readonly name: string;

@@ -13,8 +13,8 @@
  */
 import { stringify } from 'yaml';
 import { apiScheme } from '../spec/names.js';
-import type { ClusterSpec } from '../spec/spec.js';
-import { CONTAINER_API_PORT } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { CONTAINER_API_PORT } from '../spec/schema.js';
 
 export const PROMETHEUS_CONFIG_FILE = 'prometheus.yml';
 export const PROMETHEUS_RULES_FILE = 'vault-alerts.rules.yml';

@@ -20,8 +20,8 @@ import {
   SEAL_KEY_FILE,
   volumeName,
 } from '../spec/names.js';
-import type { ClusterSpec } from '../spec/spec.js';
-import { CONTAINER_API_PORT } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { CONTAINER_API_PORT } from '../spec/schema.js';
 import { renderCompose } from './compose.js';
 import { nodePaths, renderNodeHcl } from './hcl.js';
 import {

@@ -1,6 +1,6 @@
 /** What rendering produces: the files to write and the containers, network and volumes to create. */
 import type { ContainerSpec } from '../runtime/port.js';
-import type { ClusterSpec } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
 
 export interface RenderedFile {
   /** Path relative to the output directory. */

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { ClusterSpec } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultNode } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';

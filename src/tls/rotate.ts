@@ -13,7 +13,7 @@ import { RemoteError } from '../errors.js';
 import { waitForHealth } from '../health/health.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { containerName, nodeAddress } from '../spec/names.js';
-import type { ClusterSpec } from '../spec/spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultConnector } from '../vault/port.js';
 import { clientTlsFromState, ensureTls, tlsPaths } from './tls.js';

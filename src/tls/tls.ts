@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Progress } from '../cluster/events.js';
 import { UsageError } from '../errors.js';
-import type { ClusterSpec, NodeSpec } from '../spec/spec.js';
+import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultTls } from '../vault/port.js';
 

@@ -10,13 +10,14 @@ import { execa } from 'execa';
 import type { BootstrapResult } from '../../src/bootstrap/bootstrap.js';
 import { bootstrapCluster } from '../../src/bootstrap/bootstrap.js';
 import { RecordingProgress } from '../../src/cluster/events.js';
+import { openCluster } from '../../src/cluster/running.js';
 import type { UpResult } from '../../src/lifecycle/up.js';
 import { upCluster } from '../../src/lifecycle/up.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
 import { LABELS } from '../../src/runtime/port.js';
 import { containerName, nodeAddress } from '../../src/spec/names.js';
-import type { ClusterSpec, NodeSpec, SpecInput } from '../../src/spec/spec.js';
-import { resolveSpec } from '../../src/spec/spec.js';
+import { resolveSpec } from '../../src/spec/resolve.js';
+import type { ClusterSpec, NodeSpec, SpecInput } from '../../src/spec/schema.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import { clientTlsFromState } from '../../src/tls/tls.js';
 import { connectVaultNode } from '../../src/vault/api.js';
@@ -79,15 +80,23 @@ export class TestCluster {
   }
 
   up(opts: { dryRun?: boolean } = {}): Promise<UpResult> {
-    return upCluster(this.spec, this.state, { runtime: this.runtime, progress: this.progress }, opts);
+    return upCluster(
+      this.spec,
+      this.state,
+      { runtime: this.runtime, connect: connectVaultNode, progress: this.progress },
+      opts,
+    );
   }
 
   init(): Promise<BootstrapResult> {
-    return bootstrapCluster(this.spec, this.state, {
-      progress: this.progress,
+    const cluster = openCluster({
+      spec: this.spec,
+      state: this.state,
       tls: this.tls,
-      nodeLogs: (n) => this.runtime.containerLogs(containerName(this.spec, n), 30),
+      connect: connectVaultNode,
+      runtime: () => this.runtime,
     });
+    return bootstrapCluster(cluster, { progress: this.progress });
   }
 
   /** Runs the built CLI in this cluster's workspace, as a user would. */

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PINNED } from '../../src/spec/spec.js';
+import { PINNED } from '../../src/spec/schema.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = resolve(REPO_ROOT, 'bin/vaultctl');

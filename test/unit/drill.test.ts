@@ -4,7 +4,7 @@ import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/drill.js';
 import type { RoundTimeline, WriteRecord } from '../../src/drill/report.js';
 import { analyzeRound, stat, summarize } from '../../src/drill/report.js';
 import { UsageError } from '../../src/errors.js';
-import { resolveSpec } from '../../src/spec/spec.js';
+import { resolveSpec } from '../../src/spec/resolve.js';
 
 /** Writes every 50 ms from t=0 to t=`until`; those issued in [gapFrom, gapTo) are acknowledged at gapTo + 10. */
 function writes(

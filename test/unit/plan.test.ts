@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { describeStep, type Observed, planUp } from '../../src/lifecycle/plan.js';
 import type { ContainerInfo, ContainerSpec, ContainerState } from '../../src/runtime/port.js';
 import { LABELS } from '../../src/runtime/port.js';
-import { resolveSpec, type SpecInput } from '../../src/spec/spec.js';
+import { resolveSpec } from '../../src/spec/resolve.js';
+import type { SpecInput } from '../../src/spec/schema.js';
 import { renderCluster } from '../../src/templates/render.js';
 import type { RenderedCluster } from '../../src/templates/rendered.js';
 

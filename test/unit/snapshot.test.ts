@@ -30,7 +30,7 @@ import {
   saveSnapshot,
   verifySnapshot,
 } from '../../src/snapshot/snapshot.js';
-import type { ClusterSpec } from '../../src/spec/spec.js';
+import type { ClusterSpec } from '../../src/spec/schema.js';
 import type { StateDir } from '../../src/state/state-dir.js';
 import type { VaultNode } from '../../src/vault/port.js';
 

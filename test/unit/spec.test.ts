@@ -3,15 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import {
-  loadSpec,
-  mergeLayers,
-  PINNED,
-  resolveSpec,
-  type SpecSources,
-  specFromEnv,
-  specToInput,
-} from '../../src/spec/spec.js';
+import { loadSpec, mergeLayers, type SpecSources, specFromEnv, specToInput } from '../../src/spec/load.js';
+import { resolveSpec } from '../../src/spec/resolve.js';
+import { PINNED } from '../../src/spec/schema.js';
 
 /** Runs fn, expects a ConfigError, returns it. */
 function configError(fn: () => unknown): ConfigError {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { COMPOSE_FILE } from '../../src/spec/names.js';
-import { resolveSpec } from '../../src/spec/spec.js';
+import { resolveSpec } from '../../src/spec/resolve.js';
 import { type InitMaterial, StateDir } from '../../src/state/state-dir.js';
 import { renderCluster } from '../../src/templates/render.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentProgress } from '../../src/cluster/events.js';
-import { resolveSpec } from '../../src/spec/spec.js';
+import { resolveSpec } from '../../src/spec/resolve.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import {
   certIsCurrent,

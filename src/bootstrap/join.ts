@@ -1,0 +1,101 @@
+/**
+ * The followers join the leader's raft cluster and unseal; then the wait until every node is a
+ * voter and autopilot sees them all healthy.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeHandle } from '../cluster/running.js';
+import { apiScheme } from '../spec/names.js';
+import { CONTAINER_API_PORT } from '../spec/schema.js';
+import { tlsPaths } from '../tls/tls.js';
+import type { RaftJoinTls } from '../vault/port.js';
+import { type BootstrapContext, durationMs } from './context.js';
+import { unsealWithStoredShares } from './init-leader.js';
+
+/** Under mutual TLS a joining node shows the leader its own certificate (from its own tls dir). */
+function nodeClientCert(
+  ctx: BootstrapContext,
+  n: NodeHandle,
+): { clientCertPem?: string; clientKeyPem?: string } {
+  if (!ctx.spec.tls.requireClientCert) return {};
+  const dir = tlsPaths(ctx.state).nodeDir(n.name);
+  if (!existsSync(join(dir, 'cert.pem'))) return {};
+  return {
+    clientCertPem: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    clientKeyPem: readFileSync(join(dir, 'key.pem'), 'utf8'),
+  };
+}
+
+/**
+ * Every follower joins and unseals. retry_join would get there on its own, but only on its next
+ * attempt (seconds apart, backing off); an explicit join now saves that wait. Failures of the
+ * explicit join are not fatal: retry_join may have won the race.
+ */
+export async function joinFollowers(ctx: BootstrapContext, leader: NodeHandle): Promise<void> {
+  const { cluster, progress } = ctx;
+  const followers = cluster.nodes.filter((n) => n.name !== leader.name);
+  progress.step(`joining ${followers.map((n) => n.name).join(', ')}`);
+  const leaderUrl = `${apiScheme(ctx.spec)}://${leader.name}:${CONTAINER_API_PORT}`;
+  const joinTls = (n: NodeHandle): RaftJoinTls | undefined =>
+    cluster.tls ? { caPem: cluster.tls.ca, serverName: leader.name, ...nodeClientCert(ctx, n) } : undefined;
+  const joined = await Promise.all(
+    followers.map(async (n) => {
+      const s = await ctx.api(n).sealStatus();
+      if (s.initialized && !s.sealed) return false;
+      if (!s.initialized) {
+        await ctx
+          .api(n)
+          .raftJoin(leaderUrl, joinTls(n))
+          .catch((err: Error) =>
+            progress.debug(`explicit join: ${err.message}; relying on retry_join`, n.name),
+          );
+      }
+      if (!ctx.auto) {
+        await unsealWithStoredShares(ctx, n);
+        return true;
+      }
+      await ctx.waitOn(n, `${n.name} to join and auto-unseal`, async () => {
+        const st = await ctx.api(n).sealStatus();
+        return st.initialized && !st.sealed ? true : undefined;
+      });
+      return true;
+    }),
+  );
+  ctx.record('join followers', joined.some(Boolean), `${followers.length} followers unsealed`);
+  ctx.mark('followersJoined');
+}
+
+/**
+ * Waits until every node is a raft voter under one leader, and autopilot reports them healthy.
+ * Returns the voters' node ids.
+ */
+export async function waitForVoters(ctx: BootstrapContext, leaderNode: NodeHandle): Promise<string[]> {
+  const { spec } = ctx;
+  const leader = ctx.api(leaderNode);
+  const count = spec.nodes.length;
+  ctx.progress.step(
+    `waiting for ${count} voters (autopilot promotes after ${spec.raft.autopilot.serverStabilizationTime})`,
+  );
+  const servers = await ctx.waitOn(
+    leaderNode,
+    `all ${count} nodes to be raft voters`,
+    async () => {
+      const list = await leader.raftServers();
+      const voters = list.filter((s) => s.voter);
+      const leaders = list.filter((s) => s.leader);
+      return voters.length === count && leaders.length === 1 ? list : undefined;
+    },
+    ctx.timeoutMs + durationMs(spec.raft.autopilot.serverStabilizationTime),
+  );
+  const voters = servers.filter((s) => s.voter).map((s) => s.node_id);
+  // Voters alone are not the end: autopilot must also see every server healthy, so that
+  // `vaultctl health` right after init reports the failure tolerance the cluster really has.
+  const wantTolerance = Math.floor((count - 1) / 2);
+  await ctx.waitOn(leaderNode, `autopilot to report ${count} healthy voters`, async () => {
+    const ap = await leader.autopilotState();
+    return ap.healthy && ap.failure_tolerance >= wantTolerance ? ap : undefined;
+  });
+  ctx.record('raft voters', 'waited', `${voters.join(', ')}; failure tolerance ${wantTolerance}`);
+  ctx.mark('votersReady');
+  return voters;
+}

@@ -1,0 +1,214 @@
+/**
+ * The cluster spec's shape: the zod schema of `vaultctl.yaml` (types, ranges, defaults), the
+ * resolved `ClusterSpec` type, and the constants the rest of vaultctl builds on. Cross-field rules
+ * live in resolve.ts, the sources and their precedence in load.ts.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/** Versions vaultctl is tested with. scripts/setup.sh installs the same (config/versions.env). */
+export const PINNED = {
+  openbao: '2.7.2',
+  vault: '1.20.4',
+  /** Debian 12's prometheus (and promtool): the version the rules and the monitoring tests run on. */
+  prometheus: '2.42.0',
+} as const;
+
+export const FLAVORS = ['openbao', 'vault'] as const;
+export type Flavor = (typeof FLAVORS)[number];
+export const SEAL_TYPES = ['static', 'shamir', 'awskms', 'transit'] as const;
+export type SealType = (typeof SEAL_TYPES)[number];
+/** Seals that unseal a node without a human: the node needs no key typed in after a restart. */
+export const AUTO_SEALS: readonly SealType[] = ['static', 'awskms', 'transit'];
+
+/** Cluster and node names: DNS labels (they become container names and hostnames). */
+export const dnsLabel = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)$/, 'expected a duration such as 10s, 5m or 24h')
+  .describe('duration');
+const port = z.number().int().min(1).max(65535);
+
+const nodeInput = z.strictObject({
+  name: z.string().regex(dnsLabel, 'expected a DNS label (lowercase letters, digits, dashes)'),
+  apiPort: port,
+});
+
+/** The schema of `vaultctl.yaml` (and of the saved spec). All fields optional. */
+export const specInputSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(dnsLabel, 'expected 2-32 lowercase letters, digits or dashes, starting with a letter')
+    .default('alphapulse'),
+  flavor: z.enum(FLAVORS).default('openbao'),
+  image: z.string().min(1).optional(),
+  bindAddress: z
+    .string()
+    .refine((s) => isIP(s) === 4, 'expected an IPv4 address such as 127.0.0.1')
+    .default('127.0.0.1'),
+  nodeCount: z.number().int().min(1).max(9).default(3),
+  apiPortBase: port.default(8200),
+  nodes: z.array(nodeInput).optional(),
+  raft: z
+    .strictObject({
+      performanceMultiplier: z.number().int().min(1).max(10).default(1),
+      autopilot: z
+        .strictObject({
+          cleanupDeadServers: z.boolean().default(true),
+          deadServerLastContactThreshold: duration.default('10m'),
+          serverStabilizationTime: duration.default('10s'),
+          lastContactThreshold: duration.default('10s'),
+          /**
+           * How often autopilot acts (promotes stable non-voters, prunes dead servers). OpenBao's
+           * default is 10s, which alone adds up to 10 s to every bootstrap and node replacement.
+           */
+          reconcileInterval: duration.default('2s'),
+          /** How often autopilot refreshes its view of server health (failure tolerance). */
+          updateInterval: duration.default('1s'),
+          minQuorum: z.number().int().min(0).optional(),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  seal: z
+    .strictObject({
+      type: z.enum(SEAL_TYPES).optional(),
+      shares: z.number().int().min(1).max(255).default(5),
+      threshold: z.number().int().min(1).max(255).default(3),
+      /** Paths of PGP public keys (base64 or binary) to encrypt the key shares to. */
+      pgpKeys: z.array(z.string().min(1)).optional(),
+      awskms: z
+        .strictObject({
+          region: z.string().min(1),
+          kmsKeyId: z.string().min(1),
+          endpoint: z.string().url().optional(),
+        })
+        .optional(),
+      transit: z
+        .strictObject({
+          address: z.string().url(),
+          keyName: z.string().min(1),
+          mountPath: z.string().min(1).default('transit/'),
+          tlsCaCert: z.string().optional(),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      /** TLS on every listener (API and raft joins). Off only for experiments: a warning is printed. */
+      enabled: z.boolean().default(true),
+      /** Mutual TLS: the API listener requires a client certificate signed by the cluster CA. */
+      requireClientCert: z.boolean().default(false),
+      /** Bring your own CA (PEM files): vaultctl issues the node certificates from it. */
+      ca: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      file: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+$/, 'expected a file name (no slashes)')
+        .default('audit.log'),
+    })
+    .prefault({}),
+  telemetry: z
+    .strictObject({
+      prometheusRetentionTime: duration.default('30s'),
+      disableHostname: z.boolean().default(true),
+      unauthenticatedMetricsAccess: z.boolean().default(false),
+    })
+    .prefault({}),
+  monitoring: z
+    .strictObject({
+      /** `vaultctl up` also runs Prometheus on the cluster's network (`up --monitoring` turns it on). */
+      enabled: z.boolean().default(false),
+      /** Default prom/prometheus:v<pinned>; hosts without a registry build vaultctl/prometheus:<version>. */
+      image: z.string().min(1).optional(),
+      /** Prometheus' web port, published on 127.0.0.1 only. */
+      port: port.default(9090),
+      scrapeInterval: duration.default('15s'),
+      evaluationInterval: duration.default('15s'),
+      /** Replaces the `for` of every alert (short in test profiles, e.g. 5s); default: each alert's own. */
+      alertFor: duration.optional(),
+      /** VaultHighLatency fires when a node's p99 request time stays above this many milliseconds. */
+      highLatencyMs: z.number().positive().default(100),
+    })
+    .prefault({}),
+  kv: z
+    .strictObject({
+      path: z
+        .string()
+        .regex(/^[a-z][a-z0-9_-]*$/)
+        .default('secret'),
+    })
+    .prefault({}),
+  appRole: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      roleName: z
+        .string()
+        .regex(/^[a-z][a-z0-9_-]*$/)
+        .default('alphapulse-app'),
+      tokenTtl: duration.default('1h'),
+      tokenMaxTtl: duration.default('4h'),
+    })
+    .prefault({}),
+  ui: z.boolean().default(true),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type SpecInput = z.input<typeof specInputSchema>;
+type ParsedSpec = z.output<typeof specInputSchema>;
+
+export interface NodeSpec {
+  /** Node name, raft node_id, container hostname and network alias: vault-1, vault-2, ... */
+  readonly name: string;
+  /** API port published on the host (bindAddress). Inside the network every node listens on 8200. */
+  readonly apiPort: number;
+}
+
+/** A validated, fully defaulted cluster spec. */
+export interface ClusterSpec
+  extends Omit<ParsedSpec, 'nodes' | 'nodeCount' | 'apiPortBase' | 'seal' | 'image' | 'monitoring'> {
+  /**
+   * What the user chose (every source merged), before defaults and derived values. This, not the
+   * resolved spec, is what the state dir remembers: derived values (seal type from the flavor,
+   * autopilot min quorum from the node count) must follow their inputs on the next run.
+   */
+  readonly input: Readonly<Record<string, unknown>>;
+  readonly image: string;
+  readonly nodes: readonly NodeSpec[];
+  readonly seal: ParsedSpec['seal'] & { readonly type: SealType };
+  readonly monitoring: ParsedSpec['monitoring'] & { readonly image: string };
+  readonly raft: ParsedSpec['raft'] & {
+    readonly autopilot: ParsedSpec['raft']['autopilot'] & { readonly minQuorum: number };
+  };
+}
+
+export interface SpecProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface SpecResult {
+  readonly spec: ClusterSpec;
+  /** Things that are allowed but deserve a word (printed on stderr). */
+  readonly warnings: readonly string[];
+}
+
+export const CONTAINER_API_PORT = 8200;
+export const CONTAINER_CLUSTER_PORT = 8201;
+
+export function defaultImage(flavor: Flavor): string {
+  return flavor === 'openbao' ? `openbao/openbao:${PINNED.openbao}` : `hashicorp/vault:${PINNED.vault}`;
+}
+
+export function defaultPrometheusImage(): string {
+  return `prom/prometheus:v${PINNED.prometheus}`;
+}
+
+export function quorumOf(nodeCount: number): number {
+  return Math.floor(nodeCount / 2) + 1;
+}
