@@ -12,6 +12,7 @@ import { upCluster } from '../../src/lifecycle/up.js';
 import { LABELS } from '../../src/runtime/port.js';
 import { resolveSpec } from '../../src/spec/spec.js';
 import { StateDir } from '../../src/state/state-dir.js';
+import type { VaultConnector } from '../../src/vault/port.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 
 const spec = resolveSpec({ name: 'vctl-unit-up', apiPortBase: 18940, tls: { enabled: false } }).spec;
@@ -24,6 +25,11 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(base, { recursive: true, force: true }));
 
+/** These runs fail before any node is asked anything: a node API that exists would be a bug. */
+const noNodes: VaultConnector = ({ address }) => {
+  throw new Error(`no node API expected in this test (asked for ${address})`);
+};
+
 const creations = (rt: FakeRuntime) => rt.calls.filter((c) => /^create/.test(c) && !c.endsWith('(failed)'));
 
 describe('upCluster rollback (fake runtime)', () => {
@@ -34,9 +40,9 @@ describe('upCluster rollback (fake runtime)', () => {
       'vctl-unit-up-vault-2',
       new RemoteError('creating vault-2', 'engine said no'),
     );
-    await expect(upCluster(spec, state, { runtime: rt, progress: silentProgress })).rejects.toThrow(
-      'engine said no',
-    );
+    await expect(
+      upCluster(spec, state, { runtime: rt, progress: silentProgress, connect: noNodes }),
+    ).rejects.toThrow('engine said no');
     // It had created the network, the six volumes and vault-1 before the failure.
     expect(creations(rt)).toContain('createContainer vctl-unit-up-vault-1');
     expect(creations(rt)).toContain('createNetwork vctl-unit-up-net');
@@ -61,7 +67,9 @@ describe('upCluster rollback (fake runtime)', () => {
       });
     }
     rt.failOn('startContainer', 'vctl-unit-up-vault-3', new RemoteError('starting vault-3', 'no'));
-    await expect(upCluster(spec, state, { runtime: rt, progress: silentProgress })).rejects.toThrow();
+    await expect(
+      upCluster(spec, state, { runtime: rt, progress: silentProgress, connect: noNodes }),
+    ).rejects.toThrow();
     expect([...rt.volumes.keys()].sort()).toEqual(['vctl-unit-up-vault-1-data', 'vctl-unit-up-vault-1-logs']);
     expect(rt.containers.size).toBe(0);
     expect(rt.networks.size).toBe(0);
@@ -101,7 +109,11 @@ describe('upCluster rollback (fake runtime)', () => {
       restart: 'no',
     });
     rt.calls.length = 0;
-    const err = await upCluster(spec, state, { runtime: rt, progress: silentProgress }).catch((e) => e);
+    const err = await upCluster(spec, state, {
+      runtime: rt,
+      progress: silentProgress,
+      connect: noNodes,
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).message).toContain('vctl-unit-up-vault-2');
     expect(creations(rt)).toEqual([]);
