@@ -84,6 +84,7 @@ describe('upCluster rollback (fake runtime)', () => {
     const err = await upCluster(spec, state, {
       runtime: rt,
       progress: silentProgress,
+      connect: noNodes,
       signal: ac.signal,
     }).catch((e) => e);
     expect(isAbortError(err)).toBe(true);
