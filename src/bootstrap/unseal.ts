@@ -96,6 +96,9 @@ export interface UnsealDeps {
   readonly tls?: VaultTls | undefined;
 }
 
+/** How long an auto-unseal node gets to unseal itself: a start takes seconds, not minutes. */
+export const AUTO_UNSEAL_WAIT_MS = 15_000;
+
 export interface NodeUnsealResult {
   readonly name: string;
   readonly before: 'unsealed' | 'sealed' | 'uninitialised' | 'unreachable';
@@ -107,7 +110,7 @@ export interface NodeUnsealResult {
  * does not answer is skipped with a warning; one that stays sealed is reported, not thrown.
  */
 export async function unsealCluster(
-  targets: readonly HealthTarget[],
+  targets: readonly (HealthTarget & { readonly container?: string })[],
   deps: UnsealDeps,
   opts: { timeoutMs?: number } = {},
 ): Promise<NodeUnsealResult[]> {
@@ -133,8 +136,14 @@ export async function unsealCluster(
       results.push({ name: t.name, before: 'unsealed', after: 'unsealed' });
       continue;
     }
-    if (s.type !== 'shamir') {
-      deps.progress.info(`${t.name} uses the ${s.type} seal and unseals itself; waiting`);
+    const auto = s.type !== 'shamir';
+    const restart = t.container ? `docker restart ${t.container}` : 'restart its server';
+    if (auto) {
+      // An auto-unseal node unseals itself when it starts; one sealed by hand (`operator seal`)
+      // stays sealed until it restarts. Said at once, and waited for only as long as a start takes.
+      deps.progress.info(
+        `${t.name} uses the ${s.type} seal and unseals itself when it starts; waiting up to ${AUTO_UNSEAL_WAIT_MS / 1000} s (a node sealed by hand stays sealed until restarted: ${restart})`,
+      );
     } else {
       deps.progress.step(`unsealing ${t.name}`);
     }
@@ -144,7 +153,9 @@ export async function unsealCluster(
       wait: (attempt) =>
         pollUntil(attempt, {
           what: `${t.name} to unseal`,
-          timeoutMs: opts.timeoutMs ?? 60_000,
+          timeoutMs: auto
+            ? Math.min(AUTO_UNSEAL_WAIT_MS, opts.timeoutMs ?? 60_000)
+            : (opts.timeoutMs ?? 60_000),
           intervalMs: 500,
           signal: deps.signal,
           ...(deps.clock ? { clock: deps.clock } : {}),
@@ -153,7 +164,11 @@ export async function unsealCluster(
       () => true,
       (err) => {
         if (err instanceof UsageError) throw err;
-        deps.progress.warn(`${t.name}: ${(err as Error).message}`);
+        deps.progress.warn(
+          auto
+            ? `${t.name} is still sealed: key shares cannot unseal an auto-unseal node; restart it (${restart}), and if it stays sealed check that its seal (key, KMS) is reachable`
+            : `${t.name}: ${(err as Error).message}`,
+        );
         return false;
       },
     );

@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
 import { unsealCluster } from '../bootstrap/unseal.js';
 import { UsageError } from '../errors.js';
-import type { HealthTarget } from '../health/health.js';
 import { json, table } from '../output/format.js';
-import { nodeAddress } from '../spec/names.js';
-import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, resolveTls } from './context.js';
+import { addressTargets, openManagedCluster } from './context.js';
 
 export interface UnsealOptions {
   readonly prompt?: boolean;
@@ -14,10 +11,8 @@ export interface UnsealOptions {
 }
 
 export async function run(global: GlobalOptions, opts: UnsealOptions, deps: CommandDeps): Promise<number> {
-  const { spec, state } = loadClusterSpec(global, {}, deps, 'unsealing');
-  const targets: HealthTarget[] = opts.addr?.length
-    ? opts.addr.flatMap((a) => a.split(',')).map((a) => ({ name: a, address: a }))
-    : spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
+  const { spec, state, cluster } = openManagedCluster(global, {}, deps, 'unsealing');
+  const targets = opts.addr?.length ? addressTargets(opts.addr) : cluster.nodes;
   const keys = async (): Promise<string[]> => {
     const material = state.readInit();
     if (
@@ -50,9 +45,9 @@ export async function run(global: GlobalOptions, opts: UnsealOptions, deps: Comm
   const res = await unsealCluster(targets, {
     progress: deps.progress,
     keys,
-    connect: connectVaultNode,
+    connect: cluster.connector,
     signal: deps.signal,
-    tls: resolveTls(deps, spec, state),
+    tls: cluster.tls,
   });
   deps.progress.stop();
   const allUnsealed = res.every((r) => r.after === 'unsealed');
