@@ -10,7 +10,8 @@ import type { Progress } from '../cluster/events.js';
 import type { RunningCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
 import { type ClusterHealth, waitCaughtUp, waitForHealth } from '../health/health.js';
-import { type RestoreResult, restoreSnapshot, type SnapshotKeys } from './snapshot.js';
+import type { SnapshotKeys } from './meta.js';
+import { type RestoreResult, restoreSnapshot } from './restore.js';
 
 export interface ClusterRestoreResult extends RestoreResult {
   readonly health: ClusterHealth;
