@@ -34,19 +34,10 @@ export async function restoreCluster(
   const { progress, signal } = deps;
   const start = performance.now();
   const res = await restoreSnapshot(
-    spec,
-    state,
+    cluster,
     file,
     keys,
-    {
-      progress,
-      tls: cluster.tls,
-      nodes: cluster.nodes.map((n) => ({ name: n.name, api: n.api({ token: undefined }) })),
-      token: () => cluster.token(),
-      stopNode: (name) => cluster.node(name).stop(10),
-      startNode: (name) => cluster.node(name).start(),
-      signal,
-    },
+    { progress, signal },
     { force: opts.force ?? false },
   );
   // A fresh cluster has its followers out of raft: bootstrap joins and unseals them (idempotent).

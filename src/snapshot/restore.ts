@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Progress } from '../cluster/events.js';
-import { pollUntil } from '../cluster/poll.js';
+import type { NodeHandle, RunningCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
 import type { ClusterSpec } from '../spec/spec.js';
 import type { StateDir } from '../state/state-dir.js';
@@ -78,13 +78,6 @@ export async function uploadSnapshot(
 
 export interface RestoreDeps {
   readonly progress: Progress;
-  readonly tls?: VaultTls | undefined;
-  /** Token for an initialised target (BAO_TOKEN, admin credential, stored root token). */
-  readonly token: () => Promise<string | undefined>;
-  readonly nodes: readonly { name: string; api: VaultNode }[];
-  /** Stop and start a node's container (fresh-cluster restores keep the followers out meanwhile). */
-  readonly stopNode: (name: string) => Promise<void>;
-  readonly startNode: (name: string) => Promise<void>;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -94,32 +87,62 @@ export interface RestoreResult {
   readonly forced: boolean;
 }
 
+/** A node with the unauthenticated client the restore asks it with. */
+interface TargetNode {
+  readonly handle: NodeHandle;
+  readonly api: VaultNode;
+}
+
+/** What both kinds of restore share once the file is verified and every node answered. */
+interface Restore {
+  readonly cluster: RunningCluster;
+  readonly spec: ClusterSpec;
+  readonly state: StateDir;
+  readonly file: string;
+  readonly keys: SnapshotKeys;
+  readonly meta: SnapshotMeta;
+  readonly sealType: string;
+  readonly deps: RestoreDeps;
+  readonly force: boolean;
+  readonly doing: string;
+}
+
 /**
- * Restores a verified snapshot. Into a running cluster: upload (forced when it comes from another
- * cluster). Into a fresh, uninitialised cluster (disaster recovery after total loss): initialise the
- * first node with throwaway keys (kept 0600 in the state dir until the end, for a crash), upload
- * with force, and let the restored data take over; the state dir's own key material then applies.
+ * Restores a verified snapshot into the cluster vaultctl manages. Into a running cluster: upload
+ * (forced when it comes from another cluster). Into a fresh, uninitialised cluster (disaster
+ * recovery after total loss): initialise the first node with throwaway keys (kept 0600 in the
+ * state dir until the end, for a crash), upload with force, and let the restored data take over;
+ * the state dir's own key material then applies. Refuses, before changing anything, a snapshot
+ * the target could not unseal (see `restoreRefusal`; `force` for the forceable ones) and a
+ * cluster with a node down.
  */
 export async function restoreSnapshot(
-  spec: ClusterSpec,
-  state: StateDir,
+  cluster: RunningCluster,
   file: string,
   keys: SnapshotKeys,
   deps: RestoreDeps,
   opts: { force?: boolean } = {},
 ): Promise<RestoreResult> {
   const doing = `restoring ${file}`;
+  const { spec, state } = cluster;
+  if (!spec || !state)
+    throw new UsageError(doing, 'a restore needs the cluster vaultctl manages (its spec and state dir)');
   deps.progress.step(`verifying ${file}`);
   const meta = await verifySnapshot(file, keys);
   if (!hasKeyFor(meta, keys)) throw missingKey(doing, meta);
+  // Unauthenticated: the target's token is resolved only once nothing refuses the restore.
+  const nodes: TargetNode[] = cluster.nodes.map((handle) => ({
+    handle,
+    api: handle.api({ token: undefined }),
+  }));
   const statuses = await Promise.all(
-    deps.nodes.map(async (n) => ({
+    nodes.map(async (n) => ({
       n,
       s: await n.api.sealStatus().catch(() => undefined),
       h: await n.api.health().catch(() => undefined),
     })),
   );
-  const down = statuses.filter((x) => !x.s).map((x) => x.n.name);
+  const down = statuses.filter((x) => !x.s).map((x) => x.n.handle.name);
   if (down.length > 0) {
     throw new RemoteError(
       doing,
@@ -127,67 +150,88 @@ export async function restoreSnapshot(
       'a restore needs every node: `vaultctl up`, then retry. Nothing was changed.',
     );
   }
-  const initialised = statuses.some((x) => x.s?.initialized);
   const sealType = statuses[0]!.s!.type;
-
-  if (initialised) {
+  const r: Restore = {
+    cluster,
+    spec,
+    state,
+    file,
+    keys,
+    meta,
+    sealType,
+    deps,
+    force: opts.force === true,
+    doing,
+  };
+  if (statuses.some((x) => x.s?.initialized)) {
     const active = statuses.find((x) => x.h?.initialized && !x.h.sealed && !x.h.standby);
     if (!active) throw new RemoteError(doing, 'no active node', '`vaultctl health`; unseal first');
-    const clusterId = active.h!.cluster_id ?? '';
-    const why = restoreRefusal(meta, spec, state, { clusterId, sealType });
-    if (why && !(why.forceable && opts.force)) {
-      const hint = why.forceable
-        ? '--force restores anyway, when you will provide what is missing. Nothing was changed.'
-        : 'nothing was changed';
-      throw new UsageError(doing, why.reason, hint);
-    }
-    const token = await deps.token();
-    if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init`, or export BAO_TOKEN');
-    const forced = opts.force === true || meta.clusterId !== clusterId;
-    deps.progress.step(`restoring into ${active.n.name}${forced ? ' (forced: another cluster)' : ''}`);
-    await uploadSnapshot(
-      file,
-      meta,
-      keys,
-      { api: active.n.api, token, tls: deps.tls, clusterId, sealType },
-      forced,
-    );
-    return { meta, into: 'running cluster', forced };
+    return intoRunning(r, active.n, active.h!.cluster_id ?? '');
   }
+  return intoFresh(r, nodes);
+}
 
-  // A fresh cluster: nothing to lose on it; restore over a throwaway initialisation.
+async function intoRunning(r: Restore, active: TargetNode, clusterId: string): Promise<RestoreResult> {
+  const { meta, doing } = r;
+  const why = restoreRefusal(meta, r.spec, r.state, { clusterId, sealType: r.sealType });
+  if (why && !(why.forceable && r.force)) {
+    const hint = why.forceable
+      ? '--force restores anyway, when you will provide what is missing. Nothing was changed.'
+      : 'nothing was changed';
+    throw new UsageError(doing, why.reason, hint);
+  }
+  const token = await r.cluster.token();
+  if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init`, or export BAO_TOKEN');
+  const forced = r.force || meta.clusterId !== clusterId;
+  r.deps.progress.step(`restoring into ${active.handle.name}${forced ? ' (forced: another cluster)' : ''}`);
+  await uploadSnapshot(
+    r.file,
+    meta,
+    r.keys,
+    { api: active.api, token, tls: r.cluster.tls, clusterId, sealType: r.sealType },
+    forced,
+  );
+  return { meta, into: 'running cluster', forced };
+}
+
+/** A fresh cluster: nothing to lose on it; restore over a throwaway initialisation. */
+async function intoFresh(r: Restore, nodes: readonly TargetNode[]): Promise<RestoreResult> {
+  const { cluster, state, meta, doing, deps } = r;
+  const { progress, signal } = deps;
   // A fresh cluster has no id yet; for Shamir the state dir's unseal keys apply after the restore.
-  const why = restoreRefusal(meta, spec, state, { clusterId: undefined, sealType });
-  if (why && !(why.forceable && opts.force)) {
+  const why = restoreRefusal(meta, r.spec, state, { clusterId: undefined, sealType: r.sealType });
+  if (why && !(why.forceable && r.force)) {
     throw new UsageError(
       doing,
       why.reason,
       why.forceable ? '--force restores anyway. Nothing was changed.' : 'nothing was changed',
     );
   }
-  const [first, ...followers] = deps.nodes as [
-    { name: string; api: VaultNode },
-    ...{ name: string; api: VaultNode }[],
-  ];
-  const auto = sealType !== 'shamir';
-  const activeWithin = async (ms: number, what: string) => {
-    const start = Date.now();
-    for (;;) {
-      const h = await first.api.health().catch(() => undefined);
-      if (h?.initialized && !h.sealed && !h.standby) return;
-      if (Date.now() - start > ms)
-        throw new RemoteError(
-          doing,
-          `${first.name} did not become active ${what}`,
-          '`docker logs` of the node says why',
-        );
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  };
+  const [first, ...followers] = nodes as [TargetNode, ...TargetNode[]];
+  const name = first.handle.name;
+  const auto = r.sealType !== 'shamir';
+  const wait = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250) =>
+    cluster.waitFor(what, check, {
+      timeoutMs,
+      intervalMs,
+      signal,
+      node: first.handle,
+      doing,
+      hint: '`docker logs` of the node says why',
+    });
+  const activeWithin = (timeoutMs: number, what: string) =>
+    wait(
+      `${name} to become active ${what}`,
+      async () => {
+        const h = await first.api.health();
+        return h.initialized && !h.sealed && !h.standby ? true : undefined;
+      },
+      timeoutMs,
+    );
   // The followers stay out until the restored data is in place: had they joined the throwaway
   // cluster, they would hold its keyring and could not follow the restored one.
-  for (const f of followers) await deps.stopNode(f.name);
-  deps.progress.step(`initialising ${first.name} with throwaway keys for the restore`);
+  for (const f of followers) await f.handle.stop(10);
+  progress.step(`initialising ${name} with throwaway keys for the restore`);
   const tmpFile = join(state.root, 'restore-init.tmp.json');
   const res = await first.api.init(
     auto ? { recovery_shares: 1, recovery_threshold: 1 } : { secret_shares: 1, secret_threshold: 1 },
@@ -196,12 +240,12 @@ export async function restoreSnapshot(
   try {
     if (!auto) await first.api.unseal((res.keys_base64 ?? [])[0]!);
     await activeWithin(60_000, 'after the throwaway initialisation');
-    deps.progress.step(`restoring into ${first.name} (forced: a fresh cluster)`);
+    progress.step(`restoring into ${name} (forced: a fresh cluster)`);
     await uploadSnapshot(
-      file,
+      r.file,
       meta,
-      keys,
-      { api: first.api, token: res.root_token, tls: deps.tls, clusterId: '', sealType },
+      r.keys,
+      { api: first.api, token: res.root_token, tls: cluster.tls, clusterId: '', sealType: r.sealType },
       true,
     );
   } finally {
@@ -210,14 +254,10 @@ export async function restoreSnapshot(
   // Now the restored data rules: its seal (the state dir's key) and its tokens. The node keeps the
   // throwaway cluster's raft TLS keyring in memory until it restarts; followers joining before
   // that could not talk to it ("tls: unrecognized name"), so restart it first.
-  deps.progress.step(`restarting ${first.name} to load the restored data`);
-  await deps.stopNode(first.name);
-  await deps.startNode(first.name);
-  await pollUntil(() => first.api.sealStatus(), {
-    what: `${first.name} to answer after the restart`,
-    timeoutMs: 60_000,
-    signal: deps.signal,
-  });
+  progress.step(`restarting ${name} to load the restored data`);
+  await first.handle.stop(10);
+  await first.handle.start();
+  await wait(`${name} to answer after the restart`, () => first.api.sealStatus(), 60_000);
   if (!auto) {
     const material = state.readInit();
     const st = await first.api.sealStatus();
@@ -225,7 +265,7 @@ export async function restoreSnapshot(
       for (const k of material.keys.slice(0, st.t)) await first.api.unseal(k);
   }
   await activeWithin(90_000, 'with the restored data');
-  const token = await deps.token();
+  const token = await cluster.token();
   if (!token)
     throw new UsageError(
       doing,
@@ -234,19 +274,14 @@ export async function restoreSnapshot(
     );
   // The restored raft configuration still lists the source's other servers: drop them, so the
   // followers can join afresh.
-  const leader = first.api;
-  leader.setToken(token);
+  const leader = first.handle.api({ token });
   // Right after the restore the leader is busy with peers that are gone: retry, bounded.
-  const servers = await pollUntil(() => leader.raftServers(), {
-    what: 'the restored raft configuration',
-    timeoutMs: 60_000,
-    intervalMs: 500,
-    signal: deps.signal,
-  });
+  const servers = await wait('the restored raft configuration', () => leader.raftServers(), 60_000, 500);
   for (const srv of servers) {
-    if (srv.node_id === first.name) continue;
-    deps.progress.step(`removing the stale raft peer ${srv.node_id}`);
-    await pollUntil(
+    if (srv.node_id === name) continue;
+    progress.step(`removing the stale raft peer ${srv.node_id}`);
+    await wait(
+      `the removal of raft peer ${srv.node_id}`,
       () =>
         leader
           .write(
@@ -255,15 +290,10 @@ export async function restoreSnapshot(
             `removing raft peer ${srv.node_id}`,
           )
           .then(() => true),
-      {
-        what: `the removal of raft peer ${srv.node_id}`,
-        timeoutMs: 60_000,
-        intervalMs: 500,
-        signal: deps.signal,
-      },
+      60_000,
+      500,
     );
   }
-  leader.setToken(undefined);
-  for (const f of followers) await deps.startNode(f.name);
+  for (const f of followers) await f.handle.start();
   return { meta, into: 'fresh cluster', forced: true };
 }
