@@ -61,18 +61,23 @@ export function restoreRefusal(
   return undefined;
 }
 
-/** Uploads the snapshot; `force` (snapshot-force) when it comes from another cluster. */
+/**
+ * Uploads the snapshot; `force` (snapshot-force) when it comes from another cluster. Aborting
+ * `signal` (Ctrl-C) stops the upload with an AbortError.
+ */
 export async function uploadSnapshot(
   file: string,
   meta: SnapshotMeta,
   keys: SnapshotKeys,
   target: RestoreTarget,
   force: boolean,
+  signal?: AbortSignal,
 ): Promise<void> {
   await snapshotUpload(
     { address: target.api.address, token: target.token, tls: target.tls },
     await openPlain(file, meta, keys),
     force,
+    signal,
   );
 }
 
@@ -190,6 +195,7 @@ async function intoRunning(r: Restore, active: TargetNode, clusterId: string): P
     r.keys,
     { api: active.api, token, tls: r.cluster.tls, clusterId, sealType: r.sealType },
     forced,
+    r.deps.signal,
   );
   return { meta, into: 'running cluster', forced };
 }
@@ -247,6 +253,7 @@ async function intoFresh(r: Restore, nodes: readonly TargetNode[]): Promise<Rest
       r.keys,
       { api: first.api, token: res.root_token, tls: cluster.tls, clusterId: '', sealType: r.sealType },
       true,
+      signal,
     );
   } finally {
     rmSync(tmpFile, { force: true });

@@ -2,9 +2,12 @@
  * The restore's refusals without Docker: `restoreRefusal` on its own, and `restoreSnapshot`
  * against a fake cluster (answers from an in-memory table), where every refusal must come before
  * anything changes: no token asked for, no node initialised, stopped or written to, no upload.
+ * Then an upload to a local HTTP stand-in for the node, stopped by its AbortSignal.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -247,5 +250,58 @@ describe('restoreSnapshot refuses before it changes anything', () => {
     const err = await refused(restoreSnapshot(cluster, writeSnapshot(), {}, { progress }));
     expect(err).toBeInstanceOf(UsageError);
     expect(err.message).toContain('needs the cluster vaultctl manages');
+  });
+});
+
+describe('the upload stops when its signal is aborted (Ctrl-C)', () => {
+  let server: Server;
+  let port: number;
+  const seen: { url?: string; token?: string; bytes: number; closed?: Promise<void> } = { bytes: 0 };
+
+  beforeAll(async () => {
+    // A slow node that never answers: it reads the body in small bites, so the upload is still
+    // streaming when the abort comes (and, reading, it sees the connection close).
+    server = createServer((req: IncomingMessage) => {
+      seen.url = req.url;
+      seen.token = req.headers['x-vault-token'] as string;
+      seen.closed = new Promise((r) => req.on('close', () => r()));
+      req.on('data', (c: Buffer) => {
+        seen.bytes += c.length;
+        req.pause();
+        setTimeout(() => req.resume(), 20);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('restoreSnapshot passes the signal to the upload: it rejects with an AbortError, the connection is cut', async () => {
+    const spec = specOf({
+      nodes: [
+        { name: 'vault-1', apiPort: port },
+        { name: 'vault-2', apiPort: 1 },
+        { name: 'vault-3', apiPort: 2 },
+      ],
+    });
+    const f = fakeSnapshotCluster({ spec, state, token: 'restore-token' });
+    // Larger than the socket buffers, so the body is still streaming when the abort comes.
+    const file = writeSnapshot({}, gzipSync(randomBytes(8 << 20)));
+    const ac = new AbortController();
+    const progress = new RecordingProgress();
+    const p = restoreSnapshot(f.cluster, file, {}, { progress, signal: ac.signal });
+    await expect.poll(() => seen.bytes, { timeout: 10_000 }).toBeGreaterThan(0);
+    ac.abort();
+    const err = (await p.catch((e: unknown) => e)) as Error;
+    expect(err.name).toBe('AbortError');
+    expect(seen.url).toBe('/v1/sys/storage/raft/snapshot');
+    expect(seen.token).toBe('restore-token');
+    await seen.closed;
+    expect(seen.bytes).toBeLessThan(8 << 20);
+    expect(progress.lines).toContain('step restoring into vault-1');
+    expect(f.calls).toEqual([]);
   });
 });
