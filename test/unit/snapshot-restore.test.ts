@@ -303,5 +303,5 @@ describe('the upload stops when its signal is aborted (Ctrl-C)', () => {
     expect(seen.bytes).toBeLessThan(8 << 20);
     expect(progress.lines).toContain('step restoring into vault-1');
     expect(f.calls).toEqual([]);
-  });
+  }, 30_000);
 });
