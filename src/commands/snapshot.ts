@@ -4,20 +4,12 @@ import type { Command } from 'commander';
 import { parseDuration } from '../cluster/poll.js';
 import { errorMessage, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
+import { listSnapshots, pruneSnapshots } from '../snapshot/catalog.js';
+import { chooseEncryption, parseRecipients, readIdentities, readPassphrase } from '../snapshot/encryption.js';
+import { encryptionFormat, hasKeyFor, type SnapshotKeys } from '../snapshot/meta.js';
 import { restoreCluster } from '../snapshot/restore-cluster.js';
-import {
-  chooseEncryption,
-  encryptionFormat,
-  hasKeyFor,
-  listSnapshots,
-  parseRecipients,
-  pruneSnapshots,
-  readIdentities,
-  readPassphrase,
-  type SnapshotKeys,
-  saveSnapshot,
-  verifySnapshot,
-} from '../snapshot/snapshot.js';
+import { saveSnapshot } from '../snapshot/save.js';
+import { verifySnapshot } from '../snapshot/verify.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, openManagedCluster } from './context.js';
 

@@ -10,7 +10,8 @@ import type { Progress } from '../cluster/events.js';
 import type { RunningCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
 import { type ClusterHealth, waitCaughtUp, waitForHealth } from '../health/health.js';
-import { type RestoreResult, restoreSnapshot, type SnapshotKeys } from './snapshot.js';
+import type { SnapshotKeys } from './meta.js';
+import { type RestoreResult, restoreSnapshot } from './restore.js';
 
 export interface ClusterRestoreResult extends RestoreResult {
   readonly health: ClusterHealth;
@@ -33,19 +34,10 @@ export async function restoreCluster(
   const { progress, signal } = deps;
   const start = performance.now();
   const res = await restoreSnapshot(
-    spec,
-    state,
+    cluster,
     file,
     keys,
-    {
-      progress,
-      tls: cluster.tls,
-      nodes: cluster.nodes.map((n) => ({ name: n.name, api: n.api({ token: undefined }) })),
-      token: () => cluster.token(),
-      stopNode: (name) => cluster.node(name).stop(10),
-      startNode: (name) => cluster.node(name).start(),
-      signal,
-    },
+    { progress, signal },
     { force: opts.force ?? false },
   );
   // A fresh cluster has its followers out of raft: bootstrap joins and unseals them (idempotent).

@@ -6,7 +6,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import type { VaultTls } from './port.js';
 import { VaultRequestError } from './port.js';
 
@@ -61,6 +61,8 @@ function send(
       resolve(res);
     });
     req.on('error', (err: Error & { code?: string }) => {
+      // Cancelled by the caller (Ctrl-C): not a failure of the node.
+      if (err.name === 'AbortError') return reject(err);
       const tls = /CERT|SSL|TLS|SELF_SIGNED/i.test(err.code ?? '');
       reject(new VaultRequestError(target.address, what, tls ? 'tls' : 'unreachable', { cause: err }));
     });
@@ -77,15 +79,24 @@ export function snapshotDownload(target: StreamTarget, signal?: AbortSignal): Pr
   return send(target, 'GET', '/sys/storage/raft/snapshot', 'reading a raft snapshot', undefined, signal);
 }
 
-/** POST sys/storage/raft/snapshot(-force) with the snapshot streamed from `body`. */
-export async function snapshotUpload(target: StreamTarget, body: Readable, force: boolean): Promise<void> {
+/**
+ * POST sys/storage/raft/snapshot(-force) with the snapshot streamed from `body`. Aborting `signal`
+ * (Ctrl-C) cuts the upload off mid-stream and rejects with an AbortError.
+ */
+export async function snapshotUpload(
+  target: StreamTarget,
+  body: Readable,
+  force: boolean,
+  signal?: AbortSignal,
+): Promise<void> {
   const res = await send(
     target,
     'POST',
     force ? '/sys/storage/raft/snapshot-force' : '/sys/storage/raft/snapshot',
     force ? 'restoring a raft snapshot (forced)' : 'restoring a raft snapshot',
     body,
+    signal,
   );
-  res.resume();
-  await new Promise((r) => res.on('end', r));
+  // finished, not 'end': an abort after the headers would never end the response.
+  await finished(res.resume());
 }

@@ -16,20 +16,17 @@ import { Encrypter, generateX25519Identity, identityToRecipient } from 'age-encr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Progress } from '../../src/cluster/events.js';
 import { UsageError } from '../../src/errors.js';
+import { listSnapshots } from '../../src/snapshot/catalog.js';
 import {
   chooseEncryption,
-  encryptionFormat,
   encryptionMeta,
-  hasKeyFor,
-  listSnapshots,
   parseIdentities,
   parseRecipients,
   readIdentities,
-  SNAPSHOT_FORMAT,
-  type SnapshotMeta,
-  saveSnapshot,
-  verifySnapshot,
-} from '../../src/snapshot/snapshot.js';
+} from '../../src/snapshot/encryption.js';
+import { encryptionFormat, hasKeyFor, SNAPSHOT_FORMAT, type SnapshotMeta } from '../../src/snapshot/meta.js';
+import { saveSnapshot } from '../../src/snapshot/save.js';
+import { verifySnapshot } from '../../src/snapshot/verify.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
 import type { StateDir } from '../../src/state/state-dir.js';
 import type { VaultNode } from '../../src/vault/port.js';
