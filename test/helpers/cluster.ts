@@ -10,7 +10,6 @@ import { execa } from 'execa';
 import { expect } from 'vitest';
 import type { BootstrapResult } from '../../src/bootstrap/bootstrap.js';
 import { bootstrapCluster } from '../../src/bootstrap/bootstrap.js';
-import { RecordingProgress } from '../../src/cluster/events.js';
 import type { UpResult } from '../../src/lifecycle/up.js';
 import { upCluster } from '../../src/lifecycle/up.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
@@ -23,6 +22,7 @@ import { clientTlsFromState } from '../../src/tls/tls.js';
 import { connectVaultNode } from '../../src/vault/api.js';
 import type { VaultNode } from '../../src/vault/port.js';
 import { CLI, IMAGE } from './paths.js';
+import { RecordingProgress } from './progress.js';
 
 export const docker = new Docker();
 

@@ -6,11 +6,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Progress, silentProgress } from '../../src/cluster/events.js';
+import type { Progress } from '../../src/cluster/events.js';
 import { renderPrometheusFiles, renderToDir } from '../../src/lifecycle/render.js';
 import { resolveSpec } from '../../src/spec/spec.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import { tlsPaths } from '../../src/tls/tls.js';
+import { silentProgress } from '../helpers/progress.js';
 
 let dir: string;
 let state: StateDir;

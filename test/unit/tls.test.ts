@@ -7,7 +7,6 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentProgress } from '../../src/cluster/events.js';
 import { ExitCode, UsageError } from '../../src/errors.js';
 import type { ContainerRuntime } from '../../src/runtime/port.js';
 import { resolveSpec } from '../../src/spec/spec.js';
@@ -21,6 +20,7 @@ import {
   nodeSans,
   tlsPaths,
 } from '../../src/tls/tls.js';
+import { silentProgress } from '../helpers/progress.js';
 
 let dir: string;
 let state: StateDir;
