@@ -187,9 +187,8 @@ describe('demuxDockerLog', () => {
     expect(demuxDockerLog(bad)).toBe(bad.toString('utf8'));
   });
 
-  // KNOWN BUG (src/runtime/docker.ts:39): the loop needs 8 bytes for a header, so a plain (TTY) log
-  // shorter than 8 bytes never reaches the "not multiplexed" branch and comes back empty.
-  it('returns a short plain (TTY) log as it is (known bug: gives "")', () => {
+  // Shorter than one frame header: a loop that needs 8 bytes per header would return "".
+  it('returns a plain (TTY) log shorter than a frame header as it is', () => {
     expect(demuxDockerLog(Buffer.from('ok\n'))).toBe('ok\n');
   });
 });

@@ -89,15 +89,13 @@ describe('hclString', () => {
     expect(hclString('a%{b}c%{d}')).toBe('"a%%{b}c%%{d}"');
   });
 
-  // KNOWN BUG (src/templates/hcl.ts:36): the replacement string '$${' is read by String.replace as
-  // "$$" (a literal "$") + "{", so "${" is left as it is and HCL interpolates it. Turn these into
-  // plain `it` once fixed.
-  it('escapes template interpolation (known bug: "${" is not escaped)', () => {
+  // Written as a replacement string, the escape '$${' would leave "${" as it is (see hclString).
+  it('escapes template interpolation', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${ is what is tested
     expect(hclString('${env.HOME}')).toBe('"$${env.HOME}"');
   });
 
-  it('escapes interpolation and directives together (known bug)', () => {
+  it('escapes interpolation and directives together', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${ is what is tested
     expect(hclString('a${b}c%{d}e${f}')).toBe('"a$${b}c%%{d}e$${f}"');
   });
@@ -112,7 +110,7 @@ describe('hclString', () => {
     expect(hcl).toContain('kms_key_id = "k\\"%%{x}\\n"');
   });
 
-  it('escapes "${" in user values in the rendered HCL (known bug, see above)', () => {
+  it('escapes "${" in user values in the rendered HCL', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${ is what is tested
     const s = spec({ seal: { type: 'awskms', awskms: { region: 'eu-west-1', kmsKeyId: 'key-${x}' } } });
     expect(renderNodeHcl(s, s.nodes[0]!)).toContain('kms_key_id = "key-$${x}"');
