@@ -1,6 +1,7 @@
 /**
- * The command registry and the one place where errors become exit codes:
- *   0 ok · 1 usage/config/local · 2 remote (Docker, Vault) · 70 internal bug · 130 cancelled.
+ * The command registry and the one place where errors become exit codes (`describeError`):
+ *   0 ok · 1 usage/config/local · 2 remote (Docker, Vault) · 3 a judged run failed its checks
+ *   · 70 internal bug · 130 cancelled.
  * `health` adds its verdicts: 0 healthy, 1 degraded, 2 down.
  */
 import { createInterface } from 'node:readline';
@@ -21,7 +22,7 @@ import * as tenant from './commands/tenant.js';
 import * as tlsRotate from './commands/tls-rotate.js';
 import * as unseal from './commands/unseal.js';
 import * as up from './commands/up.js';
-import { ExitCode, VaultctlError } from './errors.js';
+import { CheckFailedError, ExitCode, VaultctlError } from './errors.js';
 import { debugEnabled, StderrProgress } from './output/progress.js';
 import { DockerRuntime } from './runtime/docker.js';
 
@@ -162,7 +163,20 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
 }
 
-function reportError(err: unknown, aborted: boolean, jsonMode: boolean, verbose: boolean): number {
+/** What the user is told about an error: the exit code, and the text and JSON payload, if any. */
+export interface ErrorReport {
+  readonly code: number;
+  /** Absent when the command's own output already said it (a failed check). */
+  readonly text?: string;
+  readonly payload?: Record<string, unknown>;
+}
+
+/**
+ * The mapping of errors to exit codes. A run the user aborted reports "cancelled" (130) whatever
+ * failed on the way out, since aborting in-flight requests makes them fail; a usage error still
+ * reports itself.
+ */
+export function describeError(err: unknown, aborted: boolean, verbose = false): ErrorReport {
   if (err instanceof CommanderError) {
     // Help and version are not errors; commander already printed its message.
     if (
@@ -170,31 +184,46 @@ function reportError(err: unknown, aborted: boolean, jsonMode: boolean, verbose:
       err.code === 'commander.version' ||
       err.code === 'commander.help'
     )
-      return 0;
-    return ExitCode.usage;
+      return { code: 0 };
+    return { code: ExitCode.usage };
   }
-  let code: number;
-  let text: string;
-  let payload: Record<string, unknown>;
   if (aborted && !(err instanceof VaultctlError && err.exitCode === ExitCode.usage)) {
-    code = ExitCode.cancelled;
     const doing = err instanceof VaultctlError ? err.doing : 'running the command';
-    text = `Error ${doing}: cancelled; what this run created was removed`;
-    payload = { doing, message: 'cancelled', exitCode: code };
-  } else if (err instanceof VaultctlError) {
-    code = err.exitCode;
-    text = err.render();
-    payload = { doing: err.doing, message: err.message, hint: err.hint, exitCode: code };
-    if (verbose && err.cause instanceof Error && err.cause.stack) text += `\n${chalk.gray(err.cause.stack)}`;
-  } else {
-    code = ExitCode.internal;
-    const e = err instanceof Error ? err : new Error(String(err));
-    text = `Internal error (a bug in vaultctl): ${e.message}\n${e.stack ?? ''}\nhint: please report it with the command you ran`;
-    payload = { doing: 'running the command', message: e.message, internal: true, exitCode: code };
+    return {
+      code: ExitCode.cancelled,
+      text: `Error ${doing}: cancelled; what this run created was removed`,
+      payload: { doing, message: 'cancelled', exitCode: ExitCode.cancelled },
+    };
   }
-  if (jsonMode) process.stdout.write(`${JSON.stringify({ error: payload }, null, 2)}\n`);
-  process.stderr.write(
-    `${chalk.red(text.split('\n')[0])}${text.includes('\n') ? `\n${text.split('\n').slice(1).join('\n')}` : ''}\n`,
-  );
+  if (err instanceof CheckFailedError) return { code: err.exitCode };
+  if (err instanceof VaultctlError) {
+    let text = err.render();
+    if (verbose && err.cause instanceof Error && err.cause.stack) text += `\n${chalk.gray(err.cause.stack)}`;
+    return {
+      code: err.exitCode,
+      text,
+      payload: { doing: err.doing, message: err.message, hint: err.hint, exitCode: err.exitCode },
+    };
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  return {
+    code: ExitCode.internal,
+    text: `Internal error (a bug in vaultctl): ${e.message}\n${e.stack ?? ''}\nhint: please report it with the command you ran`,
+    payload: {
+      doing: 'running the command',
+      message: e.message,
+      internal: true,
+      exitCode: ExitCode.internal,
+    },
+  };
+}
+
+function reportError(err: unknown, aborted: boolean, jsonMode: boolean, verbose: boolean): number {
+  const { code, text, payload } = describeError(err, aborted, verbose);
+  if (jsonMode && payload) process.stdout.write(`${JSON.stringify({ error: payload }, null, 2)}\n`);
+  if (text)
+    process.stderr.write(
+      `${chalk.red(text.split('\n')[0])}${text.includes('\n') ? `\n${text.split('\n').slice(1).join('\n')}` : ''}\n`,
+    );
   return code;
 }

@@ -1,7 +1,7 @@
 /**
- * The error hierarchy of vaultctl. Every failure a user can meet is one of these; `bin/vaultctl`
- * maps them to exit codes in one place (src/cli.ts). Messages have the shape
- * "Error <doing>: <cause>" and may carry a hint line.
+ * The error hierarchy of vaultctl. Every failure a user can meet is one of these; src/cli.ts
+ * (`main`) maps them to exit codes in one place, and `bin/vaultctl` only sets the code it returns.
+ * Messages have the shape "Error <doing>: <cause>" and may carry a hint line.
  */
 
 export const ExitCode = {
@@ -10,7 +10,10 @@ export const ExitCode = {
   usage: 1,
   /** A remote part failed: Docker Engine or a Vault/OpenBao node. */
   remote: 2,
-  /** A judged run failed its checks: `failover-drill` lost a write, did not heal, or exceeded --max-rto. */
+  /**
+   * A judged run failed its checks: `failover-drill` lost a write, did not heal, or exceeded
+   * --max-rto; `bench --check` missed a target.
+   */
   check: 3,
   /** Internal error: a bug in vaultctl. Printed with a stack. */
   internal: 70,
@@ -67,6 +70,23 @@ export class ConfigError extends VaultctlError {
 /** Docker Engine or a Vault node answered with an error or did not answer. Exit 2. */
 export class RemoteError extends VaultctlError {
   readonly exitCode = ExitCode.remote;
+}
+
+/**
+ * A judged run finished and failed its checks (`failover-drill`, `bench --check`). Exit 3. The
+ * command has already printed its report, which names every failed check, so the CLI adds nothing:
+ * a second document on stdout would break `--format json`.
+ */
+export class CheckFailedError extends VaultctlError {
+  readonly exitCode = ExitCode.check;
+  /** The checks that failed, as the report names them. */
+  readonly failed: readonly string[];
+
+  constructor(doing: string, failed: readonly string[]) {
+    const n = failed.length;
+    super(doing, `${n} check${n === 1 ? '' : 's'} failed: ${failed.join('; ')}`);
+    this.failed = failed;
+  }
 }
 
 /** The user pressed Ctrl-C (or the operation was aborted). Exit 130. */

@@ -5,6 +5,17 @@
  */
 const SUB = 64;
 
+/** A histogram's count and its percentiles, max and mean in milliseconds. */
+export interface HistogramSummary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
 export class Histogram {
   private readonly counts = new Map<number, number>();
   count = 0;
@@ -59,15 +70,7 @@ export class Histogram {
     return this.max;
   }
 
-  summary(): {
-    count: number;
-    p50: number;
-    p90: number;
-    p99: number;
-    p999: number;
-    max: number;
-    mean: number;
-  } {
+  summary(): HistogramSummary {
     const ms = (us: number) => Math.round(us) / 1000;
     return {
       count: this.count,

@@ -13,31 +13,3 @@ export interface Progress {
   /** Debug detail, shown with --verbose or DEBUG=vaultctl:*; prefixed by node when it is about one. */
   debug(text: string, node?: string): void;
 }
-
-export const silentProgress: Progress = {
-  step() {},
-  done() {},
-  info() {},
-  warn() {},
-  debug() {},
-};
-
-/** Collects events; used by tests of use cases. */
-export class RecordingProgress implements Progress {
-  readonly lines: string[] = [];
-  step(t: string) {
-    this.lines.push(`step ${t}`);
-  }
-  done(t: string) {
-    this.lines.push(`done ${t}`);
-  }
-  info(t: string) {
-    this.lines.push(`info ${t}`);
-  }
-  warn(t: string) {
-    this.lines.push(`warn ${t}`);
-  }
-  debug(t: string, node?: string) {
-    this.lines.push(`debug ${node ? `[${node}] ` : ''}${t}`);
-  }
-}

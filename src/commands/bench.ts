@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import type { Histogram } from '../bench/histogram.js';
-import { runLoad } from '../bench/load.js';
-import { credentialPath, VaultClient } from '../client/index.js';
-import { UsageError } from '../errors.js';
+import type { HistogramSummary } from '../bench/histogram.js';
+import type { BenchConfig, BenchReport } from '../bench/report.js';
+import { runBench } from '../bench/run.js';
+import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { durationOption, numberOption, openManagedCluster } from './context.js';
@@ -19,9 +19,6 @@ export interface BenchOptions {
   readonly check?: boolean;
 }
 
-/** The seed's targets (milliseconds, and a fraction for errors). */
-export const TARGETS = { cachedReadP99: 2, vaultReadP99: 20, writeP99: 50, errorRate: 0.001 } as const;
-
 export function parseThink(v: string): [number, number] {
   const parts = v.split('-');
   const lo = durationOption(parts[0]!.trim(), 'think');
@@ -35,9 +32,9 @@ export function parseThink(v: string): [number, number] {
   return [lo, hi];
 }
 
-export async function run(global: GlobalOptions, opts: BenchOptions, deps: CommandDeps): Promise<number> {
+export function parseBenchOptions(opts: BenchOptions): BenchConfig {
   const users = numberOption(opts.users, 'users', 1, 10_000);
-  const [thinkMin, thinkMax] = parseThink(
+  const [thinkMinMs, thinkMaxMs] = parseThink(
     opts.think.replace(/^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(ms|s|m)$/, '$1$3-$2$3'),
   );
   const readRatio = numberOption(opts.readRatio, 'read-ratio', 0, 1);
@@ -47,144 +44,58 @@ export async function run(global: GlobalOptions, opts: BenchOptions, deps: Comma
   const tenants = numberOption(opts.tenants, 'tenants', 1, 10_000);
   if (opts.cache !== 'on' && opts.cache !== 'off')
     throw new UsageError('reading --cache', `"${opts.cache}"`, 'use --cache on or --cache off');
-  const cacheOn = opts.cache === 'on';
-
-  const { spec, cluster } = openManagedCluster(global, {}, deps, 'running the benchmark');
-  const tls = cluster.tls;
-  const token = await cluster.token();
-  if (!token)
-    throw new UsageError(
-      'running the benchmark',
-      'no token',
-      'run `vaultctl init` first, or export BAO_TOKEN',
-    );
-  const client = new VaultClient({
-    addresses: cluster.nodes.map((n) => n.address),
-    token,
-    ...(tls
-      ? { ca: tls.ca, ...(tls.cert && tls.key ? { clientCert: { cert: tls.cert, key: tls.key } } : {}) }
-      : {}),
-    kvMount: spec.kv.path,
-    cache: { enabled: cacheOn },
-    env: {},
-  });
-
-  // Seed: tenants x 3 exchanges x 2 credential types, on the seed's credential paths.
-  const paths: string[] = [];
-  for (let t = 0; t < tenants; t++) {
-    const id = `00000000-0000-4000-8000-${String(t + 1).padStart(12, '0')}`;
-    for (const ex of ['binance', 'kraken', 'coinbase'])
-      for (const ty of ['readonly', 'trading'] as const) paths.push(credentialPath(id, ex, ty));
-  }
-  deps.progress.step(`seeding ${paths.length} credentials`);
-  for (let i = 0; i < paths.length; i += 20) {
-    await Promise.all(
-      paths.slice(i, i + 20).map((p) => client.writeSecret(p, { api_key: 'seed', secret: 'seed-secret' })),
-    );
-  }
-  deps.progress.step(
-    `running: ${rate ? `${rate}/s fixed rate` : `${users} users, think ${opts.think}`}, ${opts.duration} after ${opts.warmup} warm-up`,
-  );
-  const res = await runLoad(client, {
+  return {
     users,
-    thinkMinMs: thinkMin,
-    thinkMaxMs: thinkMax,
+    thinkMinMs,
+    thinkMaxMs,
     readRatio,
     durationMs,
     warmupMs,
     rate,
-    paths,
-    signal: deps.signal,
-    onProgress: (p) =>
-      deps.progress.step(
-        `running: ${(p.elapsedMs / 1000).toFixed(0)} s, ${p.ops} operations, ${p.errors} errors`,
-      ),
-  });
-  deps.progress.step('removing the seeded credentials');
-  for (let i = 0; i < paths.length; i += 20) {
-    await Promise.all(paths.slice(i, i + 20).map((p) => client.deleteSecret(p).catch(() => undefined)));
-  }
-  deps.progress.stop();
+    tenants,
+    cache: opts.cache === 'on',
+    as: { think: opts.think, duration: opts.duration, warmup: opts.warmup },
+  };
+}
 
-  const total = res.read.count + res.write.count + res.errors;
-  const errorRate = total ? res.errors / total : 0;
-  const stats = client.stats();
-  const hitRate =
-    stats.cacheHits + stats.cacheMisses ? stats.cacheHits / (stats.cacheHits + stats.cacheMisses) : 0;
-  const read = res.read.summary();
-  const readCached = res.readCached.summary();
-  const readVault = res.readVault.summary();
-  const write = res.write.summary();
-  const cachedVerdict = {
-    target: `cached read p99 < ${TARGETS.cachedReadP99} ms`,
-    value: readCached.p99,
-    met: readCached.count > 0 && readCached.p99 < TARGETS.cachedReadP99,
-  };
-  const verdicts = [
-    ...(cacheOn ? [cachedVerdict] : []),
-    {
-      target: `Vault read p99 < ${TARGETS.vaultReadP99} ms`,
-      value: readVault.p99,
-      met: readVault.count === 0 || readVault.p99 < TARGETS.vaultReadP99,
-    },
-    {
-      target: `write p99 < ${TARGETS.writeP99} ms`,
-      value: write.p99,
-      met: write.count === 0 || write.p99 < TARGETS.writeP99,
-    },
-    {
-      target: `error rate < ${TARGETS.errorRate * 100} %`,
-      value: errorRate * 100,
-      met: errorRate < TARGETS.errorRate,
-    },
+function renderText(report: BenchReport, cacheHitRate: number): string[] {
+  const row = (name: string, h: HistogramSummary) => [
+    name,
+    String(h.count),
+    ...[h.p50, h.p90, h.p99, h.p999, h.max].map((v) => v.toFixed(2)),
   ];
-  const seconds = res.elapsedMs / 1000;
-  const report = {
-    mode: res.mode,
-    users,
-    think: opts.think,
-    rate: rate ?? null,
-    readRatio,
-    cache: cacheOn,
-    durationSeconds: Math.round(seconds * 10) / 10,
-    throughput: Math.round(((res.read.count + res.write.count) / seconds) * 10) / 10,
-    read,
-    readCached,
-    readVault,
-    write,
-    errors: res.errors,
-    errorRate,
-    errorSamples: res.errorSamples,
-    dropped: res.dropped,
-    cacheHitRate: Math.round(hitRate * 1000) / 1000,
-    failovers: stats.failovers,
-    verdicts,
-    targetsMet: verdicts.every((v) => v.met),
-  };
+  const rows = [
+    row('read (all)', report.read),
+    ...(report.cache ? [row('read (cache hit)', report.readCached)] : []),
+    row('read (from a node)', report.readVault),
+    row('write', report.write),
+  ];
+  return [
+    table(['OP', 'COUNT', 'P50 MS', 'P90 MS', 'P99 MS', 'P99.9 MS', 'MAX MS'], rows),
+    '',
+    `${report.mode === 'open' ? `open loop at ${report.rate}/s (latency from the scheduled start)` : `closed loop, ${report.users} users`}: ` +
+      `${report.throughput} ops/s over ${report.durationSeconds} s, ${report.errors} errors (${(report.errorRate * 100).toFixed(3)} %), ` +
+      `cache ${report.cache ? `hit rate ${(cacheHitRate * 100).toFixed(1)} %` : 'off'}${report.dropped ? `, ${report.dropped} not started (overload)` : ''}`,
+    ...report.verdicts.map(
+      (v) => `  ${v.met ? 'met   ' : 'MISSED'} ${v.target} (measured ${v.value.toFixed(3)})`,
+    ),
+  ];
+}
+
+export async function run(global: GlobalOptions, opts: BenchOptions, deps: CommandDeps): Promise<number> {
+  const doing = 'running the benchmark';
+  const config = parseBenchOptions(opts);
+  const { cluster } = openManagedCluster(global, {}, deps, doing);
+  const { report, cacheHitRate } = await runBench(cluster, config, deps);
+  deps.progress.stop();
   if (global.format === 'json') deps.out(json(report));
-  else {
-    const row = (name: string, h: ReturnType<Histogram['summary']>) => [
-      name,
-      String(h.count),
-      ...[h.p50, h.p90, h.p99, h.p999, h.max].map((v) => v.toFixed(2)),
-    ];
-    const rows = [
-      row('read (all)', read),
-      ...(cacheOn ? [row('read (cache hit)', readCached)] : []),
-      row('read (from a node)', readVault),
-      row('write', write),
-    ];
-    deps.out(table(['OP', 'COUNT', 'P50 MS', 'P90 MS', 'P99 MS', 'P99.9 MS', 'MAX MS'], rows));
-    deps.out('');
-    deps.out(
-      `${report.mode === 'open' ? `open loop at ${rate}/s (latency from the scheduled start)` : `closed loop, ${users} users`}: ` +
-        `${report.throughput} ops/s over ${report.durationSeconds} s, ${res.errors} errors (${(errorRate * 100).toFixed(3)} %), ` +
-        `cache ${cacheOn ? `hit rate ${(hitRate * 100).toFixed(1)} %` : 'off'}${res.dropped ? `, ${res.dropped} not started (overload)` : ''}`,
+  else for (const line of renderText(report, cacheHitRate)) deps.out(line);
+  if (opts.check && !report.targetsMet)
+    throw new CheckFailedError(
+      doing,
+      report.verdicts.filter((v) => !v.met).map((v) => v.target),
     );
-    for (const v of verdicts)
-      deps.out(`  ${v.met ? 'met   ' : 'MISSED'} ${v.target} (measured ${v.value.toFixed(3)})`);
-  }
-  return opts.check && !report.targetsMet ? 1 : 0;
+  return ExitCode.ok;
 }
 
 export function register(program: Command, deps: CommandDeps): void {
@@ -195,7 +106,7 @@ export function register(program: Command, deps: CommandDeps): void {
       "Drives the cluster through VaultClient with the seed's profile: 100 users, 0.1-1 s think time, 90 % reads, on tenant " +
         'credential paths it seeds first and removes afterwards. --rate switches to a fixed arrival rate (latency counted from the ' +
         'scheduled start). Reports p50/p90/p99/p99.9/max per operation, throughput, errors and cache hit rate, with a verdict against ' +
-        'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %). Exit 0; with --check, 1 when a target is missed.\n\n' +
+        'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %). Exit 0; with --check, 3 when a target is missed.\n\n' +
         'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json',
     )
     .option('--users <n>', 'concurrent users (closed loop)', '100')
@@ -206,7 +117,7 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--cache <on|off>', "VaultClient's cache", 'on')
     .option('--rate <n>', 'fixed arrival rate per second (open loop)')
     .option('--tenants <n>', 'tenants to seed (6 credentials each)', '20')
-    .option('--check', 'exit 1 when a target is missed')
+    .option('--check', 'exit 3 when a target is missed')
     .action(async (opts: BenchOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
     });

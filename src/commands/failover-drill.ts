@@ -4,7 +4,7 @@ import type { DrillConfig } from '../drill/drill.js';
 import { DRILL_DEFAULTS, runDrill, validateDrillConfig } from '../drill/drill.js';
 import type { FaultKind, FaultTarget, RoundReport } from '../drill/report.js';
 import { FAULT_KINDS, FAULT_TARGETS, formatSeconds, summarize } from '../drill/report.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import type { PartitionMethod } from '../runtime/port.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
@@ -146,7 +146,12 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
     );
     for (const c of s.checks) deps.out(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
   }
-  return summary.ok ? ExitCode.ok : ExitCode.check;
+  if (!summary.ok)
+    throw new CheckFailedError(
+      doing,
+      summary.checks.filter((c) => !c.ok).map((c) => c.name),
+    );
+  return ExitCode.ok;
 }
 
 export function register(program: Command, deps: CommandDeps): void {

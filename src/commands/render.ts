@@ -1,10 +1,8 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { renderPrometheusFiles, renderToDir } from '../lifecycle/render.js';
 import { json } from '../output/format.js';
-import { renderCluster, renderPrometheusForHost } from '../templates/render.js';
-import { ensureTls, tlsPaths } from '../tls/tls.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, loadClusterSpec } from './context.js';
 
@@ -13,37 +11,22 @@ export interface RenderOptions extends SpecFlags {
   readonly target?: string;
 }
 
-/**
- * `render --target prometheus`: a scrape configuration and alert rules for a Prometheus on this
- * host. The files point at the CA and the metrics token in the state dir; nothing secret is copied.
- */
 async function renderPrometheus(
   global: GlobalOptions,
   opts: RenderOptions,
   deps: CommandDeps,
 ): Promise<number> {
   const { spec, state } = loadClusterSpec(global, opts, deps, 'rendering the Prometheus files');
-  const outDir = resolve(deps.cwd, opts.out ?? join(state.root, 'prometheus'));
-  const files = renderPrometheusForHost(spec, state.root);
-  for (const f of files) {
-    const path = join(outDir, f.path);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, f.content, { mode: 0o644 });
-  }
-  const tokenMissing = !spec.telemetry.unauthenticatedMetricsAccess && !existsSync(state.metricsTokenFile);
-  if (tokenMissing)
-    deps.progress.warn(
-      `${state.metricsTokenFile} does not exist yet: \`vaultctl init\` creates the metrics token; until then every target is down`,
-    );
+  const res = renderPrometheusFiles(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, deps);
   if (global.format === 'json') {
-    deps.out(json({ outDir, files: files.map((f) => f.path), metricsTokenFile: state.metricsTokenFile }));
+    deps.out(json(res));
   } else {
     deps.out(
-      `Rendered Prometheus files for cluster ${spec.name} (${spec.nodes.length} nodes) into ${outDir}`,
+      `Rendered Prometheus files for cluster ${spec.name} (${spec.nodes.length} nodes) into ${res.outDir}`,
     );
-    for (const f of files) deps.out(`  ${f.path}`);
-    deps.out(`Check: promtool check config ${join(outDir, 'prometheus.yml')}`);
-    deps.out(`Run:   prometheus --config.file=${join(outDir, 'prometheus.yml')}`);
+    for (const f of res.files) deps.out(`  ${f}`);
+    deps.out(`Check: promtool check config ${join(res.outDir, 'prometheus.yml')}`);
+    deps.out(`Run:   prometheus --config.file=${join(res.outDir, 'prometheus.yml')}`);
   }
   return 0;
 }
@@ -58,33 +41,14 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
       'use --target cluster (node HCL and the compose file) or --target prometheus',
     );
   const { spec, state } = loadClusterSpec(global, opts, deps, 'rendering the cluster');
-  const outDir = opts.out ? resolve(deps.cwd, opts.out) : state.root;
-  const rendered = renderCluster(spec, outDir);
-  let written: string[];
-  if (opts.out) {
-    written = [];
-    for (const f of rendered.files) {
-      const path = join(outDir, f.path);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, f.content, { mode: 0o644 });
-      written.push(f.path);
-    }
-  } else {
-    state.ensure();
-    written = state.writeRendered(rendered);
-  }
-  // The cluster remembers its spec either way: `init`, `health` and `down` use it. TLS material
-  // lives in the state dir too; a compose file elsewhere finds it through VAULTCTL_TLS_DIR.
-  state.ensure();
-  state.saveSpec(spec);
-  await ensureTls(spec, state, deps.progress);
+  const res = await renderToDir(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, deps);
   if (global.format === 'json') {
-    deps.out(json({ outDir, files: rendered.files.map((f) => f.path), changed: written }));
+    deps.out(json({ outDir: res.outDir, files: res.files, changed: res.changed }));
   } else {
     deps.out(
-      `Rendered cluster ${spec.name} (${spec.nodes.length} ${spec.flavor} nodes, ${spec.seal.type} seal) into ${outDir}`,
+      `Rendered cluster ${spec.name} (${spec.nodes.length} ${spec.flavor} nodes, ${spec.seal.type} seal) into ${res.outDir}`,
     );
-    for (const f of rendered.files) deps.out(`  ${f.path}${written.includes(f.path) ? '' : '  (unchanged)'}`);
+    for (const f of res.files) deps.out(`  ${f}${res.changed.includes(f) ? '' : '  (unchanged)'}`);
     if (opts.out && spec.seal.type === 'static') {
       deps.out(
         'The compose file reads the static seal key from $VAULTCTL_SEAL_KEY_FILE (default ./seal.key next to it).',
@@ -92,7 +56,7 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
     }
     if (opts.out && spec.tls.enabled) {
       deps.out(
-        `It reads TLS material from $VAULTCTL_TLS_DIR (default ./tls): export VAULTCTL_TLS_DIR=${tlsPaths(state).dir}`,
+        `It reads TLS material from $VAULTCTL_TLS_DIR (default ./tls): export VAULTCTL_TLS_DIR=${res.tlsDir}`,
       );
     }
   }

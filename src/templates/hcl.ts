@@ -39,6 +39,7 @@ export function nodePaths(flavor: ClusterSpec['flavor']): NodePaths {
 export function hclString(value: string): string {
   return (
     JSON.stringify(value)
+      // Replacement functions: as a replacement string, '$${' would read as "$$" (one "$") + "{".
       .replace(/\$\{/g, () => '$${')
       .replace(/%\{/g, () => '%%{')
       // HCL has no \b or \f escapes; \u forms mean the same character. Escape pairs are consumed

@@ -1,6 +1,7 @@
 /**
  * ClusterSpec -> RenderedCluster: every file and every container description a runtime needs.
- * Pure: no I/O. `writeRendered` (state.ts) puts the files on disk.
+ * Pure: no I/O. `StateDir.writeRendered` (state/state-dir.ts) or `renderToDir` (lifecycle/render.ts)
+ * puts the files on disk.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';

@@ -3,7 +3,7 @@
  * that entity (entity alias = the role_id), and the `tenant-access` policy, whose templated paths
  * let a tenant reach only `<kv>/data/tenants/<its id>/...`.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -229,13 +229,4 @@ export async function deleteTenant(
     await api.call('DELETE', `/identity/entity/name/${roleName}`, `deleting the entity ${roleName}`);
   state.removeFile(tenantCredentialFile(state, id));
   return { existed: Boolean(entity) };
-}
-
-/** Stored tenant credentials (for the secrets scan in tests and for `tenant list` offline). */
-export function storedTenantIds(state: StateDir): string[] {
-  const dir = join(state.root, 'tenants');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => f.slice(0, -5));
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import type { Progress } from '../cluster/events.js';
 import { pollUntil } from '../cluster/poll.js';
-import { RemoteError } from '../errors.js';
+import { RemoteError, UsageError } from '../errors.js';
 import { waitForHealth } from '../health/health.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { containerName, nodeAddress } from '../spec/names.js';
@@ -51,15 +51,16 @@ export async function rotateTls(
   },
 ): Promise<RotateResult> {
   const doing = 'rotating TLS certificates';
+  // Both refusals are local: the spec and the state dir say so before any node is asked.
   if (!spec.tls.enabled)
-    throw new RemoteError(
+    throw new UsageError(
       doing,
       'TLS is off for this cluster',
       'turn it on (tls.enabled: true) and run `vaultctl up`',
     );
   const tls = clientTlsFromState(spec, state);
   if (!tls)
-    throw new RemoteError(
+    throw new UsageError(
       doing,
       'the cluster CA is missing from the state dir',
       'run `vaultctl up` to create it',

@@ -1,7 +1,8 @@
 /**
  * The Vault node port: what use cases need from one node's HTTP API, in vaultctl's own types.
- * `VaultNode` (node-vault) is the adapter; tests use an in-memory fake
- * (`test/helpers/fake-vault.ts`). Failures are `VaultRequestError`s whatever the adapter.
+ * `VaultNodeApi` (vault/api.ts, on node-vault) is the one adapter; use cases see only this port,
+ * so another adapter or an in-memory fake can stand in. Failures are `VaultRequestError`s
+ * whatever the adapter.
  */
 import { RemoteError } from '../errors.js';
 

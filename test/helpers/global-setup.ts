@@ -5,10 +5,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { silentProgress } from '../../src/cluster/events.js';
 import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../../src/image/image.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
 import { IMAGE, PROMETHEUS_IMAGE, REPO_ROOT } from './paths.js';
+import { silentProgress } from './progress.js';
 
 export default async function setup(): Promise<void> {
   const runtime = new DockerRuntime();

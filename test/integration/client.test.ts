@@ -3,6 +3,7 @@
  * stale-if-error when every node is down, AppRole with the application policy, input validation;
  * and a short `vaultctl bench` run.
  */
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   credentialPath,
@@ -12,7 +13,14 @@ import {
   VaultUnavailableError,
 } from '../../src/client/index.js';
 import { waitForHealth } from '../../src/health/health.js';
-import { eventually, leakedSecrets, removeClusterResources, TestCluster } from '../helpers/cluster.js';
+import {
+  cliOutputs,
+  eventually,
+  leakedSecrets,
+  removeClusterResources,
+  TestCluster,
+} from '../helpers/cluster.js';
+import { CLI } from '../helpers/paths.js';
 
 const cluster = new TestCluster({ name: 'vctl-it-client', apiPortBase: 18330 });
 const T1 = '11111111-1111-4111-8111-111111111111';
@@ -200,6 +208,76 @@ describe('vaultctl bench', () => {
     // 50/s for 3 s: about 150 operations were scheduled and measured.
     expect(o.read.count + o.write.count + o.errors).toBeGreaterThan(120);
     expect(o.read.count + o.write.count + o.errors).toBeLessThan(160);
+  });
+
+  it('--check: a missed target exits 3 after the report, which names it; nothing more is printed', async () => {
+    // No reads at all: the cached-read target cannot be met, whatever the host's speed.
+    const r = await cluster.cli([
+      'bench',
+      '--users',
+      '5',
+      '--read-ratio',
+      '0',
+      '--duration',
+      '2s',
+      '--warmup',
+      '0s',
+      '--tenants',
+      '1',
+      '--check',
+      '--format',
+      'json',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.targetsMet).toBe(false);
+    expect(rep.verdicts).toContainEqual(
+      expect.objectContaining({ target: 'cached read p99 < 2 ms', met: false }),
+    );
+    expect(r.stderr).not.toMatch(/^Error /m);
+  });
+
+  it('Ctrl-C during the load: exit 130, no report, and the seeded credentials are removed', async () => {
+    const child = execa(
+      'node',
+      [
+        CLI,
+        '--cluster',
+        cluster.name,
+        'bench',
+        '--users',
+        '5',
+        '--duration',
+        '60s',
+        '--warmup',
+        '0s',
+        '--tenants',
+        '2',
+      ],
+      { cwd: cluster.base, env: { NO_COLOR: '1', CI: 'true' }, reject: false, stdin: 'ignore' },
+    );
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const start = Date.now();
+    while (!/running: /.test(err) && Date.now() - start < 60_000)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(err).toMatch(/running: /);
+    await new Promise((r) => setTimeout(r, 1000));
+    child.kill('SIGINT');
+    const res = await child;
+    cliOutputs.push(String(res.stdout), String(res.stderr));
+    expect(res.exitCode, String(res.stderr)).toBe(130);
+    expect(String(res.stderr)).toContain('removing the seeded credentials');
+    expect(String(res.stderr)).toContain('Error running the benchmark: cancelled');
+    expect(String(res.stdout)).toBe('');
+    // A standby answers the list itself and applies the deletes a few milliseconds after the leader.
+    const c = rootClient({ cache: { enabled: false } });
+    await eventually(async () => {
+      const left = await c.listSecrets('tenants');
+      expect(left.filter((k) => k.startsWith('00000000-0000-4000-8000-'))).toEqual([]);
+    }, 10_000);
   });
 
   it('no token or secret value appeared in any vaultctl output', () => {

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from '../../src/bench/histogram.js';
+import type { LoadResult } from '../../src/bench/load.js';
+import type { BenchConfig } from '../../src/bench/report.js';
+import { benchReport, hitRate, judgeBench, seedPaths, TARGETS } from '../../src/bench/report.js';
 import { credentialPath, VaultClient, VaultInvalidInputError } from '../../src/client/index.js';
-import { parseThink } from '../../src/commands/bench.js';
+import { parseBenchOptions, parseThink } from '../../src/commands/bench.js';
 import { UsageError } from '../../src/errors.js';
 
 describe('Histogram', () => {
@@ -60,5 +63,171 @@ describe('credentialPath', () => {
     expect(
       new VaultClient({ env: { BAO_ADDR: 'https://a:1, https://b:2', BAO_TOKEN: 't' } }).currentAddress,
     ).toBe('https://a:1');
+  });
+});
+
+/** A histogram holding these latencies (milliseconds). */
+function hist(...ms: number[]): Histogram {
+  const h = new Histogram();
+  for (const v of ms) h.record(v * 1000);
+  return h;
+}
+
+const none = new Histogram().summary();
+
+describe('judgeBench', () => {
+  const fast = { readCached: hist(0.5).summary(), readVault: hist(5).summary(), write: hist(10).summary() };
+
+  it('meets every target when every p99 and the error rate are below them', () => {
+    const v = judgeBench({ ...fast, errorRate: 0 }, true);
+    expect(v.map((x) => x.target)).toEqual([
+      'cached read p99 < 2 ms',
+      'Vault read p99 < 20 ms',
+      'write p99 < 50 ms',
+      'error rate < 0.1 %',
+    ]);
+    expect(v.every((x) => x.met)).toBe(true);
+  });
+
+  it('misses a target at or above its bound, and reports the measured value', () => {
+    const v = judgeBench(
+      { ...fast, write: hist(TARGETS.writeP99).summary(), errorRate: TARGETS.errorRate },
+      true,
+    );
+    const byTarget = Object.fromEntries(v.map((x) => [x.target, x]));
+    expect(byTarget['write p99 < 50 ms']).toMatchObject({ met: false, value: TARGETS.writeP99 });
+    expect(byTarget['error rate < 0.1 %']).toMatchObject({ met: false, value: 0.1 });
+    expect(byTarget['Vault read p99 < 20 ms']!.met).toBe(true);
+  });
+
+  it('with the cache off the cached-read target is not judged', () => {
+    const v = judgeBench({ ...fast, readCached: none, errorRate: 0 }, false);
+    expect(v.map((x) => x.target)).not.toContain('cached read p99 < 2 ms');
+    expect(v.every((x) => x.met)).toBe(true);
+  });
+
+  it('with the cache on, no cache hit at all misses the cached-read target; no writes miss nothing', () => {
+    const v = judgeBench({ readCached: none, readVault: none, write: none, errorRate: 0 }, true);
+    expect(v.find((x) => x.target.startsWith('cached'))!.met).toBe(false);
+    expect(v.filter((x) => !x.target.startsWith('cached')).every((x) => x.met)).toBe(true);
+  });
+});
+
+describe('benchReport', () => {
+  const config: BenchConfig = {
+    users: 10,
+    thinkMinMs: 0,
+    thinkMaxMs: 0,
+    readRatio: 0.9,
+    durationMs: 2000,
+    warmupMs: 0,
+    tenants: 1,
+    cache: true,
+    as: { think: '0', duration: '2s', warmup: '0s' },
+  };
+  const load = (errors: number): LoadResult => ({
+    read: hist(0.5, 0.5, 5),
+    readCached: hist(0.5, 0.5),
+    readVault: hist(5),
+    write: hist(10),
+    errors,
+    errorSamples: errors ? ['HTTP 500'] : [],
+    elapsedMs: 2000,
+    mode: 'closed',
+    dropped: 0,
+  });
+
+  it('reports throughput, error rate, the rounded hit rate and the verdicts, in the JSON order', () => {
+    const r = benchReport(config, load(0), { cacheHits: 2, cacheMisses: 1, failovers: 1 });
+    expect(Object.keys(r)).toEqual([
+      'mode',
+      'users',
+      'think',
+      'rate',
+      'readRatio',
+      'cache',
+      'durationSeconds',
+      'throughput',
+      'read',
+      'readCached',
+      'readVault',
+      'write',
+      'errors',
+      'errorRate',
+      'errorSamples',
+      'dropped',
+      'cacheHitRate',
+      'failovers',
+      'verdicts',
+      'targetsMet',
+    ]);
+    expect(r).toMatchObject({
+      mode: 'closed',
+      think: '0',
+      rate: null,
+      durationSeconds: 2,
+      throughput: 2, // 4 operations in 2 s
+      errorRate: 0,
+      cacheHitRate: 0.667,
+      failovers: 1,
+      targetsMet: true,
+    });
+    expect(r.read.count).toBe(3);
+  });
+
+  it('one error in five operations misses the error-rate target', () => {
+    const r = benchReport(config, load(1), { cacheHits: 0, cacheMisses: 0, failovers: 0 });
+    expect(r.errorRate).toBe(0.2);
+    expect(r.cacheHitRate).toBe(0);
+    expect(r.targetsMet).toBe(false);
+    expect(r.verdicts.filter((v) => !v.met).map((v) => v.target)).toEqual(['error rate < 0.1 %']);
+  });
+
+  it('hitRate is 0 without lookups', () => {
+    expect(hitRate({ cacheHits: 0, cacheMisses: 0, failovers: 0 })).toBe(0);
+    expect(hitRate({ cacheHits: 1, cacheMisses: 3, failovers: 0 })).toBe(0.25);
+  });
+});
+
+describe('seedPaths', () => {
+  it("gives 6 credential paths per tenant on the seed's paths, each once", () => {
+    const paths = seedPaths(2);
+    expect(paths).toHaveLength(12);
+    expect(new Set(paths).size).toBe(12);
+    expect(paths[0]).toBe('tenants/00000000-0000-4000-8000-000000000001/exchanges/binance/readonly');
+    expect(paths[11]).toBe('tenants/00000000-0000-4000-8000-000000000002/exchanges/coinbase/trading');
+  });
+});
+
+describe('parseBenchOptions', () => {
+  const defaults = {
+    users: '100',
+    think: '0.1-1s',
+    readRatio: '0.9',
+    duration: '5m',
+    warmup: '10s',
+    cache: 'on',
+    tenants: '20',
+  };
+
+  it("reads the seed's defaults and keeps the user's spelling for the report", () => {
+    expect(parseBenchOptions(defaults)).toEqual({
+      users: 100,
+      thinkMinMs: 100,
+      thinkMaxMs: 1000,
+      readRatio: 0.9,
+      durationMs: 300_000,
+      warmupMs: 10_000,
+      rate: undefined,
+      tenants: 20,
+      cache: true,
+      as: { think: '0.1-1s', duration: '5m', warmup: '10s' },
+    });
+  });
+
+  it('refuses a bad --cache, --users or --read-ratio before touching anything', () => {
+    expect(() => parseBenchOptions({ ...defaults, cache: 'maybe' })).toThrow(UsageError);
+    expect(() => parseBenchOptions({ ...defaults, users: '0' })).toThrow(UsageError);
+    expect(() => parseBenchOptions({ ...defaults, readRatio: '2' })).toThrow(UsageError);
   });
 });

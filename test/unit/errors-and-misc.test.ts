@@ -1,9 +1,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeError } from '../../src/cli.js';
 import {
   CancelledError,
+  CheckFailedError,
   ConfigError,
   ExitCode,
   errorMessage,
@@ -54,17 +57,32 @@ describe('errors', () => {
     );
   });
 
-  it('exit codes are the documented ones', () => {
-    expect(ExitCode).toEqual({ ok: 0, usage: 1, remote: 2, check: 3, internal: 70, cancelled: 130 });
+  it('CheckFailedError exits 3 and names every failed check', () => {
+    const e = new CheckFailedError('running the benchmark', ['write p99 < 50 ms', 'error rate < 0.1 %']);
+    expect(e.exitCode).toBe(3);
+    expect(e.failed).toEqual(['write p99 < 50 ms', 'error rate < 0.1 %']);
+    expect(e.render()).toBe(
+      'Error running the benchmark: 2 checks failed: write p99 < 50 ms; error rate < 0.1 %',
+    );
+  });
+
+  it('every exit code the CLI can return is in the README table, and no other', () => {
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
     const section = readme.slice(
       readme.indexOf('## Exit codes'),
       readme.indexOf('## ', readme.indexOf('## Exit codes') + 5),
     );
     const documented = [...section.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
-    expect(documented).toEqual(Object.values(ExitCode));
+    const returned = [
+      new UsageError('x', 'y'),
+      new ConfigError('x', []),
+      new RemoteError('x', 'y'),
+      new CheckFailedError('x', ['y']),
+      new Error('a bug'),
+      new CancelledError('x'),
+    ].map((e) => describeError(e, false).code);
+    expect(documented).toEqual([...new Set([ExitCode.ok, ...returned])].sort((a, b) => a - b));
   });
-
   it('throwIfAborted throws CancelledError only for a fired signal', () => {
     const ac = new AbortController();
     expect(() => throwIfAborted(ac.signal, 'x')).not.toThrow();
@@ -85,6 +103,51 @@ describe('errors', () => {
     expect(errorMessage(new Error('boom'))).toBe('boom');
     expect(errorMessage('plain')).toBe('plain');
     expect(errorMessage(42)).toBe('42');
+  });
+});
+
+describe('describeError (the one mapping of errors to exit codes)', () => {
+  it('a vaultctl error: its exit code, its rendered text, and a JSON payload', () => {
+    const r = describeError(new RemoteError('reading vault-1', 'HTTP 500', 'retry'), false);
+    expect(r).toEqual({
+      code: 2,
+      text: 'Error reading vault-1: HTTP 500\nhint: retry',
+      payload: { doing: 'reading vault-1', message: 'HTTP 500', hint: 'retry', exitCode: 2 },
+    });
+    expect(
+      describeError(new ConfigError('reading the spec', [{ path: 'a', message: 'b' }]), false).code,
+    ).toBe(1);
+  });
+
+  it('a failed check: exit 3 and nothing more to print (the report on stdout says which)', () => {
+    expect(
+      describeError(new CheckFailedError('running the failover drill', ['the cluster healed']), false),
+    ).toEqual({ code: 3 });
+  });
+
+  it('anything else is a bug: exit 70 with the stack', () => {
+    const r = describeError(new TypeError('x is undefined'), false);
+    expect(r.code).toBe(70);
+    expect(r.text).toMatch(
+      /^Internal error \(a bug in vaultctl\): x is undefined\nTypeError: x is undefined\n/,
+    );
+    expect(r.payload).toMatchObject({ internal: true, exitCode: 70 });
+    expect(describeError('a string', false).code).toBe(70);
+  });
+
+  it('an aborted run is cancelled (130) whatever failed on the way out, but a usage error stays 1', () => {
+    const r = describeError(new RemoteError('waiting for vault-1', 'aborted'), true);
+    expect(r.code).toBe(130);
+    expect(r.text).toBe('Error waiting for vault-1: cancelled; what this run created was removed');
+    expect(describeError(new Error('socket hang up'), true).code).toBe(130);
+    expect(describeError(new CheckFailedError('x', ['y']), true).code).toBe(130);
+    expect(describeError(new UsageError('reading --fault', 'unknown'), true).code).toBe(1);
+  });
+
+  it('commander: help and version exit 0, a bad flag 1', () => {
+    expect(describeError(new CommanderError(0, 'commander.helpDisplayed', ''), false)).toEqual({ code: 0 });
+    expect(describeError(new CommanderError(0, 'commander.version', ''), false)).toEqual({ code: 0 });
+    expect(describeError(new CommanderError(1, 'commander.unknownOption', 'x'), false)).toEqual({ code: 1 });
   });
 });
 
@@ -124,9 +187,8 @@ describe('demuxDockerLog', () => {
     expect(demuxDockerLog(bad)).toBe(bad.toString('utf8'));
   });
 
-  // KNOWN BUG (src/runtime/docker.ts:39): the loop needs 8 bytes for a header, so a plain (TTY) log
-  // shorter than 8 bytes never reaches the "not multiplexed" branch and comes back empty.
-  it('returns a short plain (TTY) log as it is (known bug: gives "")', () => {
+  // Shorter than one frame header: a loop that needs 8 bytes per header would return "".
+  it('returns a plain (TTY) log shorter than a frame header as it is', () => {
     expect(demuxDockerLog(Buffer.from('ok\n'))).toBe('ok\n');
   });
 });

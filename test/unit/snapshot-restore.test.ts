@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordingProgress } from '../../src/cluster/events.js';
 import { openCluster } from '../../src/cluster/running.js';
 import { RemoteError, UsageError, type VaultctlError } from '../../src/errors.js';
 import { SNAPSHOT_FORMAT, type SnapshotMeta, sealKeyId } from '../../src/snapshot/meta.js';
@@ -21,6 +20,7 @@ import { resolveSpec } from '../../src/spec/resolve.js';
 import type { ClusterSpec, SpecInput } from '../../src/spec/schema.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import { fakeSnapshotCluster } from '../helpers/fake-snapshot-cluster.js';
+import { RecordingProgress } from '../helpers/progress.js';
 
 let dir: string;
 let state: StateDir;

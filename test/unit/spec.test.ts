@@ -518,15 +518,15 @@ describe('loadSpec', () => {
     expect(loadSpec(sources({ readSaved: () => saved })).spec).toEqual(original);
   });
 
-  // KNOWN BUG (src/cluster/spec.ts specToInput/loadSpec): the saved spec carries the *derived*
-  // raft.autopilot.minQuorum (the old node count), which loadSpec does not drop with the node list.
-  it('scales a saved 5-node cluster down to 3 (known bug: min quorum 5 > 3 is refused)', () => {
+  // The saved spec must not carry the *derived* raft.autopilot.minQuorum (the old node count):
+  // a node count given now would be refused (5 > 3) or keep a stale quorum (3 of 5).
+  it('scales a saved 5-node cluster down to 3: min quorum follows the node count', () => {
     const saved = JSON.parse(JSON.stringify(specToInput(resolveSpec({ nodeCount: 5 }).spec)));
     const { spec } = loadSpec(sources({ flags: { nodeCount: 3 }, readSaved: () => saved }));
     expect(spec.raft.autopilot.minQuorum).toBe(3);
   });
 
-  it('scales a saved 3-node cluster up to 5 with min quorum 5 (known bug: stays 3)', () => {
+  it('scales a saved 3-node cluster up to 5 with min quorum 5', () => {
     const saved = JSON.parse(JSON.stringify(specToInput(resolveSpec({}).spec)));
     const { spec } = loadSpec(sources({ flags: { nodeCount: 5 }, readSaved: () => saved }));
     expect(spec.raft.autopilot.minQuorum).toBe(5);

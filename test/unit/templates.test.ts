@@ -90,6 +90,7 @@ describe('hclString', () => {
     expect(hclString('a%{b}c%{d}')).toBe('"a%%{b}c%%{d}"');
   });
 
+  // Written as a replacement string, the escape '$${' would leave "${" as it is (see hclString).
   it('escapes template interpolation', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${ is what is tested
     expect(hclString('${env.HOME}')).toBe('"$${env.HOME}"');

@@ -7,9 +7,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentProgress } from '../../src/cluster/events.js';
+import { ExitCode, UsageError } from '../../src/errors.js';
+import type { ContainerRuntime } from '../../src/runtime/port.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import { StateDir } from '../../src/state/state-dir.js';
+import { rotateTls } from '../../src/tls/rotate.js';
 import {
   certIsCurrent,
   clientTlsFromEnv,
@@ -18,6 +20,7 @@ import {
   nodeSans,
   tlsPaths,
 } from '../../src/tls/tls.js';
+import { silentProgress } from '../helpers/progress.js';
 
 let dir: string;
 let state: StateDir;
@@ -121,5 +124,36 @@ describe('spec rules for TLS', () => {
     expect(resolveSpec({}).spec.tls.enabled).toBe(true);
     expect(resolveSpec({ tls: { enabled: false } }).warnings.join('\n')).toContain('TLS is off');
     expect(() => resolveSpec({ tls: { enabled: false, requireClientCert: true } })).toThrow(/problem/);
+  });
+});
+
+describe('rotateTls refusals', () => {
+  // Any use of the runtime or a node would throw: the refusals come from the spec and state dir.
+  const untouched = {
+    runtime: new Proxy({} as ContainerRuntime, {
+      get: (_t, op) => () => {
+        throw new Error(`runtime.${String(op)} called`);
+      },
+    }),
+    connect: () => {
+      throw new Error('a node was contacted');
+    },
+    progress: silentProgress,
+  };
+
+  it('a cluster with TLS off: a usage error (exit 1), nothing touched', async () => {
+    const { spec } = resolveSpec({ tls: { enabled: false } });
+    const err = await rotateTls(spec, state, untouched).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(ExitCode.usage);
+    expect((err as UsageError).render()).toBe(
+      'Error rotating TLS certificates: TLS is off for this cluster\nhint: turn it on (tls.enabled: true) and run `vaultctl up`',
+    );
+  });
+
+  it('a state dir without the cluster CA: a usage error (exit 1), nothing touched', async () => {
+    const err = await rotateTls(resolveSpec({}).spec, state, untouched).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toBe('the cluster CA is missing from the state dir');
   });
 });

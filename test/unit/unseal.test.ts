@@ -1,9 +1,9 @@
 /** `unsealCluster` through fake nodes and a fake clock: what it says and how long it waits. */
 import { describe, expect, it } from 'vitest';
 import { AUTO_UNSEAL_WAIT_MS, unsealCluster } from '../../src/bootstrap/unseal.js';
-import { RecordingProgress } from '../../src/cluster/events.js';
 import type { Clock } from '../../src/cluster/poll.js';
 import type { SealStatus, VaultConnector, VaultNode } from '../../src/vault/port.js';
+import { RecordingProgress } from '../helpers/progress.js';
 
 class FakeClock implements Clock {
   t = 0;

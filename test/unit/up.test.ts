@@ -7,7 +7,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RecordingProgress, silentProgress } from '../../src/cluster/events.js';
 import { isAbortError, RemoteError, UsageError } from '../../src/errors.js';
 import { upCluster } from '../../src/lifecycle/up.js';
 import { LABELS } from '../../src/runtime/port.js';
@@ -16,6 +15,7 @@ import { defaultImage, PINNED } from '../../src/spec/schema.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import type { VaultConnector } from '../../src/vault/port.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { RecordingProgress, silentProgress } from '../helpers/progress.js';
 
 const spec = resolveSpec({ name: 'vctl-unit-up', apiPortBase: 18940, tls: { enabled: false } }).spec;
 

@@ -1,0 +1,155 @@
+/**
+ * What a benchmark run measured, judged against the seed's targets. Pure: `runBench` (run.ts)
+ * feeds it the load result and the client's counters.
+ */
+import { credentialPath } from '../client/index.js';
+import type { HistogramSummary } from './histogram.js';
+import type { LoadResult } from './load.js';
+
+/** The seed's targets (milliseconds, and a fraction for errors). */
+export const TARGETS = { cachedReadP99: 2, vaultReadP99: 20, writeP99: 50, errorRate: 0.001 } as const;
+
+/** A benchmark's settings, parsed. */
+export interface BenchConfig {
+  readonly users: number;
+  readonly thinkMinMs: number;
+  readonly thinkMaxMs: number;
+  readonly readRatio: number;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  /** Fixed arrival rate per second (open loop); absent for the closed loop. */
+  readonly rate?: number | undefined;
+  readonly tenants: number;
+  readonly cache: boolean;
+  /** The think time, duration and warm-up as the user wrote them: the report and progress echo them. */
+  readonly as: { readonly think: string; readonly duration: string; readonly warmup: string };
+}
+
+export interface BenchVerdict {
+  readonly target: string;
+  readonly value: number;
+  readonly met: boolean;
+}
+
+/** What `vaultctl bench --format json` prints. */
+export interface BenchReport {
+  readonly mode: LoadResult['mode'];
+  readonly users: number;
+  readonly think: string;
+  readonly rate: number | null;
+  readonly readRatio: number;
+  readonly cache: boolean;
+  readonly durationSeconds: number;
+  /** Operations per second over the measured duration. */
+  readonly throughput: number;
+  readonly read: HistogramSummary;
+  readonly readCached: HistogramSummary;
+  readonly readVault: HistogramSummary;
+  readonly write: HistogramSummary;
+  readonly errors: number;
+  /** A fraction of every measured operation. */
+  readonly errorRate: number;
+  readonly errorSamples: readonly string[];
+  readonly dropped: number;
+  readonly cacheHitRate: number;
+  readonly failovers: number;
+  readonly verdicts: readonly BenchVerdict[];
+  readonly targetsMet: boolean;
+}
+
+/** The counters of the VaultClient the load ran through. */
+export interface BenchClientStats {
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  readonly failovers: number;
+}
+
+/** The seed's credential paths: per tenant, 3 exchanges x 2 credential types. */
+export function seedPaths(tenants: number): string[] {
+  const paths: string[] = [];
+  for (let t = 0; t < tenants; t++) {
+    const id = `00000000-0000-4000-8000-${String(t + 1).padStart(12, '0')}`;
+    for (const ex of ['binance', 'kraken', 'coinbase'])
+      for (const ty of ['readonly', 'trading'] as const) paths.push(credentialPath(id, ex, ty));
+  }
+  return paths;
+}
+
+/**
+ * The verdict per target. The cached-read target counts only with the cache on, and is missed
+ * when no read came from the cache; an operation that did not happen misses no other target.
+ */
+export function judgeBench(
+  measured: {
+    readonly readCached: HistogramSummary;
+    readonly readVault: HistogramSummary;
+    readonly write: HistogramSummary;
+    readonly errorRate: number;
+  },
+  cacheOn: boolean,
+): BenchVerdict[] {
+  const { readCached, readVault, write, errorRate } = measured;
+  const cachedVerdict = {
+    target: `cached read p99 < ${TARGETS.cachedReadP99} ms`,
+    value: readCached.p99,
+    met: readCached.count > 0 && readCached.p99 < TARGETS.cachedReadP99,
+  };
+  return [
+    ...(cacheOn ? [cachedVerdict] : []),
+    {
+      target: `Vault read p99 < ${TARGETS.vaultReadP99} ms`,
+      value: readVault.p99,
+      met: readVault.count === 0 || readVault.p99 < TARGETS.vaultReadP99,
+    },
+    {
+      target: `write p99 < ${TARGETS.writeP99} ms`,
+      value: write.p99,
+      met: write.count === 0 || write.p99 < TARGETS.writeP99,
+    },
+    {
+      target: `error rate < ${TARGETS.errorRate * 100} %`,
+      value: errorRate * 100,
+      met: errorRate < TARGETS.errorRate,
+    },
+  ];
+}
+
+/** The cache hit rate (a fraction; 0 when nothing was read through the cache). */
+export function hitRate(stats: BenchClientStats): number {
+  const lookups = stats.cacheHits + stats.cacheMisses;
+  return lookups ? stats.cacheHits / lookups : 0;
+}
+
+/** The report of one run: percentiles, throughput, errors, cache hit rate and the verdicts. */
+export function benchReport(config: BenchConfig, res: LoadResult, stats: BenchClientStats): BenchReport {
+  const total = res.read.count + res.write.count + res.errors;
+  const errorRate = total ? res.errors / total : 0;
+  const read = res.read.summary();
+  const readCached = res.readCached.summary();
+  const readVault = res.readVault.summary();
+  const write = res.write.summary();
+  const verdicts = judgeBench({ readCached, readVault, write, errorRate }, config.cache);
+  const seconds = res.elapsedMs / 1000;
+  return {
+    mode: res.mode,
+    users: config.users,
+    think: config.as.think,
+    rate: config.rate ?? null,
+    readRatio: config.readRatio,
+    cache: config.cache,
+    durationSeconds: Math.round(seconds * 10) / 10,
+    throughput: Math.round(((res.read.count + res.write.count) / seconds) * 10) / 10,
+    read,
+    readCached,
+    readVault,
+    write,
+    errors: res.errors,
+    errorRate,
+    errorSamples: res.errorSamples,
+    dropped: res.dropped,
+    cacheHitRate: Math.round(hitRate(stats) * 1000) / 1000,
+    failovers: stats.failovers,
+    verdicts,
+    targetsMet: verdicts.every((v) => v.met),
+  };
+}
