@@ -34,7 +34,10 @@ export function mergeLayers(...layers: (Json | undefined)[]): Json {
   return out;
 }
 
-/** Reads a YAML spec file. A missing optional file gives undefined; a malformed one a ConfigError. */
+/**
+ * Reads a YAML spec file. A missing or malformed file is a ConfigError naming it; `loadSpec` does
+ * not call it when the implicit ./vaultctl.yaml is absent.
+ */
 export function readSpecFile(path: string): Json {
   let text: string;
   try {
