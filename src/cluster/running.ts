@@ -10,7 +10,13 @@
  */
 import { RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
-import { containerName, nodeAddress } from '../spec/names.js';
+import {
+  containerName,
+  endpointAddress,
+  endpointContainerName,
+  endpointStandbyAddress,
+  nodeAddress,
+} from '../spec/names.js';
 import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultConnector, VaultNode, VaultTls } from '../vault/port.js';
@@ -83,6 +89,12 @@ export interface RunningCluster {
   readonly state?: StateDir;
   readonly tls?: VaultTls;
   readonly nodes: readonly NodeHandle[];
+  /** The active-node endpoint, when the spec has one (a cluster given by addresses has none). */
+  readonly endpoint?: {
+    readonly address: string;
+    readonly standbyAddress?: string;
+    readonly container: string;
+  };
   /** The voters a healthy cluster has; absent when only addresses are known. */
   readonly expectedVoters?: number;
   readonly clock: Clock;
@@ -190,6 +202,16 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
     };
   };
 
+  const endpointAt = spec && !opts.addresses ? endpointAddress(spec) : undefined;
+  const standbyAt = spec ? endpointStandbyAddress(spec) : undefined;
+  const endpoint =
+    spec && endpointAt
+      ? {
+          address: endpointAt,
+          ...(standbyAt ? { standbyAddress: standbyAt } : {}),
+          container: endpointContainerName(spec),
+        }
+      : undefined;
   const nodes: NodeHandle[] = opts.addresses
     ? opts.addresses.map((a) => handle(a.name, a.address.replace(/\/$/, '')))
     : (spec?.nodes ?? []).map((n) => handle(n.name, nodeAddress(spec!, n), n));
@@ -207,6 +229,7 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
 
   const cluster: RunningCluster = {
     ...(spec ? { name: spec.name, spec, expectedVoters: spec.nodes.length } : {}),
+    ...(endpoint ? { endpoint } : {}),
     ...(opts.state ? { state: opts.state } : {}),
     ...(tls ? { tls } : {}),
     nodes,

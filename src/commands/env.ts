@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
-import { nodeAddress } from '../spec/names.js';
+import { endpointAddress, nodeAddress } from '../spec/names.js';
 import { tlsPaths } from '../tls/tls.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { loadClusterSpec } from './context.js';
@@ -20,7 +20,7 @@ function shellQuote(v: string): string {
 export async function run(global: GlobalOptions, opts: EnvOptions, deps: CommandDeps): Promise<number> {
   const { spec, state } = loadClusterSpec(global, {}, deps, 'printing the environment');
   const node = opts.node ? spec.nodes.find((n) => n.name === opts.node) : spec.nodes[0];
-  if (!node) {
+  if (opts.node && !node) {
     throw new UsageError(
       'printing the environment',
       `no node named "${opts.node}"`,
@@ -28,7 +28,8 @@ export async function run(global: GlobalOptions, opts: EnvOptions, deps: Command
     );
   }
   const vars: Record<string, string> = {};
-  const addr = nodeAddress(spec, node);
+  // The endpoint follows the active node; a node's own address only when asked for (--node).
+  const addr = (opts.node ? undefined : endpointAddress(spec)) ?? nodeAddress(spec, node!);
   const tls = tlsPaths(state);
   for (const prefix of ['BAO', 'VAULT']) {
     vars[`${prefix}_ADDR`] = addr;
@@ -38,6 +39,7 @@ export async function run(global: GlobalOptions, opts: EnvOptions, deps: Command
       vars[`${prefix}_CLIENT_KEY`] = join(tls.clientDir, 'key.pem');
     }
   }
+  vars.VAULTCTL_NODE_ADDRS = spec.nodes.map((n) => nodeAddress(spec, n)).join(',');
   if (opts.showSecrets) {
     const token = state.readInit()?.rootToken;
     if (!token)
@@ -63,10 +65,10 @@ export function register(program: Command, deps: CommandDeps): void {
     .command('env')
     .summary('print the shell exports that point bao/vault and SDKs at the cluster')
     .description(
-      'Prints BAO_ADDR/VAULT_ADDR and, with TLS, BAO_CACERT/VAULT_CACERT (and client certificate variables for mutual TLS). ' +
+      'Prints BAO_ADDR/VAULT_ADDR (the active-node endpoint; a node with --node) and VAULTCTL_NODE_ADDRS (every node), and, with TLS, BAO_CACERT/VAULT_CACERT (and client certificate variables for mutual TLS). ' +
         'The token only with --show-secrets.\n\nExample:\n  $ eval "$(vaultctl env)" && bao status',
     )
-    .option('--node <name>', 'the node to point at (default the first)')
+    .option('--node <name>', 'point at this node instead of the endpoint')
     .option('--show-secrets', 'also export the root token (BAO_TOKEN/VAULT_TOKEN)')
     .action(async (opts: EnvOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));

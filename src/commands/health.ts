@@ -54,6 +54,10 @@ export function renderHealth(h: ClusterHealth, cluster: string | undefined): str
     n.raftAppliedIndex !== undefined ? String(n.raftAppliedIndex) : '-',
     n.version ?? '-',
   ]);
+  if (h.endpoint) {
+    const e = h.endpoint;
+    rows.push(['endpoint', e.address, yesNo(e.reachable), '-', '-', e.active ? 'active' : '-', '-', '-']);
+  }
   const lines = [
     table(['NODE', 'ADDRESS', 'REACHABLE', 'INIT', 'SEALED', 'ROLE', 'APPLIED', 'VERSION'], rows),
     '',
@@ -101,6 +105,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     );
   const h = await waitForHealth(targets, expected, {
     connect: cluster.connector,
+    endpoint: cluster.endpoint?.address,
     token,
     tls,
     waitMs,

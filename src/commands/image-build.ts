@@ -1,7 +1,13 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../image/image.js';
+import {
+  buildHaproxyImage,
+  buildPrometheusImage,
+  DEBIAN_HAPROXY,
+  DEBIAN_PROMETHEUS,
+} from '../image/host-binary.js';
+import { buildServerImage } from '../image/image.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 
@@ -9,6 +15,7 @@ export interface ImageBuildOptions {
   readonly binary?: string;
   readonly tag?: string;
   readonly prometheus?: boolean;
+  readonly haproxy?: boolean;
 }
 
 export async function run(
@@ -16,6 +23,28 @@ export async function run(
   opts: ImageBuildOptions,
   deps: CommandDeps,
 ): Promise<number> {
+  if (opts.prometheus && opts.haproxy)
+    throw new UsageError(
+      'building an image',
+      '--prometheus and --haproxy together',
+      'build one image at a time',
+    );
+  if (opts.haproxy) {
+    const res = await buildHaproxyImage(resolve(deps.cwd, opts.binary ?? DEBIAN_HAPROXY), opts.tag, {
+      runtime: deps.runtime(),
+      progress: deps.progress,
+    });
+    if (global.format === 'json') deps.out(json(res));
+    else {
+      deps.out(
+        `Built ${res.tag} (haproxy ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)}; ${res.libraries.length} shared libraries copied)`,
+      );
+      deps.out(
+        `Use it with: endpoint.image: ${res.tag} in vaultctl.yaml (up uses it by itself when haproxy:<pinned> is absent)`,
+      );
+    }
+    return 0;
+  }
   if (opts.prometheus) {
     const res = await buildPrometheusImage(resolve(deps.cwd, opts.binary ?? DEBIAN_PROMETHEUS), opts.tag, {
       runtime: deps.runtime(),
@@ -59,15 +88,19 @@ export function register(program: Command, deps: CommandDeps): void {
       'Builds a FROM scratch image holding only the given static binary, through the Docker Engine API. ' +
         'For hosts that cannot pull from a registry; clusters then run it exactly as a pulled image.\n\n' +
         "With --prometheus it builds the Prometheus image of `up --monitoring` from Debian's prometheus binary and the " +
-        'shared libraries it loads (ldd).\n\n' +
+        "shared libraries it loads (ldd); with --haproxy the image of the active-node endpoint from Debian's haproxy, the same way.\n\n" +
         'Example:\n  $ vaultctl image build --binary "$(bash scripts/setup.sh --print-bao)" --tag vaultctl/openbao:2.7.2\n' +
-        '  $ vaultctl image build --prometheus',
+        '  $ vaultctl image build --prometheus\n  $ vaultctl image build --haproxy',
     )
     .option(
       '--binary <path>',
       `static bao or vault executable (ELF); with --prometheus default ${DEBIAN_PROMETHEUS}`,
     )
     .option('--prometheus', 'build a Prometheus image (default tag vaultctl/prometheus:<version>)')
+    .option(
+      '--haproxy',
+      `build the endpoint's HAProxy image from ${DEBIAN_HAPROXY} (default tag vaultctl/haproxy:<version>)`,
+    )
     .option('--tag <ref>', 'image tag (default vaultctl/<flavor>:<version>)')
     .action(async (opts: ImageBuildOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));

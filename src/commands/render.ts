@@ -41,7 +41,10 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
       'use --target cluster (node HCL and the compose file) or --target prometheus',
     );
   const { spec, state } = loadClusterSpec(global, opts, deps, 'rendering the cluster');
-  const res = await renderToDir(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, deps);
+  const res = await renderToDir(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, {
+    progress: deps.progress,
+    runtime: deps.runtime(),
+  });
   if (global.format === 'json') {
     deps.out(json({ outDir: res.outDir, files: res.files, changed: res.changed }));
   } else {

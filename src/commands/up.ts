@@ -32,6 +32,7 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
         steps: res.plan.steps.map((s) => ({ action: s.action, target: s.target, reason: s.reason })),
         orphans: res.plan.orphans,
         nodes: res.nodes,
+        ...(res.endpoint ? { endpoint: res.endpoint } : {}),
         ...(res.monitoring ? { prometheus: res.monitoring } : {}),
       }),
     );
@@ -53,6 +54,13 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
   if (res.plan.steps.length === 0) deps.out(`Cluster ${spec.name} is up to date: nothing to do.`);
   else deps.out(`Cluster ${spec.name} is up (${res.plan.steps.length} step(s) applied).`);
   for (const n of res.nodes) deps.out(`  ${n.name}  ${n.address}`);
+  if (res.endpoint) {
+    deps.out(
+      `  endpoint  ${res.endpoint.address}   (the active node, whichever it is; image ${res.endpoint.image})`,
+    );
+    if (res.endpoint.standbyAddress)
+      deps.out(`  endpoint (any unsealed node)  ${res.endpoint.standbyAddress}`);
+  }
   if (res.monitoring) deps.out(`  prometheus  ${res.monitoring.address}   (image ${res.monitoring.image})`);
   deps.out(`State dir: ${res.stateDir}`);
   if (!existsSync(state.initFile))

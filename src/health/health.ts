@@ -46,6 +46,15 @@ export interface RaftFacts {
   readonly unhealthyServers?: readonly string[];
 }
 
+/** The active-node endpoint as a client sees it: does it reach an active node? */
+export interface EndpointHealth {
+  readonly address: string;
+  readonly reachable: boolean;
+  /** The node behind it answered active (unsealed, not standby). */
+  readonly active?: boolean;
+  readonly error?: string;
+}
+
 export interface ClusterHealth {
   readonly verdict: Verdict;
   readonly reasons: readonly string[];
@@ -53,6 +62,7 @@ export interface ClusterHealth {
   readonly expectedVoters: number;
   readonly activeCount: number;
   readonly raft?: RaftFacts;
+  readonly endpoint?: EndpointHealth;
   /** Why raft facts are missing (no token, no active node, permission). */
   readonly raftUnknown?: string;
 }
@@ -63,6 +73,7 @@ export function judgeHealth(
   nodes: readonly NodeHealth[],
   expectedVoters: number,
   raft: RaftFacts | undefined,
+  endpoint?: EndpointHealth,
 ): { verdict: Verdict; reasons: string[]; activeCount: number } {
   const down: string[] = [];
   const degraded: string[] = [];
@@ -95,6 +106,13 @@ export function judgeHealth(
       degraded.push(`autopilot reports the cluster unhealthy${which}`);
     }
   }
+  // Applications that know only the endpoint lose the cluster when it does not route: degraded,
+  // since every node may still be reached directly.
+  if (endpoint && !(endpoint.reachable && endpoint.active)) {
+    degraded.push(
+      `endpoint ${endpoint.address} ${endpoint.reachable ? 'does not reach the active node' : 'does not answer'}${endpoint.error ? ` (${endpoint.error})` : ''}`,
+    );
+  }
   if (down.length > 0)
     return { verdict: 'down', reasons: [...down, ...degraded], activeCount: active.length };
   if (degraded.length > 0) return { verdict: 'degraded', reasons: degraded, activeCount: active.length };
@@ -104,6 +122,8 @@ export function judgeHealth(
 export interface HealthDeps {
   /** Makes the API clients (the cluster's connector; a fake in unit tests). */
   readonly connect: VaultConnector;
+  /** The active-node endpoint's address, checked as a client sees it. */
+  readonly endpoint?: string | undefined;
   readonly token?: string | undefined;
   readonly tls?: VaultTls | undefined;
   readonly timeoutMs?: number;
@@ -133,6 +153,15 @@ async function nodeFacts(target: HealthTarget, timeoutMs: number, deps: HealthDe
       error: msg,
       ...(hint ? { hint } : {}),
     };
+  }
+}
+
+async function endpointFacts(address: string, timeoutMs: number, deps: HealthDeps): Promise<EndpointHealth> {
+  try {
+    const h = await deps.connect({ address, timeoutMs, tls: deps.tls }).health();
+    return { address, reachable: true, active: h.initialized && !h.sealed && !h.standby };
+  } catch (err) {
+    return { address, reachable: false, error: (err as Error).message };
   }
 }
 
@@ -169,7 +198,10 @@ export async function checkHealth(
   deps: HealthDeps,
 ): Promise<ClusterHealth> {
   const timeoutMs = deps.timeoutMs ?? 3000;
-  const nodes = await Promise.all(targets.map((t) => nodeFacts(t, timeoutMs, deps)));
+  const [nodes, endpoint] = await Promise.all([
+    Promise.all(targets.map((t) => nodeFacts(t, timeoutMs, deps))),
+    deps.endpoint ? endpointFacts(deps.endpoint, timeoutMs, deps) : Promise.resolve(undefined),
+  ]);
   let raft: RaftFacts | undefined;
   let raftUnknown: string | undefined;
   /** A token was given but raft could not be read with it: voters and autopilot are unchecked. */
@@ -186,7 +218,7 @@ export async function checkHealth(
     }
   }
   const expected = expectedVoters ?? Math.max(targets.length, raft?.servers ?? 0);
-  const judged = judgeHealth(nodes, expected, raft);
+  const judged = judgeHealth(nodes, expected, raft, endpoint);
   const { activeCount } = judged;
   let { verdict, reasons } = judged;
   // What could not be checked is not healthy: a rejected token must not pass a CI gate.
@@ -201,6 +233,7 @@ export async function checkHealth(
     expectedVoters: expected,
     activeCount,
     ...(raft ? { raft } : {}),
+    ...(endpoint ? { endpoint } : {}),
     ...(raftUnknown ? { raftUnknown } : {}),
   };
 }

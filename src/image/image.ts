@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Progress } from '../cluster/events.js';
 import { UsageError } from '../errors.js';
@@ -173,113 +173,6 @@ export async function buildServerImage(
     );
     deps.progress.done(`built ${finalTag}`);
     return { tag: finalTag, id, flavor: facts.flavor, version: facts.version };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-export interface PrometheusImageResult {
-  readonly tag: string;
-  readonly id: string;
-  readonly version: string;
-  /** Shared libraries copied into the image (empty for a static binary). */
-  readonly libraries: readonly string[];
-}
-
-/** Debian's prometheus package installs the server here. */
-export const DEBIAN_PROMETHEUS = '/usr/bin/prometheus';
-
-/** The shared libraries a dynamic binary loads, from `ldd` (the loader included). Empty when static. */
-export function parseLdd(output: string): string[] {
-  const libs: string[] = [];
-  for (const line of output.split('\n')) {
-    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(0x/.exec(line);
-    if (m?.[1]) libs.push(m[1]);
-  }
-  return libs;
-}
-
-/**
- * `buildPrometheusImage`: a local Prometheus image from a host binary (Debian's is dynamically
- * linked against glibc only): the binary plus the libraries `ldd` names, at their own paths, on
- * an otherwise empty root. Works offline, like `buildServerImage`.
- */
-export async function buildPrometheusImage(
-  binary: string,
-  tag: string | undefined,
-  deps: { runtime: ContainerRuntime; progress: Progress },
-): Promise<PrometheusImageResult> {
-  const doing = `checking the binary ${binary}`;
-  const elf = (() => {
-    try {
-      return inspectElf(binary);
-    } catch (err) {
-      throw new UsageError(
-        doing,
-        (err as Error).message,
-        "install Debian's prometheus (bash scripts/setup.sh) or give --binary",
-      );
-    }
-  })();
-  if (!elf.elf) throw new UsageError(doing, 'not an ELF executable', 'give the prometheus binary itself');
-  let version: string;
-  try {
-    const out = await run(binary, ['--version'], { timeout: 20_000 });
-    const m = /prometheus, version (\d+\.\d+\.\d+)/.exec(`${out.stdout}\n${out.stderr}`);
-    if (!m) throw new Error(`unrecognised version output: ${out.stdout.trim().slice(0, 80)}`);
-    version = m[1]!;
-  } catch (err) {
-    throw new UsageError(doing, `\`prometheus --version\` failed: ${(err as Error).message}`);
-  }
-  let libraries: string[] = [];
-  if (!elf.static) {
-    try {
-      libraries = parseLdd((await run('ldd', [binary], { timeout: 20_000 })).stdout);
-    } catch (err) {
-      throw new UsageError(doing, `ldd failed: ${(err as Error).message}`, 'ldd comes with libc-bin');
-    }
-    if (libraries.length === 0) throw new UsageError(doing, 'dynamically linked, but ldd lists no library');
-  }
-  const finalTag = tag ?? `vaultctl/prometheus:${version}`;
-  await deps.runtime.ping();
-  const dir = mkdtempSync(join(tmpdir(), 'vaultctl-image-'));
-  try {
-    const root = join(dir, 'rootfs');
-    mkdirSync(join(root, 'bin'), { recursive: true });
-    copyFileSync(binary, join(root, 'bin', 'prometheus'));
-    chmodSync(join(root, 'bin', 'prometheus'), 0o755);
-    for (const lib of libraries) {
-      mkdirSync(join(root, dirname(lib)), { recursive: true });
-      copyFileSync(lib, join(root, lib)); // follows symlinks: the real file under the linked name
-      chmodSync(join(root, lib), 0o755);
-    }
-    for (const d of ['tmp', 'prometheus', 'etc/prometheus']) mkdirSync(join(root, d), { recursive: true });
-    chmodSync(join(root, 'tmp'), 0o1777);
-    writeFileSync(
-      join(dir, 'Dockerfile'),
-      [
-        `# Built by \`vaultctl image build --prometheus\` from ${binary} and the libraries it loads.`,
-        'FROM scratch',
-        'COPY rootfs/ /',
-        'ENV PATH=/bin',
-        'WORKDIR /prometheus',
-        'ENTRYPOINT ["/bin/prometheus"]',
-        'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]',
-        '',
-      ].join('\n'),
-    );
-    deps.progress.step(`building ${finalTag} from ${binary}`);
-    const id = await deps.runtime.buildImage(
-      {
-        contextDir: dir,
-        files: ['Dockerfile', 'rootfs'],
-        tag: finalTag,
-        labels: { 'io.vaultctl.component': 'prometheus', 'io.vaultctl.version': version },
-      },
-      (e: ProgressEvent) => deps.progress.debug(e.status),
-    );
-    deps.progress.done(`built ${finalTag}`);
-    return { tag: finalTag, id, version, libraries };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,11 +5,13 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Progress } from '../cluster/events.js';
+import type { ContainerRuntime } from '../runtime/port.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import { renderCluster, renderPrometheusForHost } from '../templates/render.js';
 import type { RenderedFile } from '../templates/rendered.js';
 import { ensureTls, tlsPaths } from '../tls/tls.js';
+import { preferLocalImages } from './images.js';
 
 export interface RenderToDirResult {
   readonly outDir: string;
@@ -19,6 +21,25 @@ export interface RenderToDirResult {
   readonly changed: readonly string[];
   /** Where the compose file's containers find the TLS material (VAULTCTL_TLS_DIR). */
   readonly tlsDir: string;
+}
+
+/** True when the runtime answers within 2 s (render works without one). */
+async function answers(runtime: ContainerRuntime): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => {
+    timer = setTimeout(() => r(false), 2000);
+  });
+  try {
+    return await Promise.race([
+      runtime.ping().then(
+        () => true,
+        () => false,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Written as they are, 0644: docker-compose and Prometheus read them, no state-dir rules apply. */
@@ -38,12 +59,19 @@ function writePlain(outDir: string, files: readonly RenderedFile[]): string[] {
  * VAULTCTL_TLS_DIR.
  */
 export async function renderToDir(
-  spec: ClusterSpec,
+  requested: ClusterSpec,
   state: StateDir,
   outDir: string | undefined,
-  deps: { readonly progress: Progress },
+  deps: { readonly progress: Progress; readonly runtime?: ContainerRuntime },
 ): Promise<RenderToDirResult> {
   const dir = outDir ?? state.root;
+  // The same images `up` would run (locally built ones where the upstream defaults are absent),
+  // when a Docker Engine answers; without one, the spec's images as they are.
+  const runtime = deps.runtime;
+  const spec =
+    runtime && (await answers(runtime))
+      ? await preferLocalImages(requested, { runtime, progress: deps.progress })
+      : requested;
   const rendered = renderCluster(spec, dir);
   let changed: string[];
   if (outDir) changed = writePlain(outDir, rendered.files);

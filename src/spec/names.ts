@@ -53,3 +53,25 @@ export function nodeAddress(spec: ClusterSpec, node: NodeSpec): string {
   const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
   return `${apiScheme(spec)}://${host}:${node.apiPort}`;
 }
+
+export const ENDPOINT_DIR = 'endpoint';
+/** Inside the endpoint container: the active-node frontend, the standby-reads one, HAProxy's metrics. */
+export const CONTAINER_ENDPOINT_PORTS = { active: 8200, standby: 8300, metrics: 8404 } as const;
+
+export function endpointContainerName(spec: ClusterSpec): string {
+  return `${spec.name}-endpoint`;
+}
+
+/** Host-side address of the active-node endpoint (undefined when the spec turns it off). */
+export function endpointAddress(spec: ClusterSpec): string | undefined {
+  if (!spec.endpoint.enabled) return undefined;
+  const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
+  return `${apiScheme(spec)}://${host}:${spec.endpoint.port}`;
+}
+
+/** Host-side address of the endpoint over every unsealed node (only with standby reads). */
+export function endpointStandbyAddress(spec: ClusterSpec): string | undefined {
+  if (!spec.endpoint.enabled || spec.endpoint.standbyPort === undefined) return undefined;
+  const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
+  return `${apiScheme(spec)}://${host}:${spec.endpoint.standbyPort}`;
+}

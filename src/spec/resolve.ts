@@ -6,6 +6,7 @@
 import { ConfigError } from '../errors.js';
 import {
   type ClusterSpec,
+  defaultHaproxyImage,
   defaultImage,
   defaultPrometheusImage,
   type NodeSpec,
@@ -133,6 +134,27 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
     });
   }
 
+  const endpointPort = p.endpoint.port ?? p.apiPortBase + 2 * nodes.length;
+  const standbyPort = p.standbyReads ? (p.endpoint.standbyPort ?? endpointPort + 1) : undefined;
+  if (p.endpoint.enabled) {
+    const taken = [
+      ...nodes.map((n) => ({ port: n.apiPort, by: `the API port of ${n.name}` })),
+      ...(p.monitoring.enabled ? [{ port: p.monitoring.port, by: 'the Prometheus port' }] : []),
+    ];
+    for (const [path, want] of [
+      ['endpoint.port', endpointPort],
+      ['endpoint.standbyPort', standbyPort],
+    ] as const) {
+      const clash = want === undefined ? undefined : taken.find((t) => t.port === want);
+      if (clash) problems.push({ path, message: `port ${want} is ${clash.by}` });
+    }
+    if (standbyPort !== undefined && standbyPort === endpointPort)
+      problems.push({
+        path: 'endpoint.standbyPort',
+        message: `port ${standbyPort} is the endpoint's own port`,
+      });
+  }
+
   const portOwner = nodes.find((n) => n.apiPort === p.monitoring.port);
   if (portOwner) {
     problems.push({
@@ -183,6 +205,12 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
     nodes,
     seal: { ...p.seal, type: sealType },
     monitoring: { ...p.monitoring, image: p.monitoring.image ?? defaultPrometheusImage() },
+    endpoint: {
+      ...p.endpoint,
+      image: p.endpoint.image ?? defaultHaproxyImage(),
+      port: endpointPort,
+      ...(standbyPort !== undefined ? { standbyPort } : {}),
+    },
     raft: { ...p.raft, autopilot: { ...p.raft.autopilot, minQuorum } },
   };
   return { spec, warnings };

@@ -12,6 +12,8 @@ export const PINNED = {
   vault: '1.20.4',
   /** Debian 12's prometheus (and promtool): the version the rules and the monitoring tests run on. */
   prometheus: '2.42.0',
+  /** Debian 12's haproxy: the active-node endpoint's image is built from it on hosts without a registry. */
+  haproxy: '2.6.12',
 } as const;
 
 export const FLAVORS = ['openbao', 'vault'] as const;
@@ -136,6 +138,30 @@ export const specInputSchema = z.strictObject({
       highLatencyMs: z.number().positive().default(100),
     })
     .prefault({}),
+  endpoint: z
+    .strictObject({
+      /**
+       * One stable address for applications: an HAProxy container on the cluster network that
+       * passes TLS through to the active node only (health-checked on /v1/sys/health).
+       */
+      enabled: z.boolean().default(true),
+      /** Default haproxy:<pinned>; hosts without a registry build vaultctl/haproxy:<version>. */
+      image: z.string().min(1).optional(),
+      /** Host port on bindAddress; default the port after the nodes' (apiPortBase + 2 x node count). */
+      port: port.optional(),
+      /** With `standbyReads`: a second port that spreads requests over every unsealed node. */
+      standbyPort: port.optional(),
+      /** How often HAProxy checks each node; a failover through the endpoint adds about this much. */
+      checkInterval: duration.default('250ms'),
+    })
+    .prefault({}),
+  /**
+   * Off (the default): standbys forward every request to the active node (`disable_standby_reads`),
+   * so a write acknowledged through any node is read back through any node. On: standbys answer
+   * reads from their own state, which lags the leader by tens of milliseconds (scale-out reads,
+   * eventually consistent).
+   */
+  standbyReads: z.boolean().default(false),
   kv: z
     .strictObject({
       path: z
@@ -171,7 +197,10 @@ export interface NodeSpec {
 
 /** A validated, fully defaulted cluster spec. */
 export interface ClusterSpec
-  extends Omit<ParsedSpec, 'nodes' | 'nodeCount' | 'apiPortBase' | 'seal' | 'image' | 'monitoring'> {
+  extends Omit<
+    ParsedSpec,
+    'nodes' | 'nodeCount' | 'apiPortBase' | 'seal' | 'image' | 'monitoring' | 'endpoint'
+  > {
   /**
    * What the user chose (every source merged), before defaults and derived values. This, not the
    * resolved spec, is what the state dir remembers: derived values (seal type from the flavor,
@@ -182,6 +211,12 @@ export interface ClusterSpec
   readonly nodes: readonly NodeSpec[];
   readonly seal: ParsedSpec['seal'] & { readonly type: SealType };
   readonly monitoring: ParsedSpec['monitoring'] & { readonly image: string };
+  readonly endpoint: ParsedSpec['endpoint'] & {
+    readonly image: string;
+    readonly port: number;
+    /** Only with `standbyReads`. */
+    readonly standbyPort?: number;
+  };
   readonly raft: ParsedSpec['raft'] & {
     readonly autopilot: ParsedSpec['raft']['autopilot'] & { readonly minQuorum: number };
   };
@@ -203,6 +238,10 @@ export const CONTAINER_CLUSTER_PORT = 8201;
 
 export function defaultImage(flavor: Flavor): string {
   return flavor === 'openbao' ? `openbao/openbao:${PINNED.openbao}` : `hashicorp/vault:${PINNED.vault}`;
+}
+
+export function defaultHaproxyImage(): string {
+  return `haproxy:${PINNED.haproxy}`;
 }
 
 export function defaultPrometheusImage(): string {

@@ -156,6 +156,9 @@ export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
     // OpenBao has no mlock, and 2.7 logs the field as unknown on every start; Vault with Raft
     // storage must have it off explicitly.
     ...(spec.flavor === 'vault' ? ['disable_mlock = true'] : []),
+    // Standbys answer reads from their own, lagging state only when the spec opts in; otherwise they
+    // forward every request to the active node, and a write is read back through any node.
+    ...(spec.flavor === 'openbao' ? [`disable_standby_reads = ${!spec.standbyReads}`] : []),
     `log_level     = ${hclString(spec.logLevel)}`,
     `cluster_name  = ${hclString(spec.name)}`,
     `api_addr      = ${hclString(`${scheme}://${node.name}:${CONTAINER_API_PORT}`)}`,

@@ -24,6 +24,7 @@ import {
 import type { ClusterSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT } from '../spec/schema.js';
 import { renderCompose } from './compose.js';
+import { renderEndpoint } from './endpoint.js';
 import { nodePaths, renderNodeHcl } from './hcl.js';
 import {
   PROMETHEUS_CONFIG_FILE,
@@ -120,6 +121,11 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
       .slice(0, 16);
     return { ...base, labels: { ...nodeLabels, [LABELS.kind]: 'node', [LABELS.configHash]: configHash } };
   });
+  if (spec.endpoint.enabled) {
+    const e = renderEndpoint(spec, outDir, network);
+    files.push(...e.files);
+    containers.push(e.container);
+  }
   if (spec.monitoring.enabled) {
     const m = renderMonitoring(spec, outDir, network);
     files.push(...m.files);

@@ -45,9 +45,15 @@ export function tlsPaths(state: StateDir): TlsPaths {
   };
 }
 
-/** The names a node's certificate must carry: its hostname (peers), localhost and 127.0.0.1 (host). */
+/**
+ * The names a node's certificate must carry: its hostname (peers), localhost and 127.0.0.1 (host),
+ * and the endpoint's name when the cluster has one.
+ */
 export function nodeSans(spec: ClusterSpec, node: NodeSpec): string[] {
   const sans = [`DNS:${node.name}`, 'DNS:localhost', 'IP:127.0.0.1'];
+  // Clients on the cluster network reach the active node through the endpoint by its name; TLS
+  // passes through, so the node's certificate must carry that name too.
+  if (spec.endpoint.enabled) sans.push('DNS:endpoint');
   if (spec.bindAddress !== '127.0.0.1' && spec.bindAddress !== '0.0.0.0') sans.push(`IP:${spec.bindAddress}`);
   return sans;
 }
@@ -262,6 +268,11 @@ export async function ensureTls(
       await issueCert(paths, paths.clientDir, `vaultctl ${spec.name} client`, [], 'client');
       issued.push('client');
     }
+    // HAProxy reads certificate and key from one file for the endpoint's health checks.
+    const combined = join(paths.clientDir, 'combined.pem');
+    const want = readFileSync(certFile, 'utf8') + readFileSync(join(paths.clientDir, 'key.pem'), 'utf8');
+    if (spec.endpoint.enabled && (!existsSync(combined) || readFileSync(combined, 'utf8') !== want))
+      writeFileSync(combined, want, { mode: 0o600 });
   }
   if (createdCa || issued.length > 0)
     progress.done(

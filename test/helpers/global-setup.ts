@@ -5,9 +5,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { buildPrometheusImage, buildServerImage, DEBIAN_PROMETHEUS } from '../../src/image/image.js';
+import {
+  buildHaproxyImage,
+  buildPrometheusImage,
+  DEBIAN_HAPROXY,
+  DEBIAN_PROMETHEUS,
+} from '../../src/image/host-binary.js';
+import { buildServerImage } from '../../src/image/image.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
-import { IMAGE, PROMETHEUS_IMAGE, REPO_ROOT } from './paths.js';
+import { HAPROXY_IMAGE, IMAGE, PROMETHEUS_IMAGE, REPO_ROOT } from './paths.js';
 import { silentProgress } from './progress.js';
 
 export default async function setup(): Promise<void> {
@@ -30,6 +36,13 @@ export default async function setup(): Promise<void> {
     if (!existsSync(DEBIAN_PROMETHEUS))
       throw new Error("The monitoring tests need Debian's prometheus: run `bash scripts/setup.sh`.");
     await buildPrometheusImage(DEBIAN_PROMETHEUS, PROMETHEUS_IMAGE, { runtime, progress: silentProgress });
+  }
+  if (!(await runtime.imageExists(HAPROXY_IMAGE))) {
+    if (!existsSync(DEBIAN_HAPROXY))
+      throw new Error(
+        "Every test cluster has an endpoint, which needs Debian's haproxy: run `bash scripts/setup.sh`.",
+      );
+    await buildHaproxyImage(DEBIAN_HAPROXY, HAPROXY_IMAGE, { runtime, progress: silentProgress });
   }
   if (!existsSync(`${REPO_ROOT}/dist/cli.js`)) {
     execFileSync('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });

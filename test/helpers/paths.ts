@@ -8,3 +8,5 @@ export const CLI = resolve(REPO_ROOT, 'bin/vaultctl');
 export const IMAGE = `vaultctl/openbao:${PINNED.openbao}`;
 /** The Prometheus image of the monitoring tests: built locally from Debian's prometheus binary. */
 export const PROMETHEUS_IMAGE = `vaultctl/prometheus:${PINNED.prometheus}`;
+/** The endpoint image: built locally from Debian's haproxy binary. */
+export const HAPROXY_IMAGE = `vaultctl/haproxy:${PINNED.haproxy}`;

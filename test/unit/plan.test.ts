@@ -31,7 +31,7 @@ function everything(r: RenderedCluster, states: Record<string, ContainerState> =
 const nothing: Observed = { containers: [], networks: [], volumes: [], foreignNames: [] };
 
 describe('planUp', () => {
-  it('creates the network, six volumes and three containers when nothing exists', () => {
+  it('creates the network, six volumes, three nodes and the endpoint when nothing exists', () => {
     const r = render();
     const { steps, orphans } = planUp(r, nothing);
     expect(orphans).toEqual([]);
@@ -49,6 +49,8 @@ describe('planUp', () => {
       'start-container alphapulse-vault-2',
       'create-container alphapulse-vault-3',
       'start-container alphapulse-vault-3',
+      'create-container alphapulse-endpoint',
+      'start-container alphapulse-endpoint',
     ]);
   });
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { ConfigError } from '../../src/errors.js';
-import { parseLdd } from '../../src/image/image.js';
+import { parseLdd } from '../../src/image/host-binary.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import type { SpecInput } from '../../src/spec/schema.js';
 import { renderCompose } from '../../src/templates/compose.js';

@@ -226,7 +226,13 @@ describe('StateDir.writeRendered', () => {
   it('writes every file the first time, readable by the container user', () => {
     const changed = state.writeRendered(rendered);
     expect(changed.sort()).toEqual(
-      [COMPOSE_FILE, 'nodes/vault-1/node.hcl', 'nodes/vault-2/node.hcl', 'nodes/vault-3/node.hcl'].sort(),
+      [
+        COMPOSE_FILE,
+        'nodes/vault-1/node.hcl',
+        'nodes/vault-2/node.hcl',
+        'nodes/vault-3/node.hcl',
+        'endpoint/haproxy.cfg',
+      ].sort(),
     );
     for (const f of rendered.files) expect(readFileSync(join(state.root, f.path), 'utf8')).toBe(f.content);
     expect(modeOf(join(state.root, 'nodes/vault-1/node.hcl'))).toBe(0o644);

@@ -181,12 +181,13 @@ describe('rendered containers', () => {
   it('publish every port on 127.0.0.1 by default', () => {
     const r = renderCluster(spec({ nodeCount: 5 }), OUT_DIR);
     const ports = r.containers.flatMap((c) => c.ports);
-    expect(ports).toHaveLength(5);
+    // Five nodes, then the endpoint on the port after theirs.
+    expect(ports).toHaveLength(6);
     for (const p of ports) {
       expect(p.hostIp).toBe('127.0.0.1');
       expect(p.containerPort).toBe(8200);
     }
-    expect(ports.map((p) => p.hostPort)).toEqual([8200, 8202, 8204, 8206, 8208]);
+    expect(ports.map((p) => p.hostPort)).toEqual([8200, 8202, 8204, 8206, 8208, 8210]);
   });
 
   it('publish on the bind address the spec asks for', () => {
@@ -203,7 +204,9 @@ describe('rendered containers', () => {
 
   describe('config-hash label', () => {
     const hashes = (s: ClusterSpec) =>
-      renderCluster(s, OUT_DIR).containers.map((c) => c.labels[LABELS.configHash]);
+      renderCluster(s, OUT_DIR)
+        .containers.filter((c) => c.labels[LABELS.kind] === 'node')
+        .map((c) => c.labels[LABELS.configHash]);
 
     it('is the same when nothing changes', () => {
       expect(hashes(spec())).toEqual(hashes(spec()));
@@ -253,7 +256,7 @@ describe('compose file', () => {
 
   it('parses as YAML with services vault-1..3', () => {
     const doc = parsed(spec());
-    expect(Object.keys(doc.services)).toEqual(['vault-1', 'vault-2', 'vault-3']);
+    expect(Object.keys(doc.services)).toEqual(['vault-1', 'vault-2', 'vault-3', 'endpoint']);
     expect(doc.services['vault-2'].container_name).toBe('alphapulse-vault-2');
     expect(doc.services['vault-2'].image).toBe(spec().image);
   });
@@ -261,7 +264,12 @@ describe('compose file', () => {
   it('publishes every port on 127.0.0.1', () => {
     const doc = parsed(spec());
     const ports = Object.values(doc.services).flatMap((svc) => (svc as { ports: string[] }).ports);
-    expect(ports).toEqual(['127.0.0.1:8200:8200', '127.0.0.1:8202:8200', '127.0.0.1:8204:8200']);
+    expect(ports).toEqual([
+      '127.0.0.1:8200:8200',
+      '127.0.0.1:8202:8200',
+      '127.0.0.1:8204:8200',
+      '127.0.0.1:8206:8200',
+    ]);
   });
 
   it('names the network and volumes explicitly', () => {
