@@ -351,3 +351,18 @@ describe('bootstrapCluster refuses without key material or token', () => {
     expect(res.voters).toEqual(['vault-1', 'vault-2', 'vault-3']);
   });
 });
+
+describe('bootstrapCluster --revoke-root (fake OpenBao)', () => {
+  it('the admin credential replaces the root token; the next run logs in with it and changes nothing', async () => {
+    const w = world('shamir');
+    const res = await run(w, { revokeRoot: true });
+    expect(res.steps.at(-1)).toMatchObject({ step: 'revoke the root token', changed: true });
+    expect(w.state.rootRevoked()).toBe(true);
+    expect(statSync(w.state.adminFile).mode & 0o777).toBe(0o600);
+    expect(w.fake.server.snapshot().rootTokenValid).toBe(false);
+    const from = w.fake.calls.length;
+    const again = await run(w, { revokeRoot: true });
+    expect(again.steps.filter((s) => s.changed)).toEqual([]);
+    expect(w.fake.calls.slice(from).some((c) => c.op === 'POST auth/approle/login')).toBe(true);
+  });
+});
