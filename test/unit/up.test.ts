@@ -1,6 +1,7 @@
 /**
  * `upCluster` against the in-memory runtime: a run that fails or is cancelled half-way removes what
- * it created in that run, and only that; refusals touch nothing. No Docker.
+ * it created in that run, and only that; refusals touch nothing; a run whose nodes answer (the
+ * OpenBao fake) leaves nothing for the next run to do. No Docker.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,6 +16,7 @@ import { defaultImage, PINNED } from '../../src/spec/schema.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import type { VaultConnector } from '../../src/vault/port.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { FakeVault } from '../helpers/fake-vault.js';
 import { RecordingProgress, silentProgress } from '../helpers/progress.js';
 
 const spec = resolveSpec({ name: 'vctl-unit-up', apiPortBase: 18940, tls: { enabled: false } }).spec;
@@ -175,5 +177,60 @@ describe('upCluster preflight and what it remembers (fake runtime)', () => {
     expect(rt.calls).not.toContain(`pullImage ${upstream.image}`);
     expect(progress.lines.join('\n')).toContain(`using the locally built image ${local}`);
     expect(rt.calls).toContain('createContainer vctl-unit-up-vault-1 (failed)');
+  });
+});
+
+describe('upCluster success path (fake runtime, fake OpenBao nodes)', () => {
+  it('starts every node, waits until each answers, and a second run plans nothing', async () => {
+    const rt = new FakeRuntime([spec.image]);
+    const fake = FakeVault.forSpec(spec);
+    const deps = { runtime: rt, progress: silentProgress, connect: fake.connect, clock: fake.clock };
+    const first = await upCluster(spec, state, deps);
+    expect(first.plan.steps.filter((s) => s.action === 'start-container').map((s) => s.target)).toEqual([
+      'vctl-unit-up-vault-1',
+      'vctl-unit-up-vault-2',
+      'vctl-unit-up-vault-3',
+      'vctl-unit-up-endpoint',
+    ]);
+    expect([...rt.containers.values()].map((c) => c.state)).toEqual([
+      'running',
+      'running',
+      'running',
+      'running',
+    ]);
+    expect(new Set(fake.calls.map((c) => `${c.node} ${c.method}`))).toEqual(
+      new Set(['vault-1 sealStatus', 'vault-2 sealStatus', 'vault-3 sealStatus']),
+    );
+    expect(first.nodes.map((n) => n.address)).toEqual([
+      'http://127.0.0.1:18940',
+      'http://127.0.0.1:18942',
+      'http://127.0.0.1:18944',
+    ]);
+
+    rt.calls.length = 0;
+    const second = await upCluster(spec, state, deps);
+    expect(second.plan.steps).toEqual([]);
+    expect(second.localSteps).toEqual([]);
+    expect(rt.calls.filter((c) => /^(create|start|remove)/.test(c))).toEqual([]);
+  });
+
+  it('a node that never answers: the run times out with its log tail and removes what it created', async () => {
+    const rt = new FakeRuntime([spec.image]);
+    const fake = FakeVault.forSpec(spec);
+    fake.setReachable('vault-2', false);
+    const err = await upCluster(spec, state, {
+      runtime: rt,
+      progress: silentProgress,
+      connect: fake.connect,
+      clock: fake.clock,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err).toMatchObject({ doing: 'starting vault-2' });
+    expect((err as Error).message).toContain(
+      '--- last lines of vctl-unit-up-vault-2 ---\nlog of vctl-unit-up-vault-2',
+    );
+    expect(rt.containers.size).toBe(0);
+    expect(rt.volumes.size).toBe(0);
+    expect(rt.networks.size).toBe(0);
   });
 });
