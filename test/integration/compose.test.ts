@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectVaultNode } from '../../src/vault/api.js';
 import { clusterResources, eventually, removeClusterResources, runCli } from '../helpers/cluster.js';
-import { IMAGE } from '../helpers/paths.js';
+import { HAPROXY_IMAGE, IMAGE } from '../helpers/paths.js';
 
 const name = 'vctl-it-compose';
 const work = mkdtempSync(join(tmpdir(), 'vaultctl-compose-'));
@@ -47,12 +47,15 @@ describe('the rendered compose file', () => {
     const cfg = await compose('config');
     expect(cfg.exitCode, String(cfg.stderr)).toBe(0);
     expect(String(cfg.stdout)).toContain('127.0.0.1');
+    // On a host without a registry the compose file names the locally built endpoint image.
+    expect(String(cfg.stdout)).toContain(HAPROXY_IMAGE);
   });
 
   it('brings up three nodes that `vaultctl init` makes a healthy cluster', async () => {
     const upRes = await compose('up', '-d');
     expect(upRes.exitCode, String(upRes.stderr)).toBe(0);
-    expect((await clusterResources(name)).containers).toBe(3);
+    // Three nodes and the active-node endpoint.
+    expect((await clusterResources(name)).containers).toBe(4);
 
     const init = await runCli(['--cluster', name, 'init', '--api-port', '18240', '--image', IMAGE], {
       cwd: work,
@@ -61,6 +64,8 @@ describe('the rendered compose file', () => {
     const health = await runCli(['--cluster', name, 'health'], { cwd: work });
     expect(health.exitCode, health.stdout).toBe(0);
     expect(health.stdout).toContain('voters 3/3');
+    // The endpoint the compose file started routes to the active node.
+    expect(health.stdout).toMatch(/endpoint\s+https:\/\/127\.0\.0\.1:18246\s+yes\s+-\s+-\s+active/);
 
     const token = JSON.parse(readFileSync(join(stateDir, 'init.json'), 'utf8')).rootToken as string;
     const tls = { ca: readFileSync(join(stateDir, 'tls', 'ca.pem'), 'utf8') };
@@ -76,5 +81,10 @@ describe('the rendered compose file', () => {
       );
       expect(got?.data).toEqual({ api_key: 'via-compose' });
     });
+    const viaEndpoint = await connectVaultNode({ address: 'https://127.0.0.1:18246', token, tls }).kvGet(
+      'secret',
+      'tenants/c1/exchanges/binance/trading',
+    );
+    expect(viaEndpoint?.data).toEqual({ api_key: 'via-compose' });
   });
 });
