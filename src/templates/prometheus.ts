@@ -12,13 +12,14 @@
  * update: a rule over them must treat absence as "nothing happened".
  */
 import { stringify } from 'yaml';
-import { apiScheme } from '../spec/names.js';
+import { apiScheme, CONTAINER_ENDPOINT_PORTS } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT } from '../spec/schema.js';
 
 export const PROMETHEUS_CONFIG_FILE = 'prometheus.yml';
 export const PROMETHEUS_RULES_FILE = 'vault-alerts.rules.yml';
 export const SCRAPE_JOB = 'vault';
+export const ENDPOINT_SCRAPE_JOB = 'vault-endpoint';
 
 /** Where the scraping Prometheus runs, which decides the node addresses it uses. */
 export type ScrapeVantage =
@@ -102,6 +103,23 @@ export function renderPrometheusConfig(
           labels: { cluster: spec.name, node: n.name },
         })),
       },
+      // HAProxy's own exporter on the endpoint (not published: only a Prometheus on the cluster
+      // network scrapes it).
+      ...(spec.endpoint.enabled && vantage === 'network'
+        ? [
+            {
+              job_name: ENDPOINT_SCRAPE_JOB,
+              metrics_path: '/metrics',
+              scheme: 'http',
+              static_configs: [
+                {
+                  targets: [`endpoint:${CONTAINER_ENDPOINT_PORTS.metrics}`],
+                  labels: { cluster: spec.name },
+                },
+              ],
+            },
+          ]
+        : []),
     ],
   };
   const header = [
@@ -197,6 +215,25 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       runbook:
         'Check the storage (raft commit time: vault_raft_commitTime), host CPU and the audit device (a slow disk slows every request); `vaultctl bench` measures it.',
     },
+    ...(spec.endpoint.enabled
+      ? [
+          {
+            alert: 'VaultEndpointNoBackend',
+            // No backend: every node failed its check (no active node, or the endpoint cannot reach
+            // them); or the endpoint itself does not answer its scrape.
+            expr:
+              `haproxy_backend_active_servers{job="${ENDPOINT_SCRAPE_JOB}",cluster="${spec.name}",proxy="vault_active"} == 0` +
+              ` or up{job="${ENDPOINT_SCRAPE_JOB}",cluster="${spec.name}"} == 0`,
+            for: '30s',
+            severity: 'critical' as const,
+            summary: `The endpoint of cluster ${spec.name} routes to no node`,
+            description:
+              'The active-node endpoint has no node in its active backend, or does not answer: applications that know only the endpoint address reach nothing, though nodes may still answer on their own addresses.',
+            runbook:
+              '`vaultctl health` shows the endpoint row and the nodes; no active node: see VaultNoLeader; endpoint down: `docker logs <cluster>-endpoint`, `vaultctl up` starts it.',
+          },
+        ]
+      : []),
     {
       alert: 'VaultAuditLogFailures',
       // Two sums, not one regex over __name__: increase() drops the name, and the two counters of one

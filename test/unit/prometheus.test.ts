@@ -137,6 +137,8 @@ describe('rendered monitoring', () => {
       'vault_core_handle_request',
       'vault_audit_log_request_failure',
       'vault_audit_log_response_failure',
+      // HAProxy 2.6.12's exporter on the endpoint, as the cluster's Prometheus scraped it.
+      'haproxy_backend_active_servers',
     ];
     for (const r of alertRules(spec())) {
       const names = [...[...r.expr.matchAll(/([a-z_][a-z0-9_]*)\{/g)].map((m) => m[1]!)];
@@ -154,8 +156,13 @@ describe('rendered monitoring', () => {
       'VaultRaftFailureToleranceLow',
       'VaultRaftVotersBelowExpected',
       'VaultHighLatency',
+      'VaultEndpointNoBackend',
       'VaultAuditLogFailures',
     ]);
+    // Without an endpoint there is nothing to alert on.
+    expect(alertRules(spec({ endpoint: { enabled: false } })).map((r) => r.alert)).not.toContain(
+      'VaultEndpointNoBackend',
+    );
   });
 
   it('monitoring.alertFor replaces every `for`; expected voters follow the node count', () => {
