@@ -58,7 +58,8 @@ export function parseBenchOptions(opts: BenchOptions): BenchConfig {
   };
 }
 
-function renderText(report: BenchReport, cacheHitRate: number): string[] {
+/** The text report: the percentile table, a summary line and a line per verdict. */
+export function renderText(report: BenchReport, cacheHitRate: number): string[] {
   const row = (name: string, h: HistogramSummary) => [
     name,
     String(h.count),
@@ -76,8 +77,10 @@ function renderText(report: BenchReport, cacheHitRate: number): string[] {
     `${report.mode === 'open' ? `open loop at ${report.rate}/s (latency from the scheduled start)` : `closed loop, ${report.users} users`}: ` +
       `${report.throughput} ops/s over ${report.durationSeconds} s, ${report.errors} errors (${(report.errorRate * 100).toFixed(3)} %), ` +
       `cache ${report.cache ? `hit rate ${(cacheHitRate * 100).toFixed(1)} %` : 'off'}${report.dropped ? `, ${report.dropped} not started (overload)` : ''}`,
-    ...report.verdicts.map(
-      (v) => `  ${v.met ? 'met   ' : 'MISSED'} ${v.target} (measured ${v.value.toFixed(3)})`,
+    ...report.verdicts.map((v) =>
+      v.value === null
+        ? `  no data ${v.target} (nothing measured)`
+        : `  ${v.met ? 'met   ' : 'MISSED'} ${v.target} (measured ${v.value.toFixed(3)})`,
     ),
   ];
 }
@@ -106,7 +109,7 @@ export function register(program: Command, deps: CommandDeps): void {
       "Drives the cluster through VaultClient with the seed's profile: 100 users, 0.1-1 s think time, 90 % reads, on tenant " +
         'credential paths it seeds first and removes afterwards. --rate switches to a fixed arrival rate (latency counted from the ' +
         'scheduled start). Reports p50/p90/p99/p99.9/max per operation, throughput, errors and cache hit rate, with a verdict against ' +
-        'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %). Exit 0; with --check, 3 when a target is missed.\n\n' +
+        'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %); a target nothing was measured for has no data, which is not met. Exit 0; with --check, 3 when a target is missed or has no data.\n\n' +
         'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json',
     )
     .option('--users <n>', 'concurrent users (closed loop)', '100')
