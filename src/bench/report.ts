@@ -2,7 +2,6 @@
  * What a benchmark run measured, judged against the seed's targets. Pure: `runBench` (run.ts)
  * feeds it the load result and the client's counters.
  */
-import { credentialPath } from '../client/index.js';
 import type { HistogramSummary } from './histogram.js';
 import type { LoadResult } from './load.js';
 
@@ -68,17 +67,6 @@ export interface BenchClientStats {
   readonly cacheHits: number;
   readonly cacheMisses: number;
   readonly failovers: number;
-}
-
-/** The seed's credential paths: per tenant, 3 exchanges x 2 credential types. */
-export function seedPaths(tenants: number): string[] {
-  const paths: string[] = [];
-  for (let t = 0; t < tenants; t++) {
-    const id = `00000000-0000-4000-8000-${String(t + 1).padStart(12, '0')}`;
-    for (const ex of ['binance', 'kraken', 'coinbase'])
-      for (const ty of ['readonly', 'trading'] as const) paths.push(credentialPath(id, ex, ty));
-  }
-  return paths;
 }
 
 function verdict(target: string, samples: number, value: number, met: boolean): BenchVerdict {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Histogram } from '../../src/bench/histogram.js';
 import type { LoadResult } from '../../src/bench/load.js';
 import type { BenchConfig } from '../../src/bench/report.js';
-import { benchReport, hitRate, judgeBench, seedPaths, TARGETS } from '../../src/bench/report.js';
+import { benchReport, hitRate, judgeBench, TARGETS } from '../../src/bench/report.js';
 import { credentialPath, VaultClient, VaultInvalidInputError } from '../../src/client/index.js';
 import { parseBenchOptions, parseThink, renderText } from '../../src/commands/bench.js';
 import { UsageError } from '../../src/errors.js';
@@ -235,16 +235,6 @@ describe('benchReport', () => {
   it('hitRate is 0 without lookups', () => {
     expect(hitRate({ cacheHits: 0, cacheMisses: 0, failovers: 0 })).toBe(0);
     expect(hitRate({ cacheHits: 1, cacheMisses: 3, failovers: 0 })).toBe(0.25);
-  });
-});
-
-describe('seedPaths', () => {
-  it("gives 6 credential paths per tenant on the seed's paths, each once", () => {
-    const paths = seedPaths(2);
-    expect(paths).toHaveLength(12);
-    expect(new Set(paths).size).toBe(12);
-    expect(paths[0]).toBe('tenants/00000000-0000-4000-8000-000000000001/exchanges/binance/readonly');
-    expect(paths[11]).toBe('tenants/00000000-0000-4000-8000-000000000002/exchanges/coinbase/trading');
   });
 });
 
