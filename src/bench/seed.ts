@@ -131,7 +131,8 @@ export interface CleanupResult {
 /**
  * Removes `paths` (metadata and every version) in up to two passes: the first on the node
  * `pick(0)` gives, the paths that failed again on `pick(1)`'s (the caller can wait there for a
- * new leader). Never throws: what could not be removed is returned.
+ * new leader). Never throws: what could not be removed is returned, with the first pass's cause
+ * and, when the second pass found no node, why.
  */
 export async function removeCredentials(
   pick: (pass: number) => Promise<SeedNode>,
@@ -145,8 +146,8 @@ export async function removeCredentials(
     try {
       node = await pick(pass);
     } catch (err) {
-      cause = errorMessage(err);
-      break;
+      cause = cause ? `${cause}; then ${errorMessage(err)}` : errorMessage(err);
+      continue;
     }
     const failed = new Set<string>();
     await inBatches(left, async (path) => {

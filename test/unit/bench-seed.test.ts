@@ -165,7 +165,7 @@ describe('seedCredentials and removeCredentials', () => {
       plan.paths.slice(0, 2),
     );
     expect(none.left).toEqual(plan.paths.slice(0, 2));
-    expect(none.cause).toContain('cannot connect');
+    expect(none.cause).toBe('cannot connect (connection failed); then no active node after 10 s');
   });
 });
 
