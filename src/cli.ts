@@ -22,7 +22,7 @@ import * as tenant from './commands/tenant.js';
 import * as tlsRotate from './commands/tls-rotate.js';
 import * as unseal from './commands/unseal.js';
 import * as up from './commands/up.js';
-import { CheckFailedError, ExitCode, VaultctlError } from './errors.js';
+import { CheckFailedError, ExitCode, LeftoverError, VaultctlError } from './errors.js';
 import { debugEnabled, StderrProgress } from './output/progress.js';
 import { DockerRuntime } from './runtime/docker.js';
 
@@ -187,7 +187,10 @@ export function describeError(err: unknown, aborted: boolean, verbose = false): 
       return { code: 0 };
     return { code: ExitCode.usage };
   }
-  if (aborted && !(err instanceof VaultctlError && err.exitCode === ExitCode.usage)) {
+  if (
+    aborted &&
+    !(err instanceof VaultctlError && (err.exitCode === ExitCode.usage || err instanceof LeftoverError))
+  ) {
     const doing = err instanceof VaultctlError ? err.doing : 'running the command';
     return {
       code: ExitCode.cancelled,
@@ -199,10 +202,17 @@ export function describeError(err: unknown, aborted: boolean, verbose = false): 
   if (err instanceof VaultctlError) {
     let text = err.render();
     if (verbose && err.cause instanceof Error && err.cause.stack) text += `\n${chalk.gray(err.cause.stack)}`;
+    if (err instanceof LeftoverError && err.afterReport) return { code: err.exitCode, text };
     return {
       code: err.exitCode,
       text,
-      payload: { doing: err.doing, message: err.message, hint: err.hint, exitCode: err.exitCode },
+      payload: {
+        doing: err.doing,
+        message: err.message,
+        hint: err.hint,
+        exitCode: err.exitCode,
+        ...(err instanceof LeftoverError ? { leftover: err.leftover } : {}),
+      },
     };
   }
   const e = err instanceof Error ? err : new Error(String(err));

@@ -73,6 +73,35 @@ export class RemoteError extends VaultctlError {
 }
 
 /**
+ * A run could not remove everything it created: `leftover` names what is left, so the user can
+ * remove it. Exit 2, also after Ctrl-C: a cancelled run that left data behind did not cancel
+ * cleanly, and saying "removed" would be false.
+ */
+export class LeftoverError extends RemoteError {
+  readonly leftover: readonly string[];
+  /** The command printed its report first: stdout gets no second (JSON) document. */
+  readonly afterReport: boolean;
+
+  constructor(
+    doing: string,
+    cause: string,
+    leftover: readonly string[],
+    hint: string,
+    options: { afterReport?: boolean; cause?: unknown } = {},
+  ) {
+    super(doing, cause, hint, { cause: options.cause });
+    this.leftover = leftover;
+    this.afterReport = options.afterReport ?? false;
+  }
+
+  override render(): string {
+    const lines = [`Error ${this.doing}: ${this.message}`, ...this.leftover.map((p) => `  - ${p}`)];
+    if (this.hint) lines.push(`hint: ${this.hint}`);
+    return lines.join('\n');
+  }
+}
+
+/**
  * A judged run finished and failed its checks (`failover-drill`, `bench --check`). Exit 3. The
  * command has already printed its report, which names every failed check, so the CLI adds nothing:
  * a second document on stdout would break `--format json`.

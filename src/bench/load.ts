@@ -40,17 +40,39 @@ export interface LoadResult {
   readonly dropped: number;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
+/**
+ * Sleeps that all end at once when the run is cancelled. One abort listener for the whole run:
+ * a listener per sleep would put one on the signal per waiting user (100 by default, Node warns
+ * past 10) and, in the open loop, one per scheduled operation for the whole run.
+ */
+function sleeper(signal: AbortSignal | undefined) {
+  const pending = new Map<ReturnType<typeof setTimeout>, () => void>();
+  const wakeAll = () => {
+    for (const [timer, wake] of pending) {
+      clearTimeout(timer);
+      wake();
+    }
+    pending.clear();
+  };
+  signal?.addEventListener('abort', wakeAll, { once: true });
+  return {
+    sleep: (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (ms <= 0 || signal?.aborted) return resolve();
+        const timer = setTimeout(() => {
+          pending.delete(timer);
+          resolve();
+        }, ms);
+        pending.set(timer, resolve);
+      }),
+    close: () => signal?.removeEventListener('abort', wakeAll),
+  };
+}
 
-export async function runLoad(client: VaultClient, opts: LoadOptions): Promise<LoadResult> {
+/** The calls the load makes: a VaultClient, or a double in tests. */
+export type LoadClient = Pick<VaultClient, 'readSecretWithMeta' | 'writeSecret'>;
+
+export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<LoadResult> {
   const read = new Histogram();
   const readCached = new Histogram();
   const readVault = new Histogram();
@@ -96,6 +118,7 @@ export async function runLoad(client: VaultClient, opts: LoadOptions): Promise<L
     }
   };
 
+  const { sleep, close } = sleeper(opts.signal);
   const ticker = opts.onProgress
     ? setInterval(() => opts.onProgress?.({ elapsedMs: performance.now() - start, ops, errors }), 1000)
     : undefined;
@@ -107,7 +130,7 @@ export async function runLoad(client: VaultClient, opts: LoadOptions): Promise<L
       for (let i = 0; ; i++) {
         const at = start + i * interval;
         if (at >= end || opts.signal?.aborted) break;
-        await sleep(at - performance.now(), opts.signal);
+        await sleep(at - performance.now());
         if (inFlight.size >= maxInFlight) {
           if (at >= measureFrom) dropped += 1;
           continue;
@@ -120,8 +143,8 @@ export async function runLoad(client: VaultClient, opts: LoadOptions): Promise<L
       await Promise.all(
         Array.from({ length: opts.users }, async () => {
           while (performance.now() < end && !opts.signal?.aborted) {
-            await sleep(opts.thinkMinMs + Math.random() * (opts.thinkMaxMs - opts.thinkMinMs), opts.signal);
-            if (performance.now() >= end) break;
+            await sleep(opts.thinkMinMs + Math.random() * (opts.thinkMaxMs - opts.thinkMinMs));
+            if (performance.now() >= end || opts.signal?.aborted) break;
             await one(performance.now());
           }
         }),
@@ -129,6 +152,7 @@ export async function runLoad(client: VaultClient, opts: LoadOptions): Promise<L
     }
   } finally {
     if (ticker) clearInterval(ticker);
+    close();
   }
   return {
     read,

@@ -58,7 +58,8 @@ export function parseBenchOptions(opts: BenchOptions): BenchConfig {
   };
 }
 
-function renderText(report: BenchReport, cacheHitRate: number): string[] {
+/** The text report: the percentile table, a summary line and a line per verdict. */
+export function renderText(report: BenchReport, cacheHitRate: number): string[] {
   const row = (name: string, h: HistogramSummary) => [
     name,
     String(h.count),
@@ -76,8 +77,10 @@ function renderText(report: BenchReport, cacheHitRate: number): string[] {
     `${report.mode === 'open' ? `open loop at ${report.rate}/s (latency from the scheduled start)` : `closed loop, ${report.users} users`}: ` +
       `${report.throughput} ops/s over ${report.durationSeconds} s, ${report.errors} errors (${(report.errorRate * 100).toFixed(3)} %), ` +
       `cache ${report.cache ? `hit rate ${(cacheHitRate * 100).toFixed(1)} %` : 'off'}${report.dropped ? `, ${report.dropped} not started (overload)` : ''}`,
-    ...report.verdicts.map(
-      (v) => `  ${v.met ? 'met   ' : 'MISSED'} ${v.target} (measured ${v.value.toFixed(3)})`,
+    ...report.verdicts.map((v) =>
+      v.value === null
+        ? `  no data ${v.target} (nothing measured)`
+        : `  ${v.met ? 'met   ' : 'MISSED'} ${v.target} (measured ${v.value.toFixed(3)})`,
     ),
   ];
 }
@@ -86,10 +89,11 @@ export async function run(global: GlobalOptions, opts: BenchOptions, deps: Comma
   const doing = 'running the benchmark';
   const config = parseBenchOptions(opts);
   const { cluster } = openManagedCluster(global, {}, deps, doing);
-  const { report, cacheHitRate } = await runBench(cluster, config, deps);
+  const { report, cacheHitRate, leftover } = await runBench(cluster, config, deps);
   deps.progress.stop();
   if (global.format === 'json') deps.out(json(report));
   else for (const line of renderText(report, cacheHitRate)) deps.out(line);
+  if (leftover) throw leftover;
   if (opts.check && !report.targetsMet)
     throw new CheckFailedError(
       doing,
@@ -104,9 +108,10 @@ export function register(program: Command, deps: CommandDeps): void {
     .summary("load test with the seed's profile; percentiles against its targets")
     .description(
       "Drives the cluster through VaultClient with the seed's profile: 100 users, 0.1-1 s think time, 90 % reads, on tenant " +
-        'credential paths it seeds first and removes afterwards. --rate switches to a fixed arrival rate (latency counted from the ' +
+        'credential paths it seeds first under its own prefix (<kv>/vaultctl-bench/<run-id>/, refusing one that holds anything) and ' +
+        'removes afterwards; it never touches data it did not write. --rate switches to a fixed arrival rate (latency counted from the ' +
         'scheduled start). Reports p50/p90/p99/p99.9/max per operation, throughput, errors and cache hit rate, with a verdict against ' +
-        'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %). Exit 0; with --check, 3 when a target is missed.\n\n' +
+        'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %); a target nothing was measured for has no data, which is not met. Exit 0; with --check, 3 when a target is missed or has no data; 2 when the cluster takes no writes, or when seeded credentials could not be removed (each listed on stderr).\n\n' +
         'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json',
     )
     .option('--users <n>', 'concurrent users (closed loop)', '100')
@@ -117,7 +122,7 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--cache <on|off>', "VaultClient's cache", 'on')
     .option('--rate <n>', 'fixed arrival rate per second (open loop)')
     .option('--tenants <n>', 'tenants to seed (6 credentials each)', '20')
-    .option('--check', 'exit 3 when a target is missed')
+    .option('--check', 'exit 3 when a target is missed or has no data')
     .action(async (opts: BenchOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
     });
