@@ -4,11 +4,24 @@
  * Times are milliseconds on one monotonic clock.
  */
 import type { PartitionMethod } from '../runtime/port.js';
+import type { RequestFailure } from '../vault/port.js';
 
 export const FAULT_KINDS = ['kill', 'stop', 'pause', 'partition'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export const FAULT_TARGETS = ['leader', 'follower', 'all'] as const;
 export type FaultTarget = (typeof FAULT_TARGETS)[number];
+
+/** What one failed request hit: the node it went to, the kind of failure and its message. */
+export interface RequestError {
+  readonly node: string;
+  /** `other`: not a request error (a bug, if ever seen). */
+  readonly kind: RequestFailure | 'other';
+  /** The HTTP status, for kind `http`. */
+  readonly status?: number;
+  readonly message: string;
+  /** How long the request took until it failed. */
+  readonly tookMs: number;
+}
 
 /** One numbered write: when it was issued, and when and where it was acknowledged (if ever). */
 export interface WriteRecord {
@@ -17,12 +30,15 @@ export interface WriteRecord {
   ackAt?: number;
   node?: string;
   attempts: number;
+  /** The last failed attempt's error (absent when no attempt failed). */
+  lastError?: RequestError;
 }
 
 export interface ReadRecord {
   readonly node: string;
   readonly at: number;
   readonly ok: boolean;
+  readonly error?: RequestError;
 }
 
 export type NodeRole = 'active' | 'standby' | 'sealed' | 'down';
@@ -98,9 +114,33 @@ export interface RoundReport {
   readonly healMs: number | null;
   readonly healed: boolean;
   readonly faultHeldMs: number;
+  /** Every read that failed, with the node it went to and its error. */
+  readonly failedReads: readonly FailedRequest[];
+  /** Every write never acknowledged, with the error of its last attempt. */
+  readonly failedWrites: readonly FailedRequest[];
+}
+
+/**
+ * A failed read, or a write never acknowledged. `kind` `unsent` is a write that was held back
+ * until its deadline because no node took writes (the writer's gate) and never went out.
+ */
+export interface FailedRequest {
+  /** The write's sequence number; null for a read. */
+  readonly seq: number | null;
+  /** The node the (last) request went to; null for an unsent write. */
+  readonly node: string | null;
+  /** The node was one of the faulted ones. */
+  readonly faulted: boolean;
+  /** When the request was sent, relative to the fault (negative: before it). */
+  readonly atMs: number;
+  readonly tookMs: number | null;
+  readonly kind: RequestError['kind'] | 'unsent';
+  readonly status: number | null;
+  readonly message: string;
 }
 
 const round1 = (ms: number) => Math.round(ms);
+const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
 
 export function analyzeRound(t: RoundTimeline): RoundReport {
   const acks = t.writes
@@ -138,7 +178,8 @@ export function analyzeRound(t: RoundTimeline): RoundReport {
   const newLeaderMs =
     t.target === 'follower' || !newLeader ? null : Math.max(0, newLeader.sentAt - t.faultAt);
 
-  const failed = t.writes.filter((w) => w.ackAt === undefined).length;
+  const failedWrites = t.writes.filter((w) => w.ackAt === undefined);
+  const failed = failedWrites.length;
   // The nodes that acknowledged writes issued after the fault, before the heal.
   const inFault = t.writes
     .filter((w) => w.issuedAt >= t.faultAt && w.ackAt !== undefined && w.ackAt <= t.healAt)
@@ -170,7 +211,60 @@ export function analyzeRound(t: RoundTimeline): RoundReport {
     healMs: t.healthyAt === undefined ? null : round1(t.healthyAt - t.healAt),
     healed: t.healthyAt !== undefined,
     faultHeldMs: round1(t.healAt - t.faultAt),
+    failedReads: t.reads.filter((r) => !r.ok).map((r) => failure(t, r.at, null, r.error, r.node)),
+    failedWrites: failedWrites.map((w) => failure(t, w.issuedAt, w.seq, w.lastError)),
   };
+}
+
+function failure(
+  t: RoundTimeline,
+  at: number,
+  seq: number | null,
+  err: RequestError | undefined,
+  node: string | undefined = err?.node,
+): FailedRequest {
+  return {
+    seq,
+    node: node ?? null,
+    faulted: node !== undefined && t.victims.includes(node),
+    atMs: round1(at - t.faultAt),
+    tookMs: err ? err.tookMs : null,
+    kind: err ? err.kind : 'unsent',
+    status: err?.status ?? null,
+    message: err ? err.message : 'not sent: no node took writes until its deadline (held behind the gate)',
+  };
+}
+
+/**
+ * The failed requests of every round, one line per round, operation, node and error: how many,
+ * when (relative to the fault) and the first message. Empty when nothing failed.
+ */
+export function failureLines(rounds: readonly RoundReport[]): string[] {
+  const lines: string[] = [];
+  for (const r of rounds) {
+    const groups = new Map<string, { op: string; f: FailedRequest; n: number; from: number; to: number }>();
+    const add = (op: string, f: FailedRequest) => {
+      const kind = f.kind === 'http' ? `http ${f.status}` : f.kind;
+      const key = `${op}|${f.node}|${kind}`;
+      const g = groups.get(key);
+      if (g) {
+        g.n++;
+        g.from = Math.min(g.from, f.atMs);
+        g.to = Math.max(g.to, f.atMs);
+      } else groups.set(key, { op, f, n: 1, from: f.atMs, to: f.atMs });
+    };
+    for (const f of r.failedWrites) add('write', f);
+    for (const f of r.failedReads) add('read', f);
+    for (const { op, f, n, from, to } of groups.values()) {
+      const node = f.node === null ? '-' : `${f.node}${f.faulted ? ' (faulted)' : ''}`;
+      const kind = f.kind === 'http' ? `http ${f.status}` : f.kind;
+      const when = from === to ? `at ${secs(from)}` : `${secs(from)} to ${secs(to)}`;
+      lines.push(
+        `  round ${r.round}: ${n} ${op}${n === 1 ? '' : 's'} failed on ${node}, ${kind}, ${when} after the fault: ${f.message}`,
+      );
+    }
+  }
+  return lines;
 }
 
 export interface Stat {
@@ -207,8 +301,6 @@ export interface DrillSummary {
   readonly checks: readonly DrillCheck[];
   readonly ok: boolean;
 }
-
-const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
 
 /** The figures over all rounds, and the verdict: no acknowledged write lost, healed, RTO within bound. */
 export function summarize(rounds: readonly RoundReport[], maxRtoMs: number): DrillSummary {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseDrillOptions } from '../../src/commands/failover-drill.js';
-import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/drill.js';
-import type { RoundTimeline, WriteRecord } from '../../src/drill/report.js';
-import { analyzeRound, stat, summarize } from '../../src/drill/report.js';
+import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/config.js';
+import type { ReadRecord, RoundTimeline, WriteRecord } from '../../src/drill/report.js';
+import { analyzeRound, failureLines, stat, summarize } from '../../src/drill/report.js';
 import { UsageError } from '../../src/errors.js';
 import { resolveSpec } from '../../src/spec/spec.js';
 
@@ -122,6 +122,101 @@ describe('analyzeRound', () => {
       { node: 'vault-3', sentAt: 2400, role: 'active' as const },
     ];
     expect(analyzeRound(timeline({ roles })).newLeaderMs).toBe(400);
+  });
+});
+
+describe('failed requests', () => {
+  const timeout = {
+    node: 'vault-2',
+    kind: 'timeout' as const,
+    message: 'reading the drill canary on https://127.0.0.1:8202: no answer in time [ECONNABORTED]',
+    tookMs: 1003,
+  };
+  const refused = {
+    node: 'vault-1',
+    kind: 'unreachable' as const,
+    message: 'reading the drill canary on https://127.0.0.1:8201: cannot connect (ECONNREFUSED)',
+    tookMs: 2,
+  };
+
+  it('names the node, the error kind and message of every failed read and write', () => {
+    const w = writes(10_500, 2000, 3500, [45, 46]);
+    w[45]!.lastError = {
+      node: 'vault-3',
+      kind: 'http',
+      status: 500,
+      message: 'writing: HTTP 500',
+      tookMs: 40,
+    };
+    const r = analyzeRound(
+      timeline({
+        writes: w,
+        reads: [
+          { node: 'vault-1', at: 2500, ok: false, error: refused },
+          { node: 'vault-2', at: 2600, ok: false, error: timeout },
+          { node: 'vault-3', at: 2700, ok: true },
+        ],
+      }),
+    );
+    expect(r.failedReads).toEqual([
+      {
+        seq: null,
+        node: 'vault-1',
+        faulted: true,
+        atMs: 500,
+        tookMs: 2,
+        kind: 'unreachable',
+        status: null,
+        message: refused.message,
+      },
+      {
+        seq: null,
+        node: 'vault-2',
+        faulted: false,
+        atMs: 600,
+        tookMs: 1003,
+        kind: 'timeout',
+        status: null,
+        message: timeout.message,
+      },
+    ]);
+    expect(r.failedWrites).toEqual([
+      {
+        seq: 45,
+        node: 'vault-3',
+        faulted: false,
+        atMs: 250,
+        tookMs: 40,
+        kind: 'http',
+        status: 500,
+        message: 'writing: HTTP 500',
+      },
+      {
+        seq: 46,
+        node: null,
+        faulted: false,
+        atMs: 300,
+        tookMs: null,
+        kind: 'unsent',
+        status: null,
+        message: 'not sent: no node took writes until its deadline (held behind the gate)',
+      },
+    ]);
+  });
+
+  it('summarises them per round, operation, node and error; nothing when nothing failed', () => {
+    expect(failureLines([analyzeRound(timeline({ reads: [] }))])).toEqual([]);
+    const reads: ReadRecord[] = [2500, 2700, 3100].map((at) => ({
+      node: 'vault-1',
+      at,
+      ok: false,
+      error: refused,
+    }));
+    reads.push({ node: 'vault-2', at: 4000, ok: false, error: timeout });
+    expect(failureLines([analyzeRound(timeline({ reads }))])).toEqual([
+      `  round 1: 3 reads failed on vault-1 (faulted), unreachable, 0.50 s to 1.10 s after the fault: ${refused.message}`,
+      `  round 1: 1 read failed on vault-2, timeout, at 2.00 s after the fault: ${timeout.message}`,
+    ]);
   });
 });
 
