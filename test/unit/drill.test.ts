@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { NodeHandle } from '../../src/cluster/running.js';
 import { parseDrillOptions } from '../../src/commands/failover-drill.js';
 import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/config.js';
 import type { ReadRecord, RoundTimeline, WriteRecord } from '../../src/drill/report.js';
 import { analyzeRound, failureLines, stat, summarize } from '../../src/drill/report.js';
+import { Writer } from '../../src/drill/traffic.js';
 import { UsageError } from '../../src/errors.js';
 import { resolveSpec } from '../../src/spec/spec.js';
+import type { VaultNode } from '../../src/vault/port.js';
 
 /** Writes every 50 ms from t=0 to t=`until`; those issued in [gapFrom, gapTo) are acknowledged at gapTo + 10. */
 function writes(
@@ -56,6 +59,17 @@ function timeline(over: Partial<RoundTimeline> = {}): RoundTimeline {
     ...over,
   };
 }
+
+const base = {
+  fault: 'kill',
+  target: 'leader',
+  rate: '20',
+  readRate: '5',
+  duration: '10s',
+  rounds: '1',
+  maxRto: '5s',
+  healTimeout: '90s',
+};
 
 describe('analyzeRound', () => {
   it('measures a leader kill: new leader, write unavailability, gaps, reads, rejoin and heal', () => {
@@ -220,6 +234,30 @@ describe('failed requests', () => {
   });
 });
 
+describe('the drill writer', () => {
+  it('keeps at most maxInflight attempts in flight, and every write still lands', async () => {
+    let inflight = 0;
+    let most = 0;
+    const api = {
+      call: async () => {
+        inflight++;
+        most = Math.max(most, inflight);
+        await new Promise((r) => setTimeout(r, 40));
+        inflight--;
+        return {};
+      },
+    } as unknown as VaultNode;
+    const nodes = [{ name: 'vault-1', api, handle: {} as NodeHandle }];
+    const w = new Writer(nodes, 'secret', 'p', { ...parseDrillOptions(base), rate: 500, maxInflight: 3 }, 0);
+    w.start();
+    await new Promise((r) => setTimeout(r, 200));
+    await w.stop();
+    expect(most).toBe(3);
+    expect(w.writes.length).toBeGreaterThan(20);
+    expect(w.writes.every((x) => x.ackAt !== undefined)).toBe(true);
+  });
+});
+
 describe('stat and summarize', () => {
   it('median of odd and even counts, nulls ignored', () => {
     expect(stat([3, 1, 2])).toEqual({ median: 2, max: 3, min: 1 });
@@ -263,17 +301,6 @@ describe('stat and summarize', () => {
 });
 
 describe('failover-drill options', () => {
-  const base = {
-    fault: 'kill',
-    target: 'leader',
-    rate: '20',
-    readRate: '5',
-    duration: '10s',
-    rounds: '1',
-    maxRto: '5s',
-    healTimeout: '90s',
-  };
-
   it('parses durations and numbers', () => {
     const c = parseDrillOptions({ ...base, duration: '3s', maxRto: '2500ms' });
     expect(c.holdMs).toBe(3000);
