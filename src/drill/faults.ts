@@ -23,6 +23,7 @@ export interface Fault {
   heal(): Promise<void>;
 }
 
+/** The fault `kind` on `victims`; a partition cuts each victim off from the other `nodes`. */
 export function makeFault(
   kind: FaultKind,
   victims: readonly NodeHandle[],

@@ -39,6 +39,7 @@ export interface RoundContext {
   readonly written: string[];
 }
 
+/** Runs one round on a healthy cluster and returns its figures (report.ts). */
 export async function runRound(ctx: RoundContext): Promise<RoundReport> {
   const { round, cfg, cluster, nodes, progress, signal, mount, prefix } = ctx;
   const doing = `running round ${round} of the failover drill`;
