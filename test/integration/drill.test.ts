@@ -172,7 +172,11 @@ describe('vaultctl failover-drill', () => {
     expect(exitCode, stderr).toBe(0);
     const r = report.rounds[0]!;
     consistent(r);
-    expect(r.writes.failed).toBe(0);
+    // Not one write issued while the follower was down failed. One issued before the kill can time
+    // out on a starved host (seen with three CPU-bound loops: the first writes of the warm-up, each
+    // a 1 s timeout on a healthy node): load, not the follower.
+    expect(r.failedWrites.filter((f) => f.atMs >= 0)).toEqual([]);
+    expect(r.failedWrites.filter((f) => f.kind !== 'timeout')).toEqual([]);
     expect(r.leaderChanged).toBe(false);
     expect(r.victims).not.toContain(r.leaderBefore);
     expect(r.newLeaderMs).toBeNull();
