@@ -24,8 +24,6 @@ export interface DrillConfig {
   readonly attemptTimeoutMs: number;
   /** A write not acknowledged by then counts as failed. */
   readonly writeDeadlineMs: number;
-  /** Write attempts in flight at once; a write past it waits (its deadline running) for a free one. */
-  readonly maxInflight: number;
   readonly partitionMethod?: PartitionMethod | undefined;
 }
 
@@ -39,7 +37,6 @@ export const DRILL_DEFAULTS = {
   healTimeoutMs: 90_000,
   attemptTimeoutMs: 1_000,
   writeDeadlineMs: 10_000,
-  maxInflight: 32,
 } as const;
 
 /** Refuses drills vaultctl does not run, before anything is touched. */

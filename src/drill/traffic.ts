@@ -92,8 +92,6 @@ export class Writer {
   private readonly inflight = new Set<Promise<void>>();
   private gate: Promise<void> | undefined;
   private probing: Promise<void> = Promise.resolve();
-  private attempting = 0;
-  private readonly slotFreed: (() => void)[] = [];
 
   constructor(
     private readonly nodes: readonly DrillNode[],
@@ -137,34 +135,6 @@ export class Writer {
     );
   }
 
-  /**
-   * Waits for one of `maxInflight` attempt slots; false when the deadline passed first. Without a
-   * bound, a starved host is made worse by its own client: every attempt that times out destroys
-   * its socket, so hundreds of writes waiting out 1 s timeouts become hundreds of TLS handshakes a
-   * second on the same two cores (issue 17: the client's timers fired seconds late).
-   */
-  private async slot(deadline: number): Promise<boolean> {
-    while (this.attempting >= this.cfg.maxInflight) {
-      const left = deadline - now();
-      if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.slotFreed.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    this.attempting++;
-    return true;
-  }
-
-  /** Frees a slot and wakes every waiter: each checks again (those past their deadline give up). */
-  private freeSlot(): void {
-    this.attempting--;
-    for (const wake of this.slotFreed.splice(0)) wake();
-  }
-
   private async write(rec: WriteRecord): Promise<void> {
     const n = this.nodes.length;
     const deadline = rec.issuedAt + this.cfg.writeDeadlineMs;
@@ -176,7 +146,6 @@ export class Writer {
       }
       const first = this.preferred;
       for (let k = 0; k < n && now() < deadline; k++) {
-        if (!(await this.slot(deadline))) return;
         const idx = (first + k) % n;
         rec.attempts++;
         const sentAt = now();
@@ -189,8 +158,6 @@ export class Writer {
         } catch (err) {
           rec.lastError = requestError(this.nodes[idx]!.name, err, sentAt);
           if (this.preferred === idx) this.preferred = (idx + 1) % n;
-        } finally {
-          this.freeSlot();
         }
       }
       this.closeGate();

@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeHandle } from '../../src/cluster/running.js';
 import { parseDrillOptions } from '../../src/commands/failover-drill.js';
 import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/config.js';
 import type { ReadRecord, RoundTimeline, WriteRecord } from '../../src/drill/report.js';
 import { analyzeRound } from '../../src/drill/report.js';
 import { failureLines, stat, summarize } from '../../src/drill/summary.js';
-import { Writer } from '../../src/drill/traffic.js';
 import { UsageError } from '../../src/errors.js';
 import { resolveSpec } from '../../src/spec/spec.js';
-import type { VaultNode } from '../../src/vault/port.js';
 
 /** Writes every 50 ms from t=0 to t=`until`; those issued in [gapFrom, gapTo) are acknowledged at gapTo + 10. */
 function writes(
@@ -232,30 +229,6 @@ describe('failed requests', () => {
       `  round 1: 3 reads failed on vault-1 (faulted), unreachable, 0.50 s to 1.10 s after the fault: ${refused.message}`,
       `  round 1: 1 read failed on vault-2, timeout, at 2.00 s after the fault: ${timeout.message}`,
     ]);
-  });
-});
-
-describe('the drill writer', () => {
-  it('keeps at most maxInflight attempts in flight, and every write still lands', async () => {
-    let inflight = 0;
-    let most = 0;
-    const api = {
-      call: async () => {
-        inflight++;
-        most = Math.max(most, inflight);
-        await new Promise((r) => setTimeout(r, 40));
-        inflight--;
-        return {};
-      },
-    } as unknown as VaultNode;
-    const nodes = [{ name: 'vault-1', api, handle: {} as NodeHandle }];
-    const w = new Writer(nodes, 'secret', 'p', { ...parseDrillOptions(base), rate: 500, maxInflight: 3 }, 0);
-    w.start();
-    await new Promise((r) => setTimeout(r, 200));
-    await w.stop();
-    expect(most).toBe(3);
-    expect(w.writes.length).toBeGreaterThan(20);
-    expect(w.writes.every((x) => x.ackAt !== undefined)).toBe(true);
   });
 });
 
