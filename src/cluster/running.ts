@@ -9,12 +9,13 @@
  * have no container, and the runtime operations refuse with a usage error.
  */
 import { RemoteError, UsageError } from '../errors.js';
-import type { ContainerRuntime } from '../runtime/port.js';
+import type { ContainerRuntime, PartitionMethod } from '../runtime/port.js';
 import {
   containerName,
   endpointAddress,
   endpointContainerName,
   endpointStandbyAddress,
+  networkName,
   nodeAddress,
 } from '../spec/names.js';
 import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
@@ -69,6 +70,13 @@ export interface NodeHandle {
   pause(): Promise<void>;
   unpause(): Promise<void>;
   restart(timeoutSeconds?: number): Promise<void>;
+  /**
+   * Cuts the node off from `peers` while it keeps running (`ContainerRuntime.partitionContainer`);
+   * returns the method used.
+   */
+  partition(peers: readonly NodeHandle[], prefer?: PartitionMethod): Promise<PartitionMethod>;
+  /** Undoes `partition`; safe to call twice. */
+  heal(peers: readonly NodeHandle[], method: PartitionMethod): Promise<void>;
 }
 
 export interface WaitOptions {
@@ -107,8 +115,11 @@ export interface RunningCluster {
   token(opts?: { root?: boolean }): Promise<string | undefined>;
   /** Sets the token every node's shared client carries. */
   useToken(token: string | undefined): void;
-  /** The node that answers active (unsealed, not standby), if any answers so now. */
-  active(): Promise<NodeHandle | undefined>;
+  /**
+   * The node that answers active (unsealed, not standby), if any answers so now. `timeoutMs`
+   * bounds each node's answer (default: the shared clients' timeout), e.g. past a frozen node.
+   */
+  active(opts?: { timeoutMs?: number }): Promise<NodeHandle | undefined>;
   /** Nodes that answer unsealed standby now. */
   standbys(): Promise<NodeHandle[]>;
   /**
@@ -199,8 +210,18 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
         await r.stopContainer(c, s);
         await r.startContainer(c);
       }),
+      partition: async (peers, prefer) => {
+        if (!container || !spec) return unmanaged(name, 'partitioning');
+        return rt().partitionContainer(container, peerContainers(peers), networkName(spec), prefer);
+      },
+      heal: async (peers, method) => {
+        if (!container || !spec) return unmanaged(name, 'healing the partition of');
+        await rt().healPartition(container, peerContainers(peers), networkName(spec), method);
+      },
     };
   };
+  const peerContainers = (peers: readonly NodeHandle[]) =>
+    peers.map((p) => p.container ?? unmanaged(p.name, 'partitioning'));
 
   const endpointAt = spec && !opts.addresses ? endpointAddress(spec) : undefined;
   const standbyAt = spec ? endpointStandbyAddress(spec) : undefined;
@@ -217,9 +238,9 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
     : (spec?.nodes ?? []).map((n) => handle(n.name, nodeAddress(spec!, n), n));
 
   const tokens = new Map<string, Promise<string | undefined>>();
-  const roleOf = async (n: NodeHandle) => {
+  const roleOf = async (n: NodeHandle, timeoutMs?: number) => {
     try {
-      const h = await n.api().health();
+      const h = await (timeoutMs ? n.api({ timeoutMs }) : n.api()).health();
       return !h.initialized || h.sealed ? 'down' : h.standby ? 'standby' : 'active';
     } catch (err) {
       if (err instanceof VaultRequestError && err.kind === 'tls') throw err;
@@ -260,12 +281,12 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
       token = t;
       for (const c of clients.values()) c.setToken(t);
     },
-    async active() {
-      const roles = await Promise.all(nodes.map(roleOf));
+    async active(o = {}) {
+      const roles = await Promise.all(nodes.map((n) => roleOf(n, o.timeoutMs)));
       return nodes.find((_, i) => roles[i] === 'active');
     },
     async standbys() {
-      const roles = await Promise.all(nodes.map(roleOf));
+      const roles = await Promise.all(nodes.map((n) => roleOf(n)));
       return nodes.filter((_, i) => roles[i] === 'standby');
     },
     async serving(doing, t) {

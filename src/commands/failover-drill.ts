@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { DrillConfig } from '../drill/drill.js';
-import { DRILL_DEFAULTS, runDrill, validateDrillConfig } from '../drill/drill.js';
+import type { DrillConfig } from '../drill/config.js';
+import { DRILL_DEFAULTS, validateDrillConfig } from '../drill/config.js';
 import type { FaultKind, FaultTarget, RoundReport } from '../drill/report.js';
-import { FAULT_KINDS, FAULT_TARGETS, formatSeconds, summarize } from '../drill/report.js';
+import { FAULT_KINDS, FAULT_TARGETS } from '../drill/report.js';
+import { runDrill } from '../drill/run.js';
+import { failureLines, formatSeconds, summarize } from '../drill/summary.js';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import type { PartitionMethod } from '../runtime/port.js';
@@ -63,7 +65,7 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
   const cfg = parseDrillOptions(opts);
   if (!Number.isInteger(cfg.rounds))
     throw new UsageError('reading --rounds', `"${opts.rounds}" is not a whole number`);
-  const { spec, state, cluster } = openManagedCluster(global, {}, deps, doing);
+  const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
   validateDrillConfig(cfg, spec);
   const victim = cfg.target === 'all' ? 'every node' : `the ${cfg.target}`;
   await confirm(
@@ -73,21 +75,7 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
     doing,
     { action: `the drill will ${cfg.fault} ${victim} of cluster ${spec.name}`, undone: 'nothing was done' },
   );
-  const tls = cluster.tls;
-  const token = await cluster.token();
-  if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init` first, or export BAO_TOKEN');
-  const keys = state.readInit()?.keys;
-
-  const result = await runDrill(cfg, {
-    spec,
-    runtime: deps.runtime(),
-    token,
-    tls,
-    connect: cluster.connector,
-    progress: deps.progress,
-    signal: deps.signal,
-    ...(keys && keys.length > 0 ? { unsealKeys: async () => keys } : {}),
-  });
+  const result = await runDrill(cfg, { cluster, progress: deps.progress, signal: deps.signal });
   deps.progress.stop();
   const summary = summarize(result.rounds, cfg.maxRtoMs);
   const config = {
@@ -145,6 +133,11 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
         `${s.writesFailed} failed, ${s.lostWrites} lost`,
     );
     for (const c of s.checks) deps.out(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
+    const failures = failureLines(result.rounds);
+    if (failures.length > 0) {
+      deps.out('failed requests (node, error, when, first message):');
+      for (const line of failures) deps.out(line);
+    }
   }
   if (!summary.ok)
     throw new CheckFailedError(

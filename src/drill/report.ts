@@ -1,14 +1,27 @@
 /**
- * What a failover drill round observed, and the figures and verdict computed from it. Pure: the
- * drill (drill.ts) records timelines; everything here is arithmetic on them, unit-tested.
- * Times are milliseconds on one monotonic clock.
+ * What a failover drill round observed, and the figures computed from it (summary.ts judges
+ * them). Pure: the drill (round.ts) records timelines; everything here is arithmetic on them,
+ * unit-tested. Times are milliseconds on one monotonic clock.
  */
 import type { PartitionMethod } from '../runtime/port.js';
+import type { RequestFailure } from '../vault/port.js';
 
 export const FAULT_KINDS = ['kill', 'stop', 'pause', 'partition'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export const FAULT_TARGETS = ['leader', 'follower', 'all'] as const;
 export type FaultTarget = (typeof FAULT_TARGETS)[number];
+
+/** What one failed request hit: the node it went to, the kind of failure and its message. */
+export interface RequestError {
+  readonly node: string;
+  /** `other`: not a request error (a bug, if ever seen). */
+  readonly kind: RequestFailure | 'other';
+  /** The HTTP status, for kind `http`. */
+  readonly status?: number;
+  readonly message: string;
+  /** How long the request took until it failed. */
+  readonly tookMs: number;
+}
 
 /** One numbered write: when it was issued, and when and where it was acknowledged (if ever). */
 export interface WriteRecord {
@@ -17,12 +30,15 @@ export interface WriteRecord {
   ackAt?: number;
   node?: string;
   attempts: number;
+  /** The last failed attempt's error (absent when no attempt failed). */
+  lastError?: RequestError;
 }
 
 export interface ReadRecord {
   readonly node: string;
   readonly at: number;
   readonly ok: boolean;
+  readonly error?: RequestError;
 }
 
 export type NodeRole = 'active' | 'standby' | 'sealed' | 'down';
@@ -98,6 +114,29 @@ export interface RoundReport {
   readonly healMs: number | null;
   readonly healed: boolean;
   readonly faultHeldMs: number;
+  /** Every read that failed, with the node it went to and its error. */
+  readonly failedReads: readonly FailedRequest[];
+  /** Every write never acknowledged, with the error of its last attempt. */
+  readonly failedWrites: readonly FailedRequest[];
+}
+
+/**
+ * A failed read, or a write never acknowledged. `kind` `unsent` is a write that was held back
+ * until its deadline because no node took writes (the writer's gate) and never went out.
+ */
+export interface FailedRequest {
+  /** The write's sequence number; null for a read. */
+  readonly seq: number | null;
+  /** The node the (last) request went to; null for an unsent write. */
+  readonly node: string | null;
+  /** The node was one of the faulted ones. */
+  readonly faulted: boolean;
+  /** When the request was sent, relative to the fault (negative: before it). */
+  readonly atMs: number;
+  readonly tookMs: number | null;
+  readonly kind: RequestError['kind'] | 'unsent';
+  readonly status: number | null;
+  readonly message: string;
 }
 
 const round1 = (ms: number) => Math.round(ms);
@@ -138,7 +177,8 @@ export function analyzeRound(t: RoundTimeline): RoundReport {
   const newLeaderMs =
     t.target === 'follower' || !newLeader ? null : Math.max(0, newLeader.sentAt - t.faultAt);
 
-  const failed = t.writes.filter((w) => w.ackAt === undefined).length;
+  const failedWrites = t.writes.filter((w) => w.ackAt === undefined);
+  const failed = failedWrites.length;
   // The nodes that acknowledged writes issued after the fault, before the heal.
   const inFault = t.writes
     .filter((w) => w.issuedAt >= t.faultAt && w.ackAt !== undefined && w.ackAt <= t.healAt)
@@ -170,110 +210,26 @@ export function analyzeRound(t: RoundTimeline): RoundReport {
     healMs: t.healthyAt === undefined ? null : round1(t.healthyAt - t.healAt),
     healed: t.healthyAt !== undefined,
     faultHeldMs: round1(t.healAt - t.faultAt),
+    failedReads: t.reads.filter((r) => !r.ok).map((r) => failure(t, r.at, null, r.error, r.node)),
+    failedWrites: failedWrites.map((w) => failure(t, w.issuedAt, w.seq, w.lastError)),
   };
 }
 
-export interface Stat {
-  readonly median: number | null;
-  readonly max: number | null;
-  readonly min: number | null;
-}
-
-export function stat(values: readonly (number | null)[]): Stat {
-  const v = values.filter((x): x is number => x !== null).sort((a, b) => a - b);
-  if (v.length === 0) return { median: null, max: null, min: null };
-  const mid = Math.floor(v.length / 2);
-  const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-  return { median: Math.round(median), max: v[v.length - 1]!, min: v[0]! };
-}
-
-export interface DrillCheck {
-  readonly name: string;
-  readonly ok: boolean;
-  readonly detail: string;
-}
-
-export interface DrillSummary {
-  readonly rounds: number;
-  readonly rtoMs: Stat;
-  readonly writeUnavailableMs: Stat;
-  readonly newLeaderMs: Stat;
-  readonly rejoinMs: Stat;
-  readonly healMs: Stat;
-  readonly writesAcked: number;
-  readonly writesFailed: number;
-  readonly lostWrites: number;
-  readonly readsFailedOnOthers: number;
-  readonly checks: readonly DrillCheck[];
-  readonly ok: boolean;
-}
-
-const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
-
-/** The figures over all rounds, and the verdict: no acknowledged write lost, healed, RTO within bound. */
-export function summarize(rounds: readonly RoundReport[], maxRtoMs: number): DrillSummary {
-  const lost = rounds.reduce((s, r) => s + r.lostWrites, 0);
-  const unhealed = rounds.filter((r) => !r.healed).map((r) => r.round);
-  const slow = rounds.filter((r) => r.rtoMs === null || r.rtoMs > maxRtoMs);
-  const checks: DrillCheck[] = [
-    {
-      name: 'no acknowledged write lost',
-      ok: lost === 0,
-      detail:
-        lost === 0 ? 'every acknowledged write read back' : `${lost} acknowledged writes did not read back`,
-    },
-    {
-      name: 'the cluster healed',
-      ok: unhealed.length === 0,
-      detail:
-        unhealed.length === 0
-          ? 'healthy after every round'
-          : `not healthy after round ${unhealed.join(', ')}`,
-    },
-    {
-      name: `RTO within ${secs(maxRtoMs)}`,
-      ok: slow.length === 0,
-      detail:
-        slow.length === 0
-          ? `worst ${secs(stat(rounds.map((r) => r.rtoMs)).max)}`
-          : slow.map((r) => `round ${r.round}: ${secs(r.rtoMs)}`).join(', '),
-    },
-  ];
-  const partitions = rounds.filter((r) => r.fault === 'partition');
-  if (partitions.length > 0) {
-    const acked = partitions.reduce((s, r) => s + r.ackedByFaulted, 0);
-    checks.push({
-      name: 'the cut-off node acknowledged no write',
-      ok: acked === 0,
-      detail:
-        acked === 0
-          ? 'none while it was cut off'
-          : `${acked} writes acknowledged by a node cut off from its peers`,
-    });
-  }
-  const followerRounds = rounds.filter((r) => r.target === 'follower');
-  if (followerRounds.length > 0) {
-    const failedWrites = followerRounds.reduce((s, r) => s + r.writes.failed, 0);
-    checks.push({
-      name: 'no write failed while a follower was down',
-      ok: failedWrites === 0,
-      detail: failedWrites === 0 ? 'every write acknowledged' : `${failedWrites} writes failed`,
-    });
-  }
+function failure(
+  t: RoundTimeline,
+  at: number,
+  seq: number | null,
+  err: RequestError | undefined,
+  node: string | undefined = err?.node,
+): FailedRequest {
   return {
-    rounds: rounds.length,
-    rtoMs: stat(rounds.map((r) => r.rtoMs)),
-    writeUnavailableMs: stat(rounds.map((r) => r.writeUnavailableMs)),
-    newLeaderMs: stat(rounds.map((r) => r.newLeaderMs)),
-    rejoinMs: stat(rounds.map((r) => r.rejoinMs)),
-    healMs: stat(rounds.map((r) => r.healMs)),
-    writesAcked: rounds.reduce((s, r) => s + r.writes.acked, 0),
-    writesFailed: rounds.reduce((s, r) => s + r.writes.failed, 0),
-    lostWrites: lost,
-    readsFailedOnOthers: rounds.reduce((s, r) => s + r.reads.failedOnOthers, 0),
-    checks,
-    ok: checks.every((c) => c.ok),
+    seq,
+    node: node ?? null,
+    faulted: node !== undefined && t.victims.includes(node),
+    atMs: round1(at - t.faultAt),
+    tookMs: err ? err.tookMs : null,
+    kind: err ? err.kind : 'unsent',
+    status: err?.status ?? null,
+    message: err ? err.message : 'not sent: no node took writes until its deadline (held behind the gate)',
   };
 }
-
-export { secs as formatSeconds };

@@ -41,6 +41,18 @@ interface Round {
   healed: boolean;
   faultHeldMs: number;
   partitionMethod: string | null;
+  failedReads: FailedRequest[];
+  failedWrites: FailedRequest[];
+}
+
+interface FailedRequest {
+  seq: number | null;
+  node: string | null;
+  faulted: boolean;
+  atMs: number;
+  kind: string;
+  status: number | null;
+  message: string;
 }
 
 async function drill(args: string[]) {
@@ -86,6 +98,14 @@ function consistent(r: Round) {
   expect(r.rtoMs).toBeGreaterThanOrEqual(r.writeUnavailableMs ?? 0);
   expect(r.rtoMs).toBeGreaterThanOrEqual(r.longestAckGapMs ?? 0);
   expect(r.lostWrites).toBe(0);
+  // Every failed request is explained: the node it went to, the kind of error, its message.
+  expect(r.failedReads).toHaveLength(r.reads.failedOnFaulted + r.reads.failedOnOthers);
+  expect(r.failedWrites).toHaveLength(r.writes.failed);
+  for (const f of r.failedReads) {
+    expect(f.node).toMatch(/^vault-\d$/);
+    expect(f.message).toMatch(/^reading the drill canary on https:\/\/127\.0\.0\.1:\d+: /);
+  }
+  for (const f of r.failedWrites) expect(f.node === null ? f.kind : f.message).toMatch(/^(unsent|writing)/);
 }
 
 async function drillKeysGone(id: string) {
@@ -152,11 +172,21 @@ describe('vaultctl failover-drill', () => {
     expect(exitCode, stderr).toBe(0);
     const r = report.rounds[0]!;
     consistent(r);
-    expect(r.writes.failed).toBe(0);
+    // Not one write issued while the follower was down failed. One issued before the kill can time
+    // out on a starved host (seen with three CPU-bound loops: the first writes of the warm-up, each
+    // a 1 s timeout on a healthy node): load, not the follower.
+    expect(r.failedWrites.filter((f) => f.atMs >= 0)).toEqual([]);
+    expect(r.failedWrites.filter((f) => f.kind !== 'timeout')).toEqual([]);
     expect(r.leaderChanged).toBe(false);
     expect(r.victims).not.toContain(r.leaderBefore);
     expect(r.newLeaderMs).toBeNull();
-    expect(r.reads.failedOnOthers).toBe(0);
+    // A follower's death fails no read through the leader or the other follower: no refused or
+    // reset connection, no redirect, no HTTP error. A read can still outlast the drill's 1 s
+    // timeout on a starved host: that is the host's load, not the failover (issue 17; with three
+    // CPU-bound loops beside the tests, reads through every node timed out while the killed node
+    // restarted, each `timeout`, none refused, reset or redirected).
+    const onOthers = r.failedReads.filter((f) => !f.faulted);
+    expect(onOthers.filter((f) => f.kind !== 'timeout')).toEqual([]);
   });
 
   it('partition the leader from its peers: it acknowledges nothing while cut off, and nothing is lost', async () => {

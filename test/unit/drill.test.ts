@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseDrillOptions } from '../../src/commands/failover-drill.js';
-import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/drill.js';
-import type { RoundTimeline, WriteRecord } from '../../src/drill/report.js';
-import { analyzeRound, stat, summarize } from '../../src/drill/report.js';
+import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/config.js';
+import type { ReadRecord, RoundTimeline, WriteRecord } from '../../src/drill/report.js';
+import { analyzeRound } from '../../src/drill/report.js';
+import { failureLines, stat, summarize } from '../../src/drill/summary.js';
 import { UsageError } from '../../src/errors.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 
@@ -56,6 +57,17 @@ function timeline(over: Partial<RoundTimeline> = {}): RoundTimeline {
     ...over,
   };
 }
+
+const base = {
+  fault: 'kill',
+  target: 'leader',
+  rate: '20',
+  readRate: '5',
+  duration: '10s',
+  rounds: '1',
+  maxRto: '5s',
+  healTimeout: '90s',
+};
 
 describe('analyzeRound', () => {
   it('measures a leader kill: new leader, write unavailability, gaps, reads, rejoin and heal', () => {
@@ -125,6 +137,101 @@ describe('analyzeRound', () => {
   });
 });
 
+describe('failed requests', () => {
+  const timeout = {
+    node: 'vault-2',
+    kind: 'timeout' as const,
+    message: 'reading the drill canary on https://127.0.0.1:8202: no answer in time [ECONNABORTED]',
+    tookMs: 1003,
+  };
+  const refused = {
+    node: 'vault-1',
+    kind: 'unreachable' as const,
+    message: 'reading the drill canary on https://127.0.0.1:8201: cannot connect (ECONNREFUSED)',
+    tookMs: 2,
+  };
+
+  it('names the node, the error kind and message of every failed read and write', () => {
+    const w = writes(10_500, 2000, 3500, [45, 46]);
+    w[45]!.lastError = {
+      node: 'vault-3',
+      kind: 'http',
+      status: 500,
+      message: 'writing: HTTP 500',
+      tookMs: 40,
+    };
+    const r = analyzeRound(
+      timeline({
+        writes: w,
+        reads: [
+          { node: 'vault-1', at: 2500, ok: false, error: refused },
+          { node: 'vault-2', at: 2600, ok: false, error: timeout },
+          { node: 'vault-3', at: 2700, ok: true },
+        ],
+      }),
+    );
+    expect(r.failedReads).toEqual([
+      {
+        seq: null,
+        node: 'vault-1',
+        faulted: true,
+        atMs: 500,
+        tookMs: 2,
+        kind: 'unreachable',
+        status: null,
+        message: refused.message,
+      },
+      {
+        seq: null,
+        node: 'vault-2',
+        faulted: false,
+        atMs: 600,
+        tookMs: 1003,
+        kind: 'timeout',
+        status: null,
+        message: timeout.message,
+      },
+    ]);
+    expect(r.failedWrites).toEqual([
+      {
+        seq: 45,
+        node: 'vault-3',
+        faulted: false,
+        atMs: 250,
+        tookMs: 40,
+        kind: 'http',
+        status: 500,
+        message: 'writing: HTTP 500',
+      },
+      {
+        seq: 46,
+        node: null,
+        faulted: false,
+        atMs: 300,
+        tookMs: null,
+        kind: 'unsent',
+        status: null,
+        message: 'not sent: no node took writes until its deadline (held behind the gate)',
+      },
+    ]);
+  });
+
+  it('summarises them per round, operation, node and error; nothing when nothing failed', () => {
+    expect(failureLines([analyzeRound(timeline({ reads: [] }))])).toEqual([]);
+    const reads: ReadRecord[] = [2500, 2700, 3100].map((at) => ({
+      node: 'vault-1',
+      at,
+      ok: false,
+      error: refused,
+    }));
+    reads.push({ node: 'vault-2', at: 4000, ok: false, error: timeout });
+    expect(failureLines([analyzeRound(timeline({ reads }))])).toEqual([
+      `  round 1: 3 reads failed on vault-1 (faulted), unreachable, 0.50 s to 1.10 s after the fault: ${refused.message}`,
+      `  round 1: 1 read failed on vault-2, timeout, at 2.00 s after the fault: ${timeout.message}`,
+    ]);
+  });
+});
+
 describe('stat and summarize', () => {
   it('median of odd and even counts, nulls ignored', () => {
     expect(stat([3, 1, 2])).toEqual({ median: 2, max: 3, min: 1 });
@@ -164,21 +271,21 @@ describe('stat and summarize', () => {
     const s = summarize([f], 5000);
     expect(s.ok).toBe(false);
     expect(s.checks.find((c) => !c.ok)?.name).toBe('no write failed while a follower was down');
+    // A write that failed before the fault, in the warm-up, is reported but not the follower's doing.
+    const early = analyzeRound(timeline({ target: 'follower', writes: writes(10_500, 0, 0, [10]) }));
+    expect(early.writes.failed).toBe(1);
+    const c = summarize([early], 5000).checks.find(
+      (x) => x.name === 'no write failed while a follower was down',
+    );
+    expect(c).toEqual({
+      name: 'no write failed while a follower was down',
+      ok: true,
+      detail: 'every write issued after the fault acknowledged (1 issued before it failed)',
+    });
   });
 });
 
 describe('failover-drill options', () => {
-  const base = {
-    fault: 'kill',
-    target: 'leader',
-    rate: '20',
-    readRate: '5',
-    duration: '10s',
-    rounds: '1',
-    maxRto: '5s',
-    healTimeout: '90s',
-  };
-
   it('parses durations and numbers', () => {
     const c = parseDrillOptions({ ...base, duration: '3s', maxRto: '2500ms' });
     expect(c.holdMs).toBe(3000);
