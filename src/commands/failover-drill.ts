@@ -22,6 +22,8 @@ export interface DrillOptions {
   readonly maxRto: string;
   readonly healTimeout: string;
   readonly partitionMethod?: string;
+  /** commander's `--no-endpoint`: false turns the endpoint writer off. */
+  readonly endpoint?: boolean;
   readonly yes?: boolean;
 }
 
@@ -55,6 +57,7 @@ export function parseDrillOptions(opts: DrillOptions): DrillConfig & { maxRtoMs:
     maxRtoMs: durationOption(opts.maxRto, 'max-rto'),
     healTimeoutMs: durationOption(opts.healTimeout, 'heal-timeout'),
     partitionMethod: opts.partitionMethod as PartitionMethod | undefined,
+    viaEndpoint: opts.endpoint !== false,
   };
 }
 
@@ -132,6 +135,11 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
         `new leader median ${formatSeconds(s.newLeaderMs.median)}; ${s.writesAcked} writes acknowledged, ` +
         `${s.writesFailed} failed, ${s.lostWrites} lost`,
     );
+    if (s.endpoint)
+      deps.out(
+        `through the endpoint (one address, as an application sees it): RTO median ${formatSeconds(s.endpoint.rtoMs.median)}, ` +
+          `worst ${formatSeconds(s.endpoint.rtoMs.max)}; ${s.endpoint.writesAcked} writes acknowledged, ${s.endpoint.writesFailed} failed, ${s.endpoint.lostWrites} lost`,
+      );
     for (const c of s.checks) deps.out(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
     const failures = failureLines(result.rounds);
     if (failures.length > 0) {
@@ -176,6 +184,10 @@ export function register(program: Command, deps: CommandDeps): void {
         '--partition-method <m>',
         'peers: drop packets between the node and its peers (needs root, nsenter, iptables); network: disconnect it from the Docker network (default: peers when possible)',
       ),
+    )
+    .option(
+      '--no-endpoint',
+      'do not also write through the active-node endpoint (by default a second writer sends the same writes through it, as a one-address application does)',
     )
     .option('--yes', 'do not ask for confirmation')
     .action(async (opts: DrillOptions, c: Command) => {

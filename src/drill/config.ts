@@ -25,6 +25,8 @@ export interface DrillConfig {
   /** A write not acknowledged by then counts as failed. */
   readonly writeDeadlineMs: number;
   readonly partitionMethod?: PartitionMethod | undefined;
+  /** Also write through the active-node endpoint (default: when the cluster has one). */
+  readonly viaEndpoint?: boolean;
 }
 
 export const DRILL_DEFAULTS = {

@@ -118,6 +118,18 @@ export interface RoundReport {
   readonly failedReads: readonly FailedRequest[];
   /** Every write never acknowledged, with the error of its last attempt. */
   readonly failedWrites: readonly FailedRequest[];
+  /** The same writes sent through the active-node endpoint; null without one. */
+  readonly endpoint?: EndpointRound | null;
+}
+
+/** What a client that knows only the endpoint's address saw in a round. */
+export interface EndpointRound {
+  readonly writeUnavailableMs: number | null;
+  readonly longestAckGapMs: number | null;
+  readonly rtoMs: number | null;
+  readonly writes: { readonly sent: number; readonly acked: number; readonly failed: number };
+  readonly lostWrites: number;
+  readonly lostSamples: readonly number[];
 }
 
 /**

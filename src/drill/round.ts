@@ -10,10 +10,11 @@ import type { RunningCluster } from '../cluster/running.js';
 import { CancelledError, RemoteError } from '../errors.js';
 import { type HealthDeps, waitCaughtUp, waitForHealth } from '../health/health.js';
 import type { PartitionMethod } from '../runtime/port.js';
+import type { VaultNode } from '../vault/port.js';
 import type { DrillConfig } from './config.js';
 import { makeFault } from './faults.js';
 import { readBack } from './keys.js';
-import type { RoundReport, RoundTimeline } from './report.js';
+import type { EndpointRound, RoundReport, RoundTimeline } from './report.js';
 import { analyzeRound } from './report.js';
 import { type DrillNode, now, Readers, RoleMonitor, sleep, Writer } from './traffic.js';
 
@@ -37,6 +38,11 @@ export interface RoundContext {
   readonly canary: string;
   /** Every key the round wrote is added here, to be removed after the drill. */
   readonly written: string[];
+  /**
+   * The active-node endpoint's client: a second writer sends the same writes through it, as an
+   * application that knows one address does.
+   */
+  readonly endpoint?: VaultNode | undefined;
 }
 
 /** Runs one round on a healthy cluster and returns its figures (report.ts). */
@@ -78,6 +84,10 @@ export async function runRound(ctx: RoundContext): Promise<RoundReport> {
   const monitor = new RoleMonitor(nodes);
   const writer = new Writer(nodes, mount, prefix, cfg, leaderIdx);
   const readers = new Readers(nodes, mount, ctx.canary, cfg);
+  const endpointPrefix = `${prefix}-endpoint`;
+  const viaEndpoint = ctx.endpoint
+    ? new Writer([{ name: 'endpoint', api: ctx.endpoint }], mount, endpointPrefix, cfg, 0)
+    : undefined;
   const t: RoundTimeline = {
     round,
     fault: cfg.fault,
@@ -104,6 +114,7 @@ export async function runRound(ctx: RoundContext): Promise<RoundReport> {
   monitor.start();
   readers.start();
   writer.start();
+  viaEndpoint?.start();
   try {
     await sleep(cfg.warmupMs);
     if (signal?.aborted) throw new CancelledError(doing);
@@ -146,9 +157,13 @@ export async function runRound(ctx: RoundContext): Promise<RoundReport> {
     await sleep(cfg.settleMs);
   } finally {
     t.endAt = now();
-    await Promise.all([monitor.stop(), readers.stop(), writer.stop()]);
+    await Promise.all([monitor.stop(), readers.stop(), writer.stop(), viaEndpoint?.stop()]);
     for (const w of writer.writes) ctx.written.push(`${prefix}/${w.seq}`);
     ctx.written.push(`${prefix}/probe`);
+    if (viaEndpoint) {
+      for (const w of viaEndpoint.writes) ctx.written.push(`${endpointPrefix}/${w.seq}`);
+      ctx.written.push(`${endpointPrefix}/probe`);
+    }
     if (injected && !healed) {
       progress.warn(`healing ${victims.map((v) => v.name).join(', ')} before stopping`);
       await heal().catch((err) => progress.warn(`healing failed: ${(err as Error).message}`));
@@ -160,13 +175,36 @@ export async function runRound(ctx: RoundContext): Promise<RoundReport> {
     `${label}: reading back ${writer.writes.filter((w) => w.ackAt !== undefined).length} acknowledged writes`,
   );
   t.lost = await readBack(cluster, nodes, mount, prefix, writer.writes, doing);
-  const report = analyzeRound(t);
+  const report: RoundReport = {
+    ...analyzeRound(t),
+    endpoint: viaEndpoint
+      ? endpointFigures(
+          analyzeRound({
+            ...t,
+            writes: viaEndpoint.writes,
+            lost: await readBack(cluster, nodes, mount, endpointPrefix, viaEndpoint.writes, doing),
+          }),
+        )
+      : null,
+  };
   progress.done(
     `${label}: RTO ${report.rtoMs === null ? '-' : `${(report.rtoMs / 1000).toFixed(2)} s`}, ` +
       `${report.writes.failed} writes failed, ${report.lostWrites} lost, ` +
       `${report.healed ? `healed in ${((report.healMs ?? 0) / 1000).toFixed(1)} s` : 'NOT healed'}`,
   );
   return report;
+}
+
+/** What a single-address client saw through the endpoint, from the same analysis as the nodes' writer. */
+function endpointFigures(r: RoundReport): EndpointRound {
+  return {
+    writeUnavailableMs: r.writeUnavailableMs,
+    longestAckGapMs: r.longestAckGapMs,
+    rtoMs: r.rtoMs,
+    writes: r.writes,
+    lostWrites: r.lostWrites,
+    lostSamples: r.lostSamples,
+  };
 }
 
 function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -58,6 +58,10 @@ export async function runDrill(cfg: DrillConfig, deps: DrillDeps): Promise<Drill
   }));
   const targets = nodes.map((n) => ({ name: n.name, address: n.handle.address }));
   const health = { connect: cluster.connector, token, tls: cluster.tls, timeoutMs: 2000 };
+  const endpoint =
+    cfg.viaEndpoint !== false && cluster.endpoint
+      ? cluster.connect(cluster.endpoint.address, { token, timeoutMs: 500 })
+      : undefined;
   const aborted = () => deps.signal?.aborted === true;
 
   const id = randomUUID();
@@ -110,6 +114,7 @@ export async function runDrill(cfg: DrillConfig, deps: DrillDeps): Promise<Drill
         prefix: `${base}/r${r}`,
         canary,
         written,
+        endpoint,
       });
       rounds.push(report);
       deps.onRound?.(report);

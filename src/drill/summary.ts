@@ -69,6 +69,14 @@ export interface DrillSummary {
   readonly writesFailed: number;
   readonly lostWrites: number;
   readonly readsFailedOnOthers: number;
+  /** What a client that knows only the endpoint saw, over the rounds that wrote through it. */
+  readonly endpoint: {
+    readonly rounds: number;
+    readonly rtoMs: Stat;
+    readonly writesAcked: number;
+    readonly writesFailed: number;
+    readonly lostWrites: number;
+  } | null;
   readonly checks: readonly DrillCheck[];
   readonly ok: boolean;
 }
@@ -102,6 +110,18 @@ export function summarize(rounds: readonly RoundReport[], maxRtoMs: number): Dri
           : slow.map((r) => `round ${r.round}: ${secs(r.rtoMs)}`).join(', '),
     },
   ];
+  const viaEndpoint = rounds.flatMap((r) => (r.endpoint ? [r.endpoint] : []));
+  const endpointLost = viaEndpoint.reduce((s, e) => s + e.lostWrites, 0);
+  if (viaEndpoint.length > 0) {
+    checks.push({
+      name: 'no write acknowledged through the endpoint lost',
+      ok: endpointLost === 0,
+      detail:
+        endpointLost === 0
+          ? 'every write acknowledged through the endpoint read back'
+          : `${endpointLost} writes acknowledged through the endpoint did not read back`,
+    });
+  }
   const partitions = rounds.filter((r) => r.fault === 'partition');
   if (partitions.length > 0) {
     const acked = partitions.reduce((s, r) => s + r.ackedByFaulted, 0);
@@ -145,6 +165,16 @@ export function summarize(rounds: readonly RoundReport[], maxRtoMs: number): Dri
     writesFailed: rounds.reduce((s, r) => s + r.writes.failed, 0),
     lostWrites: lost,
     readsFailedOnOthers: rounds.reduce((s, r) => s + r.reads.failedOnOthers, 0),
+    endpoint:
+      viaEndpoint.length > 0
+        ? {
+            rounds: viaEndpoint.length,
+            rtoMs: stat(viaEndpoint.map((e) => e.rtoMs)),
+            writesAcked: viaEndpoint.reduce((s, e) => s + e.writes.acked, 0),
+            writesFailed: viaEndpoint.reduce((s, e) => s + e.writes.failed, 0),
+            lostWrites: endpointLost,
+          }
+        : null,
     checks,
     ok: checks.every((c) => c.ok),
   };

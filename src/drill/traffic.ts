@@ -94,7 +94,8 @@ export class Writer {
   private probing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly nodes: readonly DrillNode[],
+    /** Where writes go: the nodes, or one address (the endpoint) as a single-address client sends them. */
+    private readonly nodes: readonly Pick<DrillNode, 'name' | 'api'>[],
     private readonly mount: string,
     private readonly prefix: string,
     private readonly cfg: DrillConfig,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDrillOptions } from '../../src/commands/failover-drill.js';
 import { DRILL_DEFAULTS, validateDrillConfig } from '../../src/drill/config.js';
-import type { ReadRecord, RoundTimeline, WriteRecord } from '../../src/drill/report.js';
+import type { ReadRecord, RoundReport, RoundTimeline, WriteRecord } from '../../src/drill/report.js';
 import { analyzeRound } from '../../src/drill/report.js';
 import { failureLines, stat, summarize } from '../../src/drill/summary.js';
 import { UsageError } from '../../src/errors.js';
@@ -320,5 +320,49 @@ describe('failover-drill options', () => {
       /Shamir/,
     );
     expect(() => validateDrillConfig(parseDrillOptions({ ...base, target: 'all' }), spec)).not.toThrow();
+  });
+});
+
+describe('summarize with writes through the endpoint', () => {
+  const base = (round: number, lost: number) =>
+    ({
+      ...analyzeRound({
+        round,
+        fault: 'kill',
+        target: 'leader',
+        victims: ['vault-1'],
+        leaderBefore: 'vault-1',
+        leaderAfter: 'vault-2',
+        startAt: 0,
+        faultAt: 1000,
+        healAt: 5000,
+        endAt: 8000,
+        writes: [{ seq: 0, issuedAt: 0, attempts: 1, ackAt: 10, node: 'vault-1' }],
+        reads: [],
+        roles: [],
+        lost: [],
+      }),
+      endpoint: {
+        writeUnavailableMs: 2000,
+        longestAckGapMs: 2100,
+        rtoMs: 2100 + round,
+        writes: { sent: 100, acked: 90, failed: 10 },
+        lostWrites: lost,
+        lostSamples: [],
+      },
+    }) as RoundReport;
+
+  it('reports what a one-address client saw and fails the drill when one of its acknowledged writes is lost', () => {
+    const ok = summarize([base(1, 0), base(2, 0)], 5000);
+    expect(ok.endpoint).toMatchObject({ rounds: 2, writesAcked: 180, writesFailed: 20, lostWrites: 0 });
+    expect(ok.endpoint!.rtoMs.max).toBe(2102);
+    expect(ok.checks.find((c) => c.name.includes('endpoint'))?.ok).toBe(true);
+    const bad = summarize([base(1, 0), base(2, 3)], 5000);
+    expect(bad.ok).toBe(false);
+    expect(bad.checks.find((c) => c.name.includes('endpoint'))?.detail).toContain('3 writes');
+  });
+
+  it('has no endpoint figures when no round wrote through one', () => {
+    expect(summarize([{ ...base(1, 0), endpoint: null }], 5000).endpoint).toBeNull();
   });
 });
