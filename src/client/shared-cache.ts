@@ -123,6 +123,11 @@ export class SharedCache {
   private readonly pollMs: number;
   private readonly lagGuardMs: number;
   private skipUntil = 0;
+  /** Settles on the first connection: the first calls wait for it (bounded) rather than skip Redis. */
+  private readonly firstReady: Promise<void>;
+  /** The one bounded wait for the first connection; later calls never wait for it again. */
+  private startup: Promise<void> | undefined;
+  private startupDone = false;
   private subWasReady = false;
   private subLost = false;
   private closed = false;
@@ -175,6 +180,10 @@ export class SharedCache {
     this.cmd = this.redis.withCommandOptions({ timeout: this.timeoutMs }) as RedisClient;
     this.redis.on('error', () => {});
     this.redis.on('ready', () => this.flushPending());
+    this.firstReady = new Promise<void>((resolve) => {
+      if (this.redis.isReady) resolve();
+      this.redis.once('ready', () => resolve());
+    });
     // The subscriber queues its SUBSCRIBE until connected, and node-redis subscribes again on reconnect.
     this.sub = this.redis.duplicate({ disableOfflineQueue: false, socket: { ...socket } });
     this.sub.on('error', () => {});
@@ -210,6 +219,7 @@ export class SharedCache {
 
   /** One Redis call: bounded, counted, never throws past `call` callers' catch. */
   private async call<T>(fn: (r: RedisClient) => Promise<T>): Promise<T> {
+    if (!this.startupDone) await this.waitForStartup();
     if (this.closed || !this.redis.isReady || Date.now() < this.skipUntil) {
       this.s.errors += 1;
       throw new Skipped('redis not in use');
@@ -232,6 +242,16 @@ export class SharedCache {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private waitForStartup(): Promise<void> {
+    this.startup ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.firstReady, new Promise((r) => (timer = setTimeout(r, this.timeoutMs)))]);
+      clearTimeout(timer);
+      this.startupDone = true;
+    })();
+    return this.startup;
   }
 
   private open(names: SharedKeyNames, text: string | null): CacheEntry | undefined {
