@@ -1,8 +1,10 @@
 /**
- * The encrypted form of a cache entry in Redis: `v1.` + base64(nonce 12 bytes | ciphertext | tag
- * 16 bytes), AES-256-GCM under the application's 32-byte key. The entry's Redis key name (and the
- * format version) is the additional authenticated data, so an entry copied to another key, written
- * under another key, or altered in any byte fails to open: the reader treats it as a miss.
+ * The encrypted form of a cache entry in Redis: `v1.{kv version}.` + base64(nonce 12 bytes |
+ * ciphertext | tag 16 bytes), AES-256-GCM under the application's 32-byte key. The entry's Redis
+ * key name, the KV version and the format version are the additional authenticated data, so an
+ * entry copied to another key, written under another key, or altered in any byte fails to open:
+ * the reader treats it as a miss. The KV version (a number, not secret) stays readable so that a
+ * Redis script can tell an entry older than a write without the key.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { VaultInvalidInputError } from './errors.js';
@@ -31,32 +33,36 @@ export function cacheKeyBytes(key: Uint8Array | string): Buffer {
   return buf;
 }
 
-function aad(name: string): Buffer {
-  return Buffer.from(`vaultctl-cache:${VERSION}:${name}`, 'utf8');
+function aad(name: string, version: number): Buffer {
+  return Buffer.from(`vaultctl-cache:${VERSION}:${name}:${version}`, 'utf8');
 }
+
+const SEALED = /^v1\.(\d{1,15})\.([A-Za-z0-9+/=]+)$/;
 
 export function sealEntry(key: Buffer, name: string, entry: CacheEntry): string {
   const nonce = randomBytes(NONCE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
-  cipher.setAAD(aad(name));
+  cipher.setAAD(aad(name, entry.version));
   const plain = Buffer.from(JSON.stringify({ d: entry.data, v: entry.version }), 'utf8');
   const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-  return `${VERSION}.${Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64')}`;
+  return `${VERSION}.${entry.version}.${Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64')}`;
 }
 
 /** The entry, or undefined when the text is not one this key sealed under this name. */
 export function openEntry(key: Buffer, name: string, text: string): CacheEntry | undefined {
-  if (!text.startsWith(`${VERSION}.`)) return undefined;
-  const raw = Buffer.from(text.slice(VERSION.length + 1), 'base64');
+  const m = SEALED.exec(text);
+  if (!m) return undefined;
+  const version = Number(m[1]);
+  const raw = Buffer.from(m[2]!, 'base64');
   if (raw.length < NONCE + TAG + 1) return undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, NONCE), { authTagLength: TAG });
-    decipher.setAAD(aad(name));
+    decipher.setAAD(aad(name, version));
     decipher.setAuthTag(raw.subarray(raw.length - TAG));
     const plain = Buffer.concat([decipher.update(raw.subarray(NONCE, raw.length - TAG)), decipher.final()]);
     const o = JSON.parse(plain.toString('utf8')) as { d?: unknown; v?: unknown };
     if (typeof o.d !== 'object' || o.d === null || Array.isArray(o.d)) return undefined;
-    if (typeof o.v !== 'number' || !Number.isInteger(o.v)) return undefined;
+    if (o.v !== version) return undefined;
     return { data: o.d as Record<string, unknown>, version: o.v };
   } catch {
     return undefined;

@@ -10,10 +10,11 @@
  *   reader cannot put back the value a writer just replaced.
  * - Invalidation: a write deletes the entry, bumps the generation and publishes the path, in one
  *   script; every instance drops its in-memory copy on the message. The same is done once more
- *   `lagGuardMs` later, because a standby can serve the old version for a few milliseconds after
- *   the leader acknowledged the write and a reader may have cached that.
- * - Redis down or slow never reaches the caller: each call has a timeout, a timeout opens a short
- *   breaker (calls skipped), node-redis reconnects by itself, invalidations that could not be sent
+ *   `lagGuardMs` later if the entry is then older than the version written, because a standby can
+ *   serve the old version for a few milliseconds after the leader acknowledged the write and a
+ *   reader may have cached that.
+ * - Redis down or slow never reaches the caller: each call has a timeout, three timeouts in a row
+ *   open a short breaker (calls skipped), node-redis reconnects by itself, invalidations that could not be sent
  *   are sent again on reconnect, and a subscriber that was disconnected flushes the in-memory tier
  *   (it may have missed messages).
  */
@@ -43,9 +44,9 @@ export interface SharedCacheOptions {
   readonly prefix?: string;
   /** Entry TTL (default 5 minutes, as the seed says). */
   readonly ttlMs?: number;
-  /** Timeout of every Redis call (default 100 ms). */
+  /** Timeout of every Redis call (default 250 ms). */
   readonly timeoutMs?: number;
-  /** How long Redis is skipped after a timeout (default 1 s). */
+  /** How long Redis is skipped after three timeouts in a row (default 1 s). */
   readonly breakerMs?: number;
   /** Lease of the single-flight lock (default 3 s). */
   readonly lockMs?: number;
@@ -91,7 +92,15 @@ const FILL = `local g = redis.call('GET', KEYS[2]) or ''
 if g ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
-const INVALIDATE = `redis.call('DEL', KEYS[1])
+// ARGV[4]: the version just written ('' after a delete). With it, an entry at that version or
+// newer is left alone (the second pass after a write finds nothing stale in the usual case).
+const INVALIDATE = `if ARGV[4] ~= '' then
+  local cur = redis.call('GET', KEYS[1])
+  if not cur then return 0 end
+  local v = tonumber(string.match(cur, '^v1%.(%d+)%.'))
+  if v and v >= tonumber(ARGV[4]) then return 0 end
+end
+redis.call('DEL', KEYS[1])
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
@@ -123,6 +132,7 @@ export class SharedCache {
   private readonly pollMs: number;
   private readonly lagGuardMs: number;
   private skipUntil = 0;
+  private timeoutsInRow = 0;
   /** Settles on the first connection: the first calls wait for it (bounded) rather than skip Redis. */
   private readonly firstReady: Promise<void>;
   /** The one bounded wait for the first connection; later calls never wait for it again. */
@@ -167,7 +177,7 @@ export class SharedCache {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
     this.channel = invalidationChannel(this.prefix);
     this.ttlMs = opts.ttlMs ?? 300_000;
-    this.timeoutMs = opts.timeoutMs ?? 100;
+    this.timeoutMs = opts.timeoutMs ?? 250;
     this.breakerMs = opts.breakerMs ?? 1000;
     this.lockMs = opts.lockMs ?? 3000;
     this.waitMs = opts.waitMs ?? 1000;
@@ -226,17 +236,23 @@ export class SharedCache {
     }
     let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([
+      const result = await Promise.race([
         fn(this.cmd),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new TimeoutError()), this.timeoutMs + 5);
         }),
       ]);
+      this.timeoutsInRow = 0;
+      return result;
     } catch (err) {
       this.s.errors += 1;
       if (err instanceof TimeoutError) {
         this.s.timeouts += 1;
-        this.skipUntil = Date.now() + this.breakerMs;
+        // One late answer may be this process's own busy event loop; three in a row is Redis.
+        if (++this.timeoutsInRow >= 3) {
+          this.skipUntil = Date.now() + this.breakerMs;
+          this.timeoutsInRow = 0;
+        }
       }
       throw err;
     } finally {
@@ -354,27 +370,36 @@ export class SharedCache {
     return undefined;
   }
 
-  /** After a write or delete of `path`: removes the entry and tells every instance. Never throws. */
-  async invalidate(path: string): Promise<void> {
+  /**
+   * After a write (`version`: the one written) or a delete of `path`: removes the entry and tells
+   * every instance. Never throws.
+   */
+  async invalidate(path: string, version?: number): Promise<void> {
     await this.invalidateNow(path);
     if (this.lagGuardMs > 0 && !this.closed) {
       const t = setTimeout(() => {
         this.timers.delete(t);
-        void this.invalidateNow(path);
+        void this.invalidateNow(path, version);
       }, this.lagGuardMs);
       t.unref();
       this.timers.add(t);
     }
   }
 
-  private async invalidateNow(path: string): Promise<void> {
+  /** `atLeast`: only when the entry is older than that version (the second pass after a write). */
+  private async invalidateNow(path: string, atLeast?: number): Promise<void> {
     const names = sharedKeyNames(this.prefix, this.mount, path);
     const message = encodeInvalidation({ mount: this.mount, path, from: this.id });
     try {
       await this.call((r) =>
         r.eval(INVALIDATE, {
           keys: [names.entry, names.gen],
-          arguments: [String(this.ttlMs * 2), this.channel, message],
+          arguments: [
+            String(this.ttlMs * 2),
+            this.channel,
+            message,
+            atLeast === undefined ? '' : String(atLeast),
+          ],
         }),
       );
       this.s.invalidationsSent += 1;

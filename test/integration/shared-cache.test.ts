@@ -195,7 +195,7 @@ describe('VaultClient shared cache tier', () => {
       const forged = { data: { api_key: 'AK-forged', secret: 'SK-forged' }, version: 99 };
       const candidates = [
         JSON.stringify(forged),
-        `v1.${Buffer.from(JSON.stringify(forged)).toString('base64')}`,
+        `v1.99.${Buffer.from(JSON.stringify(forged)).toString('base64')}`,
         sealEntry(randomBytes(32), names.entry, forged),
         sealEntry(KEY, otherName, forged),
         (await r.get(otherName))!,

@@ -20,13 +20,15 @@ const T = '11111111-1111-4111-8111-111111111111';
 const KEY = randomBytes(32);
 const NAME = `vault:secrets:${T}:binance:trading`;
 const ENTRY = { data: { api_key: 'AK-plain-123', secret: 'SK-plain-456' }, version: 3 };
+/** The base64 part of a sealed entry. */
+const body = (sealed: string) => Buffer.from(sealed.split('.')[2]!, 'base64');
 
 describe('cache envelope', () => {
   it('opens what it sealed, and the sealed text holds no plaintext', () => {
     const sealed = sealEntry(KEY, NAME, ENTRY);
-    expect(sealed.startsWith('v1.')).toBe(true);
+    expect(sealed.startsWith('v1.3.')).toBe(true);
     expect(openEntry(KEY, NAME, sealed)).toEqual(ENTRY);
-    const decoded = Buffer.from(sealed.slice(3), 'base64').toString('latin1');
+    const decoded = body(sealed).toString('latin1');
     for (const s of ['AK-plain-123', 'SK-plain-456', 'api_key', 'secret'])
       expect(sealed + decoded).not.toContain(s);
   });
@@ -35,17 +37,20 @@ describe('cache envelope', () => {
     const a = sealEntry(KEY, NAME, ENTRY);
     const b = sealEntry(KEY, NAME, ENTRY);
     expect(a).not.toBe(b);
-    const nonce = (s: string) => Buffer.from(s.slice(3), 'base64').subarray(0, 12).toString('hex');
+    const nonce = (s: string) => body(s).subarray(0, 12).toString('hex');
     expect(nonce(a)).not.toBe(nonce(b));
   });
 
   it('does not open an entry with any byte changed', () => {
-    const raw = Buffer.from(sealEntry(KEY, NAME, ENTRY).slice(3), 'base64');
+    const sealed = sealEntry(KEY, NAME, ENTRY);
+    const raw = body(sealed);
     for (let i = 0; i < raw.length; i++) {
       const t = Buffer.from(raw);
       t[i] = t[i]! ^ 0x01;
-      expect(openEntry(KEY, NAME, `v1.${t.toString('base64')}`), `byte ${i}`).toBeUndefined();
+      expect(openEntry(KEY, NAME, `v1.3.${t.toString('base64')}`), `byte ${i}`).toBeUndefined();
     }
+    // The readable KV version is authenticated too: a "newer" label does not open.
+    expect(openEntry(KEY, NAME, sealed.replace('v1.3.', 'v1.4.'))).toBeUndefined();
   });
 
   it('does not open an entry moved to another key name, sealed with another key, or not sealed at all', () => {
@@ -54,7 +59,8 @@ describe('cache envelope', () => {
     expect(openEntry(randomBytes(32), NAME, sealed)).toBeUndefined();
     expect(openEntry(KEY, NAME, JSON.stringify(ENTRY))).toBeUndefined();
     expect(openEntry(KEY, NAME, 'v1.')).toBeUndefined();
-    expect(openEntry(KEY, NAME, 'v2.AAAA')).toBeUndefined();
+    expect(openEntry(KEY, NAME, 'v2.3.AAAA')).toBeUndefined();
+    expect(openEntry(KEY, NAME, 'v1.x.AAAA')).toBeUndefined();
     expect(openEntry(KEY, NAME, sealed.slice(0, -4))).toBeUndefined();
   });
 
