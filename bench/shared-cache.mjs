@@ -148,6 +148,13 @@ try {
     console.error(`shared tier ${mode}: cold start of ${instances} instances on ${paths.length} paths`);
     await Promise.all(group.map((w) => w.call('readAll', { paths })));
     const cold = await reads();
+    if (mode === 'on') {
+      const st = (await Promise.all(group.map((w) => w.call('stats')))).map((x) => x.shared);
+      const t = (k) => st.reduce((n, x) => n + x[k], 0);
+      console.error(
+        `  cold: ${cold} cluster reads; leads ${t('singleFlightLeads')}, waits ${t('singleFlightWaits')} (answered ${t('singleFlightWaitHits')}), errors ${t('errors')}, timeouts ${t('timeouts')}`,
+      );
+    }
 
     console.error(
       `shared tier ${mode}: profile, ${users} users over ${instances} instances, ${durationMs / 1000} s`,

@@ -371,7 +371,7 @@ export class VaultClient {
       data: { version: number };
     };
     this.cache?.delete(this.key(path));
-    await this.shared?.invalidate(path, res.data.version);
+    await this.shared?.invalidate(path, { data, version: res.data.version });
     return { version: res.data.version };
   }
 

@@ -8,11 +8,12 @@
  *   the cluster themselves. Concurrent reads of one key in one process share one attempt.
  * - A fill is refused when a write bumped the key's generation after the read began, so a slow
  *   reader cannot put back the value a writer just replaced.
- * - Invalidation: a write deletes the entry, bumps the generation and publishes the path, in one
- *   script; every instance drops its in-memory copy on the message. The same is done once more
- *   `lagGuardMs` later if the entry is then older than the version written, because a standby can
- *   serve the old version for a few milliseconds after the leader acknowledged the write and a
- *   reader may have cached that.
+ * - Invalidation: a write puts the sealed new value in Redis (write-through, unless a newer version
+ *   is there), bumps the generation and publishes the path, in one script; a delete removes the
+ *   entry the same way. Every instance drops its in-memory copy on the message and its next read
+ *   finds the new value in Redis. `lagGuardMs` later the writer removes the entry if it is then
+ *   older than the version written: a standby can serve the old version for a few milliseconds
+ *   after the leader acknowledged the write, and a reader may have cached that.
  * - Redis down or slow never reaches the caller: each call has a timeout, three timeouts in a row
  *   open a short breaker (calls skipped), node-redis reconnects by itself, invalidations that could not be sent
  *   are sent again on reconnect, and a subscriber that was disconnected flushes the in-memory tier
@@ -52,9 +53,9 @@ export interface SharedCacheOptions {
   readonly lockMs?: number;
   /** How long a read waits for another instance's fill before it reads the cluster (default 1 s). */
   readonly waitMs?: number;
-  /** Poll interval while waiting (default 10 ms). */
+  /** Poll interval while waiting (default 5 ms). */
   readonly pollMs?: number;
-  /** Delay of the second invalidation after a write (default 1 s; 0: none). */
+  /** Delay of the writer's second check of the entry (default 1 s; 0: none). */
   readonly lagGuardMs?: number;
 }
 
@@ -92,8 +93,8 @@ const FILL = `local g = redis.call('GET', KEYS[2]) or ''
 if g ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
-// ARGV[4]: the version just written ('' after a delete). With it, an entry at that version or
-// newer is left alone (the second pass after a write finds nothing stale in the usual case).
+// A delete, or the second pass after a write (ARGV[4]: the version written; '' after a delete):
+// an entry at that version or newer is left alone.
 const INVALIDATE = `if ARGV[4] ~= '' then
   local cur = redis.call('GET', KEYS[1])
   if not cur then return 0 end
@@ -103,6 +104,16 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1`;
+// A write: the entry becomes the value written unless Redis already holds that version or a newer
+// one (a concurrent writer won); the generation is bumped so a read that began before cannot fill
+// the old value over it. ARGV[4] version, ARGV[5] sealed entry, ARGV[6] entry TTL.
+const WRITE_THROUGH = `local cur = redis.call('GET', KEYS[1])
+local v = cur and tonumber(string.match(cur, '^v1%.(%d+)%.'))
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+if not (v and v >= tonumber(ARGV[4])) then redis.call('SET', KEYS[1], ARGV[5], 'PX', ARGV[6]) end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`;
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -181,7 +192,7 @@ export class SharedCache {
     this.breakerMs = opts.breakerMs ?? 1000;
     this.lockMs = opts.lockMs ?? 3000;
     this.waitMs = opts.waitMs ?? 1000;
-    this.pollMs = opts.pollMs ?? 10;
+    this.pollMs = opts.pollMs ?? 5;
     this.lagGuardMs = opts.lagGuardMs ?? 1000;
     const socket = { connectTimeout: Math.max(500, this.timeoutMs * 5), reconnectStrategy };
     this.owned = !opts.client;
@@ -371,38 +382,44 @@ export class SharedCache {
   }
 
   /**
-   * After a write (`version`: the one written) or a delete of `path`: removes the entry and tells
-   * every instance. Never throws.
+   * After a write (`written`: the data and version the cluster acknowledged) or a delete of
+   * `path`: the entry becomes the written value (or goes), and every instance is told. Never throws.
    */
-  async invalidate(path: string, version?: number): Promise<void> {
-    await this.invalidateNow(path);
+  async invalidate(path: string, written?: CacheEntry): Promise<void> {
+    await this.invalidateNow(path, written);
     if (this.lagGuardMs > 0 && !this.closed) {
       const t = setTimeout(() => {
         this.timers.delete(t);
-        void this.invalidateNow(path, version);
+        void this.invalidateNow(path, undefined, written?.version);
       }, this.lagGuardMs);
       t.unref();
       this.timers.add(t);
     }
   }
 
-  /** `atLeast`: only when the entry is older than that version (the second pass after a write). */
-  private async invalidateNow(path: string, atLeast?: number): Promise<void> {
+  /** `olderThan`: only when the entry is older than that version (the second pass after a write). */
+  private async invalidateNow(path: string, written?: CacheEntry, olderThan?: number): Promise<void> {
     const names = sharedKeyNames(this.prefix, this.mount, path);
     const message = encodeInvalidation({ mount: this.mount, path, from: this.id });
+    const common = [String(this.ttlMs * 2), this.channel, message];
     try {
-      await this.call((r) =>
-        r.eval(INVALIDATE, {
-          keys: [names.entry, names.gen],
-          arguments: [
-            String(this.ttlMs * 2),
-            this.channel,
-            message,
-            atLeast === undefined ? '' : String(atLeast),
-          ],
-        }),
+      const published = await this.call((r) =>
+        written
+          ? r.eval(WRITE_THROUGH, {
+              keys: [names.entry, names.gen],
+              arguments: [
+                ...common,
+                String(written.version),
+                sealEntry(this.key, names.entry, written),
+                String(this.ttlMs),
+              ],
+            })
+          : r.eval(INVALIDATE, {
+              keys: [names.entry, names.gen],
+              arguments: [...common, olderThan === undefined ? '' : String(olderThan)],
+            }),
       );
-      this.s.invalidationsSent += 1;
+      if (published === 1) this.s.invalidationsSent += 1;
       this.pending.delete(path);
     } catch {
       if (!this.closed) this.pending.add(path);
