@@ -20,7 +20,7 @@
  *   (it may have missed messages).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createClient, TimeoutError } from '@redis/client';
+import { createClient, type RedisClientType, TimeoutError } from '@redis/client';
 import type { CacheEntry } from './envelope.js';
 import { cacheKeyBytes, openEntry, sealEntry } from './envelope.js';
 import {
@@ -32,7 +32,8 @@ import {
   sharedKeyNames,
 } from './shared-keys.js';
 
-export type RedisClient = ReturnType<typeof createClient>;
+/** A client from `@redis/client`'s `createClient()` (no modules). */
+export type RedisClient = RedisClientType;
 
 export interface SharedCacheOptions {
   /** `redis://host:port` (or `rediss://`); or pass `client`. */
@@ -127,8 +128,6 @@ const reconnectStrategy = (retries: number) =>
 
 export class SharedCache {
   private readonly redis: RedisClient;
-  /** `redis` with the per-call timeout on every command. */
-  private readonly cmd: RedisClient;
   private readonly sub: RedisClient;
   private readonly owned: boolean;
   private readonly key: Buffer;
@@ -198,15 +197,15 @@ export class SharedCache {
     this.owned = !opts.client;
     // Commands while disconnected fail at once instead of queueing behind a reconnect.
     this.redis = opts.client ?? createClient({ url: opts.url, socket, disableOfflineQueue: true });
-    this.cmd = this.redis.withCommandOptions({ timeout: this.timeoutMs }) as RedisClient;
     this.redis.on('error', () => {});
     this.redis.on('ready', () => this.flushPending());
     this.firstReady = new Promise<void>((resolve) => {
       if (this.redis.isReady) resolve();
       this.redis.once('ready', () => resolve());
     });
-    // The subscriber queues its SUBSCRIBE until connected, and node-redis subscribes again on reconnect.
-    this.sub = this.redis.duplicate({ disableOfflineQueue: false, socket: { ...socket } });
+    // The subscriber queues its SUBSCRIBE until connected, and node-redis subscribes again on
+    // reconnect. Its socket options (address, TLS, reconnect strategy) are the client's own.
+    this.sub = this.redis.duplicate({ disableOfflineQueue: false });
     this.sub.on('error', () => {});
     this.sub.on('end', () => this.subDown());
     this.sub.on('reconnecting', () => this.subDown());
@@ -245,12 +244,23 @@ export class SharedCache {
       this.s.errors += 1;
       throw new Skipped('redis not in use');
     }
+    const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
-        fn(this.cmd),
+        fn(this.redis.withAbortSignal(abort.signal)),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TimeoutError()), this.timeoutMs + 5);
+          // The rejection waits for the next check phase: when this process's event loop was busy
+          // (TLS handshakes, GC) past the deadline, a reply already in the socket is read first
+          // and wins, so a busy client does not take a quick Redis for a slow one.
+          timer = setTimeout(
+            () =>
+              setImmediate(() => {
+                reject(new TimeoutError());
+                abort.abort();
+              }),
+            this.timeoutMs,
+          );
         }),
       ]);
       this.timeoutsInRow = 0;

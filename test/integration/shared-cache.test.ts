@@ -213,6 +213,36 @@ describe('VaultClient shared cache tier', () => {
     }
   });
 
+  it('takes a client the application made, and leaves it open on close', async () => {
+    const path = credentialPath(T[0]!, 'kraken', 'trading');
+    await seed(path, 'own');
+    const writer = await app();
+    const next = {
+      api_key: `AK-own2-${randomBytes(6).toString('hex')}`,
+      secret: `SK-${randomBytes(12).toString('hex')}`,
+    };
+    written.push(next.api_key, next.secret);
+    await writer.call('write', { path, data: next });
+    const own = createClient({ url: redis.url });
+    await own.connect();
+    const c = new VaultClient({
+      addresses: cluster.addresses,
+      token: cluster.rootToken,
+      ca: cluster.tls!.ca,
+      env: {},
+      cache: { shared: { client: own, key: KEY } },
+    });
+    try {
+      const got = await c.readSecretWithMeta(path);
+      expect(got).toMatchObject({ tier: 'shared', data: next });
+      expect(c.stats()).toMatchObject({ vaultReads: 0, shared: { hits: 1, connected: true } });
+      await c.close();
+      expect(own.isReady).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('holds nothing readable: no key name or value in Redis contains a secret written', async () => {
     const r = createClient({ url: redis.url });
     await r.connect();
