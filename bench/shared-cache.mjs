@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // VaultClient's shared Redis tier with N application instances (separate Node processes) on one
 // cluster, shared tier off and then on, each mode with fresh processes:
-//   cold     every instance reads every seeded path at once: reads that reach the cluster
+//   cold     every instance reads every seeded path, 10 at a time, all instances at once: reads
+//            that reach the cluster
 //   profile  the seed's profile (users split across instances, think 0.1-1 s, 90 % reads, plus
 //            List Secrets), merged p50/p99 per operation and tier, cluster reads per second
 //   hit      one more client with no in-memory tier reads one path 2000 times in a row: the shared
@@ -12,7 +13,7 @@
 // loopback port, no persistence), and removes both afterwards.
 //
 // Usage: node bench/shared-cache.mjs [--instances 4] [--users 100] [--duration 30s] [--warmup 5s]
-//          [--tenants 10] [--list-ratio 0.05] [--stale-runs 10]
+//          [--tenants 10] [--list-ratio 0.05] [--stale-runs 10] [--cold-concurrency 10]
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ const warmupMs = seconds(arg('--warmup', '5s'));
 const tenants = Number(arg('--tenants', '10'));
 const listRatio = Number(arg('--list-ratio', '0.05'));
 const staleRuns = Number(arg('--stale-runs', '10'));
+const coldConcurrency = Number(arg('--cold-concurrency', '10'));
 const name = 'vctl-bench-cache';
 const apiPortBase = 18580;
 const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-cache-'));
@@ -145,8 +147,10 @@ try {
     const reads = async () =>
       (await Promise.all(group.map((w) => w.call('stats')))).reduce((n, s) => n + s.vaultReads, 0);
 
-    console.error(`shared tier ${mode}: cold start of ${instances} instances on ${paths.length} paths`);
-    await Promise.all(group.map((w) => w.call('readAll', { paths })));
+    console.error(
+      `shared tier ${mode}: cold start of ${instances} instances on ${paths.length} paths, ${coldConcurrency} at a time`,
+    );
+    await Promise.all(group.map((w) => w.call('readAll', { paths, concurrency: coldConcurrency })));
     const cold = await reads();
     if (mode === 'on') {
       const st = (await Promise.all(group.map((w) => w.call('stats')))).map((x) => x.shared);
