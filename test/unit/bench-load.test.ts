@@ -12,8 +12,15 @@ function fakeClient(signal: AbortSignal) {
     });
   const client: LoadClient = {
     readSecretWithMeta: (() =>
-      answer({ data: {}, version: 1, stale: false, fromCache: false })) as LoadClient['readSecretWithMeta'],
+      answer({
+        data: {},
+        version: 1,
+        stale: false,
+        fromCache: false,
+        tier: 'vault',
+      })) as unknown as LoadClient['readSecretWithMeta'],
     writeSecret: () => answer({ version: 1 }),
+    listSecrets: () => answer([]),
   };
   return { client, seen };
 }
