@@ -22,7 +22,7 @@ import * as tenant from './commands/tenant.js';
 import * as tlsRotate from './commands/tls-rotate.js';
 import * as unseal from './commands/unseal.js';
 import * as up from './commands/up.js';
-import { CheckFailedError, ExitCode, VaultctlError } from './errors.js';
+import { CheckFailedError, ConfigError, ExitCode, VaultctlError } from './errors.js';
 import { debugEnabled, StderrProgress } from './output/progress.js';
 import { DockerRuntime } from './runtime/docker.js';
 
@@ -202,7 +202,14 @@ export function describeError(err: unknown, aborted: boolean, verbose = false): 
     return {
       code: err.exitCode,
       text,
-      payload: { doing: err.doing, message: err.message, hint: err.hint, exitCode: err.exitCode },
+      payload: {
+        doing: err.doing,
+        message: err.message,
+        hint: err.hint,
+        exitCode: err.exitCode,
+        // A script needs each problem with its path, not only their count.
+        ...(err instanceof ConfigError ? { problems: err.problems } : {}),
+      },
     };
   }
   const e = err instanceof Error ? err : new Error(String(err));

@@ -46,13 +46,29 @@ describe('bad input', () => {
     );
     const r = await cli(['--config', cfg, 'up']);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/^Error bringing the cluster up: \d+ problems? in the cluster spec/m);
-    // Schema problems come first (all at once); cross-field rules run on a schema-valid spec.
-    expect(r.stderr).toContain('raft.performanceMultiplier');
-    expect(r.stderr).toContain('colour');
+    // The schema's problems and the cross-field rules' in one run: a typo hides nothing.
+    expect(r.stderr).toMatch(/^Error bringing the cluster up: 4 problems in the cluster spec/m);
+    expect(r.stderr).toContain('- raft.performanceMultiplier: ');
+    expect(r.stderr).toContain('- colour: unknown field');
+    expect(r.stderr).toContain('- nodeCount: a Raft cluster needs an odd number of nodes');
+    expect(r.stderr).toContain('- seal.threshold: threshold 5 is larger than shares 3');
     expect(r.stderr).toContain('hint:');
     await nothingLeft('vctl-e2e-spec');
     expect(existsSync(join(work, '.vaultctl', 'vctl-e2e-spec'))).toBe(false);
+
+    const json = await cli(['--format', 'json', '--config', cfg, 'up']);
+    expect(json.exitCode).toBe(1);
+    const { error } = JSON.parse(json.stdout) as {
+      error: { message: string; exitCode: number; problems: { path: string; message: string }[] };
+    };
+    expect(error).toMatchObject({ message: '4 problems in the cluster spec', exitCode: 1 });
+    expect(error.problems).toEqual([
+      { path: 'raft.performanceMultiplier', message: expect.any(String) },
+      { path: 'colour', message: 'unknown field' },
+      { path: 'nodeCount', message: expect.stringContaining('odd number of nodes') },
+      { path: 'seal.threshold', message: 'threshold 5 is larger than shares 3' },
+    ]);
+    await nothingLeft('vctl-e2e-spec');
 
     writeFileSync(
       cfg,
