@@ -3,16 +3,7 @@
  * half file under the final name, with its sidecar.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  createWriteStream,
-  existsSync,
-  fsyncSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,17 +12,12 @@ import { Encrypter } from 'age-encryption';
 import type { Progress } from '../cluster/events.js';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { writeFileAtomic } from '../state/atomic.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultNode, VaultTls } from '../vault/port.js';
 import { snapshotDownload } from '../vault/stream.js';
 import { chooseEncryption, deriveKey, encryptionMeta, MAGIC, parseRecipients } from './encryption.js';
 import { SNAPSHOT_FORMAT, type SnapshotMeta, sealKeyId, sidecarPath } from './meta.js';
-
-function atomicJson(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, flag: 'w' });
-  renameSync(tmp, path);
-}
 
 function diskHint(err: unknown): string | undefined {
   const code = (err as { code?: string }).code;
@@ -172,7 +158,7 @@ export async function saveSnapshot(
     encrypted: encryptionMeta(enc),
   };
   try {
-    atomicJson(sidecarPath(file), meta);
+    writeFileAtomic(sidecarPath(file), `${JSON.stringify(meta, null, 2)}\n`);
   } catch (err) {
     rmSync(file, { force: true });
     throw new UsageError(doing, `writing the metadata of ${file}: ${errorMessage(err)}`, diskHint(err));
