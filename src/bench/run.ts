@@ -43,7 +43,12 @@ export async function runBench(
 ): Promise<BenchRun> {
   const doing = 'running the benchmark';
   const { spec, tls } = cluster;
-  if (!spec) throw new UsageError(doing, 'a benchmark needs the cluster vaultctl manages (its spec)');
+  if (!spec)
+    throw new UsageError(
+      doing,
+      'a benchmark needs the cluster vaultctl manages (its spec)',
+      'name the cluster vaultctl brought up with --cluster',
+    );
   const token = await cluster.token();
   if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init` first, or export BAO_TOKEN');
   const client = new VaultClient({

@@ -137,7 +137,12 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
   const clock = opts.clock ?? systemClock;
   let runtime: ContainerRuntime | undefined;
   const rt = (): ContainerRuntime => {
-    if (!opts.runtime) throw new UsageError('reaching the container runtime', 'no runtime configured');
+    if (!opts.runtime)
+      throw new UsageError(
+        'reaching the container runtime',
+        'no runtime configured',
+        'pass a runtime to openCluster (the CLI passes the Docker runtime)',
+      );
     runtime ??= opts.runtime();
     return runtime;
   };
@@ -214,7 +219,12 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
     connector: connect,
     node(name) {
       const n = nodes.find((x) => x.name === name);
-      if (!n) throw new UsageError(`finding node ${name}`, `the cluster has no node ${name}`);
+      if (!n)
+        throw new UsageError(
+          `finding node ${name}`,
+          `the cluster has no node ${name}`,
+          `its nodes are ${nodes.map((x) => x.name).join(', ')}`,
+        );
       return n;
     },
     connect: (address, o = {}) =>

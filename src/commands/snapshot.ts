@@ -62,7 +62,11 @@ function readRecipients(opts: SaveOpts, deps: CommandDeps): string[] | undefined
 function positiveInt(v: string, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`reading --${name}`, `"${v}" is not a positive integer`);
+    throw new UsageError(
+      `reading --${name}`,
+      `"${v}" is not a positive integer`,
+      `--${name} takes a whole number of at least 1`,
+    );
   return n;
 }
 
@@ -73,8 +77,18 @@ export async function runSave(
   deps: CommandDeps,
 ): Promise<number> {
   const doing = 'saving a snapshot';
-  if (file && opts.dir) throw new UsageError(doing, 'give a FILE or --dir, not both');
-  if (opts.keep && !opts.dir) throw new UsageError(doing, '--keep needs --dir');
+  if (file && opts.dir)
+    throw new UsageError(
+      doing,
+      'give a FILE or --dir, not both',
+      'FILE names the snapshot; with --dir vaultctl names it <cluster>-<time>.snap',
+    );
+  if (opts.keep && !opts.dir)
+    throw new UsageError(
+      doing,
+      '--keep needs --dir',
+      '--keep prunes the snapshots in --dir: add --dir DIR, or drop --keep',
+    );
   const keep = opts.keep ? positiveInt(opts.keep, 'keep') : undefined;
   const passphrase = readPassphrase(
     opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,

@@ -229,7 +229,11 @@ export async function buildPrometheusImage(
     if (!m) throw new Error(`unrecognised version output: ${out.stdout.trim().slice(0, 80)}`);
     version = m[1]!;
   } catch (err) {
-    throw new UsageError(doing, `\`prometheus --version\` failed: ${(err as Error).message}`);
+    throw new UsageError(
+      doing,
+      `\`prometheus --version\` failed: ${(err as Error).message}`,
+      "give a prometheus binary that runs on this host (Debian's: bash scripts/setup.sh)",
+    );
   }
   let libraries: string[] = [];
   if (!elf.static) {
@@ -238,7 +242,12 @@ export async function buildPrometheusImage(
     } catch (err) {
       throw new UsageError(doing, `ldd failed: ${(err as Error).message}`, 'ldd comes with libc-bin');
     }
-    if (libraries.length === 0) throw new UsageError(doing, 'dynamically linked, but ldd lists no library');
+    if (libraries.length === 0)
+      throw new UsageError(
+        doing,
+        'dynamically linked, but ldd lists no library',
+        'give a statically linked binary, or one whose libraries ldd can list',
+      );
   }
   const finalTag = tag ?? `vaultctl/prometheus:${version}`;
   await deps.runtime.ping();

@@ -131,7 +131,12 @@ export async function saveSnapshot(
     const fd = openSync(tmp, 'r');
     fsyncSync(fd);
     closeSync(fd);
-    if (plainSize === 0) throw new RemoteError(doing, 'the node sent an empty snapshot');
+    if (plainSize === 0)
+      throw new RemoteError(
+        doing,
+        'the node sent an empty snapshot',
+        "try again; the node's log (docker logs <container>) says why",
+      );
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });

@@ -30,7 +30,11 @@ export function writeFileAtomic(
       closeSync(fd);
     }
     if (options.exclusive && existsSync(path))
-      throw new UsageError(`writing ${path}`, 'the file appeared while writing');
+      throw new UsageError(
+        `writing ${path}`,
+        'the file appeared while writing',
+        'another process wrote it meanwhile: check it, and move it away if you mean to replace it',
+      );
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });

@@ -160,10 +160,21 @@ describe('describeError (the one mapping of errors to exit codes)', () => {
     expect(describeError(new UsageError('reading --fault', 'unknown'), true).code).toBe(1);
   });
 
-  it('commander: help and version exit 0, a bad flag 1', () => {
+  it('commander: help and version exit 0, a bad flag 1 in the Error/hint shape', () => {
     expect(describeError(new CommanderError(0, 'commander.helpDisplayed', ''), false)).toEqual({ code: 0 });
     expect(describeError(new CommanderError(0, 'commander.version', ''), false)).toEqual({ code: 0 });
-    expect(describeError(new CommanderError(1, 'commander.unknownOption', 'x'), false)).toEqual({ code: 1 });
+    expect(
+      describeError(new CommanderError(1, 'commander.unknownOption', "error: unknown option '--x'"), false),
+    ).toEqual({
+      code: 1,
+      text: "Error reading the command line: unknown option '--x'\nhint: see vaultctl --help",
+      payload: {
+        doing: 'reading the command line',
+        message: "unknown option '--x'",
+        hint: 'see vaultctl --help',
+        exitCode: 1,
+      },
+    });
   });
 });
 
