@@ -76,6 +76,16 @@ export interface WaitOptions {
   readonly hint?: string;
 }
 
+/** The node `servingNode` chose. */
+export interface ServingNode {
+  readonly api: VaultNode;
+  readonly node: NodeHandle;
+  /** True only when no node answered active. */
+  readonly standby: boolean;
+  /** What was wrong with the nodes asked before it ("vault-2 unreachable"). */
+  readonly problems: readonly string[];
+}
+
 export interface RunningCluster {
   /** The spec's name; absent for a cluster given by addresses. */
   readonly name?: string;
@@ -104,6 +114,11 @@ export interface RunningCluster {
    * Throws a usage error without a token and a remote error when no node can serve.
    */
   serving(doing: string, token?: string): Promise<VaultNode>;
+  /**
+   * Like `serving`, and says which node it is and whether it is a standby: a standby is chosen only
+   * when no node is active, so its data may miss acknowledged writes (a snapshot must know).
+   */
+  servingNode(doing: string, token?: string): Promise<ServingNode>;
   /** Waits through `pollUntil`; on timeout a RemoteError with the node's last log lines. */
   waitFor<T>(what: string, check: () => Promise<T | undefined>, opts: WaitOptions): Promise<T>;
 }
@@ -256,6 +271,9 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
       return nodes.filter((_, i) => roles[i] === 'standby');
     },
     async serving(doing, t) {
+      return (await cluster.servingNode(doing, t)).api;
+    },
+    async servingNode(doing, t) {
       const use = t ?? token ?? (await cluster.token());
       if (!use) {
         throw new UsageError(
@@ -264,7 +282,7 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
           'run `vaultctl init` first, or export a token',
         );
       }
-      let standby: VaultNode | undefined;
+      let standby: ServingNode | undefined;
       const problems: string[] = [];
       for (const n of nodes) {
         const api = n.api({ token: use });
@@ -274,8 +292,8 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
             problems.push(`${n.name} ${h.initialized ? 'sealed' : 'not initialised'}`);
             continue;
           }
-          if (!h.standby) return api;
-          standby ??= api;
+          if (!h.standby) return { api, node: n, standby: false, problems };
+          standby ??= { api, node: n, standby: true, problems };
         } catch (err) {
           if (err instanceof VaultRequestError && err.kind === 'tls') throw err;
           problems.push(`${n.name} unreachable`);

@@ -44,6 +44,11 @@ export interface SnapshotMeta {
   readonly sealKeyId?: string;
   readonly raftIndex?: number;
   readonly raftTerm?: number;
+  /**
+   * Saved with `--allow-stale` from a standby while no node was active: the data may miss writes
+   * the cluster acknowledged. raftIndex and raftTerm are then that standby's.
+   */
+  readonly stale?: { readonly node: string; readonly reason: string };
   readonly createdAt: string;
   /** Bytes and SHA-256 of the file as stored (encrypted when encrypted). */
   readonly size: number;
