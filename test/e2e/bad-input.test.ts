@@ -120,6 +120,17 @@ describe('bad input', () => {
 
   it('unknown commands and bad flags: exit 1; --help: exit 0', async () => {
     expect((await cli(['frobnicate'])).exitCode).toBe(1);
+    // Commander's own refusals read like every other error: the Error line, then the hint.
+    const xml = await cli(['--format', 'xml', 'health']);
+    expect(xml.exitCode).toBe(1);
+    expect(xml.stderr).toBe(
+      "Error reading the command line: option '--format <format>' argument 'xml' is invalid. Allowed choices are table, json.\nhint: see vaultctl --help",
+    );
+    const unknown = await cli(['health', '--frob']);
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toBe(
+      "Error reading the command line: unknown option '--frob'\nhint: see vaultctl health --help",
+    );
     expect((await cli(['health', '--wait', 'soon'])).stderr).toContain('"soon" is not a duration');
     const help = await cli(['up', '--help']);
     expect(help.exitCode).toBe(0);
