@@ -22,7 +22,14 @@ import * as tenant from './commands/tenant.js';
 import * as tlsRotate from './commands/tls-rotate.js';
 import * as unseal from './commands/unseal.js';
 import * as up from './commands/up.js';
-import { CheckFailedError, ExitCode, LeftoverError, VaultctlError } from './errors.js';
+import {
+  CheckFailedError,
+  ConfigError,
+  ExitCode,
+  LeftoverError,
+  UsageError,
+  VaultctlError,
+} from './errors.js';
 import { debugEnabled, StderrProgress } from './output/progress.js';
 import { DockerRuntime } from './runtime/docker.js';
 
@@ -86,9 +93,12 @@ export function buildProgram(deps: CommandDeps): Command {
       new Option('-q, --quiet', 'no progress output, only results and warnings').helpGroup('Output:'),
     )
     .addOption(new Option('--no-color', 'no colours (also NO_COLOR=1)').helpGroup('Output:'))
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      writeOut: (s) => process.stdout.write(s),
+      // Commander's refusals are thrown (see asUsageError) and told by describeError, in the one shape.
+      outputError: () => {},
+    });
   for (const mod of [
     render,
     imageBuild,
@@ -106,11 +116,38 @@ export function buildProgram(deps: CommandDeps): Command {
     down,
   ])
     mod.register(program, deps);
-  for (const c of program.commands) {
-    c.exitOverride();
-    for (const sub of c.commands) sub.exitOverride();
-  }
+  const override = (c: Command): void => {
+    c.exitOverride((err) => {
+      throw asUsageError(err, c);
+    });
+    for (const sub of c.commands) override(sub);
+  };
+  override(program);
   return program;
+}
+
+/** Help and version end a run with exit 0; they are not errors. */
+function isHelpOrVersion(err: CommanderError): boolean {
+  return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+}
+
+/**
+ * Commander's refusal of the command line (unknown option, bad choice, missing argument) as a
+ * UsageError, so that it reads like every other error and names the help of the command at fault.
+ * Help and version stay CommanderErrors: describeError ends those with 0.
+ */
+export function asUsageError(err: CommanderError, cmd?: Command): CommanderError | UsageError {
+  if (isHelpOrVersion(err)) return err;
+  const names: string[] = [];
+  for (let c: Command | null = cmd ?? null; c; c = c.parent) names.unshift(c.name());
+  const path = names.length > 0 ? names.join(' ') : 'vaultctl';
+  return new UsageError(
+    'reading the command line',
+    // A suggestion ("(Did you mean health?)") comes on a line of its own: keep the cause one line.
+    err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '),
+    `see ${path} --help`,
+    { cause: err },
+  );
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -178,14 +215,9 @@ export interface ErrorReport {
  */
 export function describeError(err: unknown, aborted: boolean, verbose = false): ErrorReport {
   if (err instanceof CommanderError) {
-    // Help and version are not errors; commander already printed its message.
-    if (
-      err.code === 'commander.helpDisplayed' ||
-      err.code === 'commander.version' ||
-      err.code === 'commander.help'
-    )
-      return { code: 0 };
-    return { code: ExitCode.usage };
+    // Help and version are not errors; commander already printed them.
+    if (isHelpOrVersion(err)) return { code: 0 };
+    return describeError(asUsageError(err), aborted, verbose);
   }
   if (
     aborted &&
@@ -212,6 +244,8 @@ export function describeError(err: unknown, aborted: boolean, verbose = false): 
         hint: err.hint,
         exitCode: err.exitCode,
         ...(err instanceof LeftoverError ? { leftover: err.leftover } : {}),
+        // A script needs each problem with its path, not only their count.
+        ...(err instanceof ConfigError ? { problems: err.problems } : {}),
       },
     };
   }

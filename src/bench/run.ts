@@ -97,7 +97,12 @@ export async function runBench(
 ): Promise<BenchRun> {
   const doing = 'running the benchmark';
   const { spec, tls } = cluster;
-  if (!spec) throw new UsageError(doing, 'a benchmark needs the cluster vaultctl manages (its spec)');
+  if (!spec)
+    throw new UsageError(
+      doing,
+      'a benchmark needs the cluster vaultctl manages (its spec)',
+      'name the cluster vaultctl brought up with --cluster',
+    );
   const seedOn = await activeNode(cluster, doing);
   const token = await cluster.token();
   if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init` first, or export BAO_TOKEN');

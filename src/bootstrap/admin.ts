@@ -58,6 +58,7 @@ export function decodeRootToken(encoded: string, otp: string): string {
     throw new UsageError(
       'decoding the new root token',
       `encoded token and OTP differ in length (${bytes.length} vs ${pad.length})`,
+      'run the command again: it cancels the unfinished attempt first',
     );
   }
   return Buffer.from(bytes.map((b, i) => b ^ pad[i]!)).toString('utf8');
@@ -96,7 +97,11 @@ export async function generateRootToken(
     await api.call('DELETE', `${base}/attempt`, 'cancelling an earlier generate-root attempt');
   const attempt = unwrap(await api.call('PUT', `${base}/attempt`, 'starting generate-root', {}));
   if (!attempt.nonce || !attempt.otp)
-    throw new UsageError('generating a root token', 'the server returned no nonce/OTP');
+    throw new UsageError(
+      'generating a root token',
+      'the server returned no nonce/OTP',
+      'run the command again: it cancels the unfinished attempt first',
+    );
   let encoded: string | undefined;
   for (const key of keys.slice(0, threshold)) {
     const r = unwrap(
@@ -111,6 +116,7 @@ export async function generateRootToken(
     throw new UsageError(
       'generating a root token',
       `the ${threshold} key shares did not complete the attempt`,
+      "the key shares in init.json may not be this cluster's: check --state-dir",
     );
   return decodeRootToken(encoded, attempt.otp);
 }

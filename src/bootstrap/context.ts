@@ -79,6 +79,7 @@ export function bootstrapContext(
     throw new UsageError(
       'initialising the cluster',
       'init needs the cluster vaultctl manages (its spec and state dir), not nodes given by address',
+      'name the cluster with --cluster, without --addr',
     );
   }
   const { progress, signal } = deps;

@@ -20,7 +20,11 @@ export async function revokeRootToken(ctx: BootstrapContext, leaderNode: NodeHan
   await check.readPolicy('admin');
   await check.raftServers();
   if (!material?.rootToken)
-    throw new UsageError('revoking the root token', `no root token in ${state.initFile}`);
+    throw new UsageError(
+      'revoking the root token',
+      `no root token in ${state.initFile}`,
+      "it was revoked already, or the state dir is not this cluster's: check --state-dir",
+    );
   await leaderNode
     .api({ token: material.rootToken })
     .write('auth/token/revoke-self', {}, 'revoking the root token');

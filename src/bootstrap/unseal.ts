@@ -60,6 +60,7 @@ export async function unsealWithShares(
           throw new UsageError(
             `unsealing ${name}`,
             `threshold is ${threshold} but only ${ks.length} key shares were given`,
+            `give ${threshold} different key shares (vaultctl unseal --prompt asks for them)`,
           );
         }
         const r = await node.unseal(key);
@@ -117,7 +118,12 @@ export async function unsealCluster(
   let keys: readonly string[] | undefined;
   const getKeys = async () => {
     keys ??= await deps.keys();
-    if (keys.length === 0) throw new UsageError('unsealing', 'no key shares given');
+    if (keys.length === 0)
+      throw new UsageError(
+        'unsealing',
+        'no key shares given',
+        'vaultctl unseal --prompt asks for them; without it the shares in init.json are used',
+      );
     return keys;
   };
   const results: NodeUnsealResult[] = [];

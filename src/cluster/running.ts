@@ -90,6 +90,16 @@ export interface WaitOptions {
   readonly hint?: string;
 }
 
+/** The node `servingNode` chose. */
+export interface ServingNode {
+  readonly api: VaultNode;
+  readonly node: NodeHandle;
+  /** True only when no node answered active. */
+  readonly standby: boolean;
+  /** What was wrong with the nodes asked before it ("vault-2 unreachable"). */
+  readonly problems: readonly string[];
+}
+
 export interface RunningCluster {
   /** The spec's name; absent for a cluster given by addresses. */
   readonly name?: string;
@@ -127,6 +137,11 @@ export interface RunningCluster {
    * Throws a usage error without a token and a remote error when no node can serve.
    */
   serving(doing: string, token?: string): Promise<VaultNode>;
+  /**
+   * Like `serving`, and says which node it is and whether it is a standby: a standby is chosen only
+   * when no node is active, so its data may miss acknowledged writes (a snapshot must know).
+   */
+  servingNode(doing: string, token?: string): Promise<ServingNode>;
   /** Waits through `pollUntil`; on timeout a RemoteError with the node's last log lines. */
   waitFor<T>(what: string, check: () => Promise<T | undefined>, opts: WaitOptions): Promise<T>;
 }
@@ -160,7 +175,12 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
   const clock = opts.clock ?? systemClock;
   let runtime: ContainerRuntime | undefined;
   const rt = (): ContainerRuntime => {
-    if (!opts.runtime) throw new UsageError('reaching the container runtime', 'no runtime configured');
+    if (!opts.runtime)
+      throw new UsageError(
+        'reaching the container runtime',
+        'no runtime configured',
+        'pass a runtime to openCluster (the CLI passes the Docker runtime)',
+      );
     runtime ??= opts.runtime();
     return runtime;
   };
@@ -258,7 +278,12 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
     connector: connect,
     node(name) {
       const n = nodes.find((x) => x.name === name);
-      if (!n) throw new UsageError(`finding node ${name}`, `the cluster has no node ${name}`);
+      if (!n)
+        throw new UsageError(
+          `finding node ${name}`,
+          `the cluster has no node ${name}`,
+          `its nodes are ${nodes.map((x) => x.name).join(', ')}`,
+        );
       return n;
     },
     connect: (address, o = {}) =>
@@ -290,6 +315,9 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
       return nodes.filter((_, i) => roles[i] === 'standby');
     },
     async serving(doing, t) {
+      return (await cluster.servingNode(doing, t)).api;
+    },
+    async servingNode(doing, t) {
       const use = t ?? token ?? (await cluster.token());
       if (!use) {
         throw new UsageError(
@@ -298,7 +326,7 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
           'run `vaultctl init` first, or export a token',
         );
       }
-      let standby: VaultNode | undefined;
+      let standby: ServingNode | undefined;
       const problems: string[] = [];
       for (const n of nodes) {
         const api = n.api({ token: use });
@@ -308,8 +336,8 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
             problems.push(`${n.name} ${h.initialized ? 'sealed' : 'not initialised'}`);
             continue;
           }
-          if (!h.standby) return api;
-          standby ??= api;
+          if (!h.standby) return { api, node: n, standby: false, problems };
+          standby ??= { api, node: n, standby: true, problems };
         } catch (err) {
           if (err instanceof VaultRequestError && err.kind === 'tls') throw err;
           problems.push(`${n.name} unreachable`);

@@ -285,14 +285,21 @@ export async function confirm(
     );
   }
   const answer = (await deps.prompt(`${question} [y/N] `)).trim().toLowerCase();
-  if (answer !== 'y' && answer !== 'yes') throw new UsageError(doing, `not confirmed; ${what.undone}`);
+  if (answer !== 'y' && answer !== 'yes')
+    throw new UsageError(doing, `not confirmed; ${what.undone}`, 'answer y to go on, or pass --yes');
 }
 
 /** A numeric option within [min, max]. */
 export function numberOption(v: string, name: string, min: number, max = Number.POSITIVE_INFINITY): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`reading --${name}`, `"${v}" is not a number in [${min}, ${max}]`);
+    throw new UsageError(
+      `reading --${name}`,
+      `"${v}" is not a number in [${min}, ${max}]`,
+      Number.isFinite(max)
+        ? `--${name} takes a number from ${min} to ${max}`
+        : `--${name} takes a number of at least ${min}`,
+    );
   return n;
 }
 

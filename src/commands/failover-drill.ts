@@ -67,7 +67,11 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
   const doing = 'running the failover drill';
   const cfg = parseDrillOptions(opts);
   if (!Number.isInteger(cfg.rounds))
-    throw new UsageError('reading --rounds', `"${opts.rounds}" is not a whole number`);
+    throw new UsageError(
+      'reading --rounds',
+      `"${opts.rounds}" is not a whole number`,
+      '--rounds takes a whole number, e.g. --rounds 3',
+    );
   const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
   validateDrillConfig(cfg, spec);
   const victim = cfg.target === 'all' ? 'every node' : `the ${cfg.target}`;

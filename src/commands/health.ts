@@ -93,7 +93,11 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   if (opts.expect !== undefined) {
     const n = Number(opts.expect);
     if (!Number.isInteger(n) || n < 1)
-      throw new UsageError('reading --expect', `"${opts.expect}" is not a positive integer`);
+      throw new UsageError(
+        'reading --expect',
+        `"${opts.expect}" is not a positive integer`,
+        '--expect takes the number of nodes, e.g. --expect 3',
+      );
     expected = n;
   }
   const waitMs = opts.wait ? parseDuration(opts.wait) : 0;

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../cluster/poll.js';
-import { errorMessage, UsageError } from '../errors.js';
+import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
 import { listSnapshots, pruneSnapshots } from '../snapshot/catalog.js';
 import { chooseEncryption, parseRecipients, readIdentities, readPassphrase } from '../snapshot/encryption.js';
-import { encryptionFormat, hasKeyFor, type SnapshotKeys } from '../snapshot/meta.js';
+import { encryptionFormat, hasKeyFor, type SnapshotKeys, type SnapshotMeta } from '../snapshot/meta.js';
 import { restoreCluster } from '../snapshot/restore-cluster.js';
 import { saveSnapshot } from '../snapshot/save.js';
 import { verifySnapshot } from '../snapshot/verify.js';
@@ -27,6 +27,7 @@ interface SaveOpts extends PassOpts {
   readonly encrypt?: boolean;
   readonly encryptTo?: string[];
   readonly recipientsFile?: string;
+  readonly allowStale?: boolean;
 }
 
 /** What decrypts a snapshot for verify/restore: passphrase and/or age identity, from files or env. */
@@ -62,7 +63,11 @@ function readRecipients(opts: SaveOpts, deps: CommandDeps): string[] | undefined
 function positiveInt(v: string, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`reading --${name}`, `"${v}" is not a positive integer`);
+    throw new UsageError(
+      `reading --${name}`,
+      `"${v}" is not a positive integer`,
+      `--${name} takes a whole number of at least 1`,
+    );
   return n;
 }
 
@@ -73,8 +78,18 @@ export async function runSave(
   deps: CommandDeps,
 ): Promise<number> {
   const doing = 'saving a snapshot';
-  if (file && opts.dir) throw new UsageError(doing, 'give a FILE or --dir, not both');
-  if (opts.keep && !opts.dir) throw new UsageError(doing, '--keep needs --dir');
+  if (file && opts.dir)
+    throw new UsageError(
+      doing,
+      'give a FILE or --dir, not both',
+      'FILE names the snapshot; with --dir vaultctl names it <cluster>-<time>.snap',
+    );
+  if (opts.keep && !opts.dir)
+    throw new UsageError(
+      doing,
+      '--keep needs --dir',
+      '--keep prunes the snapshots in --dir: add --dir DIR, or drop --keep',
+    );
   const keep = opts.keep ? positiveInt(opts.keep, 'keep') : undefined;
   const passphrase = readPassphrase(
     opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
@@ -90,7 +105,23 @@ export async function runSave(
   }
   const { spec, state, cluster } = openManagedCluster(global, {}, deps, doing);
   const token = await cluster.token();
-  const api = await cluster.serving(doing, token);
+  const serving = await cluster.servingNode(doing, token);
+  const stale = serving.standby
+    ? { node: serving.node.name, reason: `no active node (${serving.problems.join(', ') || 'no leader'})` }
+    : undefined;
+  if (stale && !opts.allowStale) {
+    throw new RemoteError(
+      doing,
+      `${stale.reason}: only the standby ${stale.node} answers, and its data may miss writes the cluster acknowledged`,
+      'bring the other nodes back (`vaultctl health` shows them, `vaultctl up` starts stopped ones), or pass --allow-stale to save what this standby has',
+    );
+  }
+  // Loud on purpose: a backup job's log is where a stale snapshot must be noticed.
+  if (stale)
+    deps.progress.warn(
+      `STALE SNAPSHOT (--allow-stale): ${stale.reason}; saving from the standby ${stale.node}, whose data may miss acknowledged writes; the sidecar records it`,
+    );
+  const api = serving.api;
   const tls = cluster.tls;
   const meta = await saveSnapshot(
     spec,
@@ -100,6 +131,7 @@ export async function runSave(
       ...(file ? { file: resolve(deps.cwd, file) } : {}),
       ...(opts.dir ? { dir: resolve(deps.cwd, opts.dir) } : {}),
       ...enc,
+      stale,
     },
   );
   const removed = keep && opts.dir ? pruneSnapshots(resolve(deps.cwd, opts.dir), keep) : [];
@@ -107,11 +139,17 @@ export async function runSave(
   if (global.format === 'json') deps.out(json({ ...meta, pruned: removed }));
   else {
     deps.out(
-      `Saved ${meta.file}: ${meta.size} bytes, sha256 ${meta.sha256.slice(0, 16)}…, raft index ${meta.raftIndex ?? '?'}${encryptedNote(meta)}.`,
+      `Saved ${meta.file}: ${meta.size} bytes, sha256 ${meta.sha256.slice(0, 16)}…, raft index ${meta.raftIndex ?? '?'}${encryptedNote(meta)}${staleNote(meta)}.`,
     );
     for (const r of removed) deps.out(`  pruned ${r}`);
   }
   return 0;
+}
+
+function staleNote(meta: SnapshotMeta): string {
+  return meta.stale
+    ? `, term ${meta.raftTerm ?? '?'}; STALE: saved from the standby ${meta.stale.node}, ${meta.stale.reason}`
+    : '';
 }
 
 function encryptedNote(meta: Parameters<typeof encryptionFormat>[0]): string {
@@ -270,6 +308,10 @@ export function register(program: Command, deps: CommandDeps): void {
       .option(
         '--recipients-file <file>',
         "encrypt to the age recipients in FILE (age's format: one a line, # comments)",
+      )
+      .option(
+        '--allow-stale',
+        'with no active node (quorum lost), save from a standby anyway: its data may miss acknowledged writes; the sidecar says stale',
       ),
   ).action(async (file: string | undefined, opts: SaveOpts, c: Command) => {
     deps.setExitCode(await runSave(c.optsWithGlobals() as GlobalOptions, file, opts, deps));

@@ -62,7 +62,11 @@ export async function readBack(
         lastErr = err;
       }
     }
-    throw new RemoteError(doing, `reading drill key ${w.seq} back failed: ${(lastErr as Error).message}`);
+    throw new RemoteError(
+      doing,
+      `reading drill key ${w.seq} back failed: ${(lastErr as Error).message}`,
+      'the cluster may still be recovering: vaultctl health says when it is healthy',
+    );
   });
   return lost.sort((a, b) => a - b);
 }

@@ -42,7 +42,11 @@ export async function runDrill(cfg: DrillConfig, deps: DrillDeps): Promise<Drill
   const doing = 'running the failover drill';
   const spec = cluster.spec;
   if (!spec)
-    throw new UsageError(doing, 'the drill needs the cluster vaultctl manages, not nodes given by address');
+    throw new UsageError(
+      doing,
+      'the drill needs the cluster vaultctl manages, not nodes given by address',
+      'name the cluster vaultctl brought up with --cluster',
+    );
   validateDrillConfig(cfg, spec);
   const token = await cluster.token();
   if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init` first, or export BAO_TOKEN');

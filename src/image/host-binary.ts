@@ -84,6 +84,7 @@ async function buildHostImage(
     throw new UsageError(
       doing,
       `\`${recipe.name} ${recipe.versionArgs.join(' ')}\` failed: ${(err as Error).message}`,
+      `give a ${recipe.name} binary that runs on this host (Debian's: bash scripts/setup.sh)`,
     );
   }
   let libraries: string[] = [];
@@ -93,7 +94,12 @@ async function buildHostImage(
     } catch (err) {
       throw new UsageError(doing, `ldd failed: ${(err as Error).message}`, 'ldd comes with libc-bin');
     }
-    if (libraries.length === 0) throw new UsageError(doing, 'dynamically linked, but ldd lists no library');
+    if (libraries.length === 0)
+      throw new UsageError(
+        doing,
+        'dynamically linked, but ldd lists no library',
+        'give a statically linked binary, or one whose libraries ldd can list',
+      );
   }
   const finalTag = tag ?? `vaultctl/${recipe.name}:${version}`;
   await deps.runtime.ping();

@@ -156,6 +156,7 @@ export class DockerRuntime implements ContainerRuntime {
       throw new RemoteError(
         `building image ${req.tag}`,
         failed.errorDetail?.message ?? failed.error ?? 'build failed',
+        "the cause is the Docker build's own message; docker info shows the Engine's state",
       );
     const id = out.find((o) => o.aux?.ID)?.aux?.ID;
     if (id) return id;

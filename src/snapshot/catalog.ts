@@ -12,7 +12,12 @@ export interface ListedSnapshot {
 }
 
 export function listSnapshots(dir: string): ListedSnapshot[] {
-  if (!existsSync(dir)) throw new UsageError('listing snapshots', `the directory ${dir} does not exist`);
+  if (!existsSync(dir))
+    throw new UsageError(
+      'listing snapshots',
+      `the directory ${dir} does not exist`,
+      'give --dir the directory the snapshots were saved to',
+    );
   return readdirSync(dir)
     .filter((f) => /\.snap(\.enc|\.age)?$/.test(f) && !f.startsWith('.'))
     .map((f) => {

@@ -35,7 +35,11 @@ export function readPassphrase(file: string | undefined, env: NodeJS.ProcessEnv)
     }
     const first = text.split(/\r?\n/)[0] ?? '';
     if (first.length < 8)
-      throw new UsageError('reading the snapshot passphrase', 'shorter than 8 characters');
+      throw new UsageError(
+        'reading the snapshot passphrase',
+        'shorter than 8 characters',
+        'use at least 8 characters (the first line of the file is the passphrase)',
+      );
     return first;
   }
   const v = env.VAULTCTL_SNAPSHOT_PASSPHRASE;
@@ -87,7 +91,11 @@ export function parseRecipients(
     if (!out.includes(value)) out.push(value);
   }
   if (encryptTo.length + (file ? 1 : 0) > 0 && out.length === 0)
-    throw new UsageError(doing, `no recipient in ${file ? file.path : '--encrypt-to'}`);
+    throw new UsageError(
+      doing,
+      `no recipient in ${file ? file.path : '--encrypt-to'}`,
+      'give age1... recipients (age-keygen -y KEYFILE prints the one of a key)',
+    );
   return out;
 }
 
@@ -121,6 +129,7 @@ export function parseIdentities(text: string, path: string): string[] {
       throw new UsageError(
         doing,
         `line ${i + 1} of ${path} is not an age X25519 identity (AGE-SECRET-KEY-1...)`,
+        'give the key file age-keygen wrote (comments start with #)',
       );
     if (!out.includes(value)) out.push(value);
   }

@@ -44,6 +44,11 @@ export interface SnapshotMeta {
   readonly sealKeyId?: string;
   readonly raftIndex?: number;
   readonly raftTerm?: number;
+  /**
+   * Saved with `--allow-stale` from a standby while no node was active: the data may miss writes
+   * the cluster acknowledged. raftIndex and raftTerm are then that standby's.
+   */
+  readonly stale?: { readonly node: string; readonly reason: string };
   readonly createdAt: string;
   /** Bytes and SHA-256 of the file as stored (encrypted when encrypted). */
   readonly size: number;
@@ -91,9 +96,17 @@ export function sealKeyId(state: StateDir): string | undefined {
   return createHash('sha256').update(readFileSync(state.sealKeyFile)).digest('hex').slice(0, 16);
 }
 
+const DAMAGED_SIDECAR = 'the .json sidecar is damaged: use an intact copy of the snapshot and its sidecar';
+const OTHER_WRITER = 'the sidecar was not written by this vaultctl: use the version that saved the snapshot';
+
 export function readMeta(file: string): SnapshotMeta {
   const doing = `verifying ${file}`;
-  if (!existsSync(file)) throw new UsageError(doing, 'no such file');
+  if (!existsSync(file))
+    throw new UsageError(
+      doing,
+      'no such file',
+      'check the path; vaultctl snapshot list --dir DIR lists the snapshots in a directory',
+    );
   const side = sidecarPath(file);
   if (!existsSync(side))
     throw new UsageError(
@@ -105,14 +118,18 @@ export function readMeta(file: string): SnapshotMeta {
   try {
     meta = JSON.parse(readFileSync(side, 'utf8')) as SnapshotMeta;
   } catch (err) {
-    throw new UsageError(doing, `its metadata is not valid JSON: ${errorMessage(err)}`);
+    throw new UsageError(doing, `its metadata is not valid JSON: ${errorMessage(err)}`, DAMAGED_SIDECAR);
   }
   if (meta.format !== SNAPSHOT_FORMAT)
-    throw new UsageError(doing, `unknown metadata format "${meta.format}"`);
+    throw new UsageError(doing, `unknown metadata format "${meta.format}"`, OTHER_WRITER);
   const enc = meta.encrypted as { format?: unknown; recipients?: unknown } | null;
   if (enc && enc.format !== undefined && enc.format !== 'openssl' && enc.format !== 'age')
-    throw new UsageError(doing, `unknown encryption format "${String(enc.format)}" in its metadata`);
+    throw new UsageError(
+      doing,
+      `unknown encryption format "${String(enc.format)}" in its metadata`,
+      OTHER_WRITER,
+    );
   if (enc?.format === 'age' && !Array.isArray(enc.recipients))
-    throw new UsageError(doing, 'its metadata says age but lists no recipients');
+    throw new UsageError(doing, 'its metadata says age but lists no recipients', DAMAGED_SIDECAR);
   return meta;
 }

@@ -30,7 +30,11 @@ export async function restoreCluster(
 ): Promise<ClusterRestoreResult> {
   const { spec, state } = cluster;
   if (!spec || !state)
-    throw new UsageError(opts.doing, 'a restore needs the cluster vaultctl manages (its spec and state dir)');
+    throw new UsageError(
+      opts.doing,
+      'a restore needs the cluster vaultctl manages (its spec and state dir)',
+      'name the cluster with --cluster',
+    );
   const { progress, signal } = deps;
   const start = performance.now();
   const res = await restoreSnapshot(

@@ -132,7 +132,11 @@ export async function restoreSnapshot(
   const doing = `restoring ${file}`;
   const { spec, state } = cluster;
   if (!spec || !state)
-    throw new UsageError(doing, 'a restore needs the cluster vaultctl manages (its spec and state dir)');
+    throw new UsageError(
+      doing,
+      'a restore needs the cluster vaultctl manages (its spec and state dir)',
+      'name the cluster with --cluster',
+    );
   deps.progress.step(`verifying ${file}`);
   const meta = await verifySnapshot(file, keys);
   if (!hasKeyFor(meta, keys)) throw missingKey(doing, meta);

@@ -3,35 +3,22 @@
  * half file under the final name, with its sidecar.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  createWriteStream,
-  existsSync,
-  fsyncSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { Encrypter } from 'age-encryption';
 import type { Progress } from '../cluster/events.js';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { writeFileAtomic } from '../state/atomic.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultNode, VaultTls } from '../vault/port.js';
 import { snapshotDownload } from '../vault/stream.js';
 import { chooseEncryption, deriveKey, encryptionMeta, MAGIC, parseRecipients } from './encryption.js';
 import { SNAPSHOT_FORMAT, type SnapshotMeta, sealKeyId, sidecarPath } from './meta.js';
-
-function atomicJson(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, flag: 'w' });
-  renameSync(tmp, path);
-}
 
 function diskHint(err: unknown): string | undefined {
   const code = (err as { code?: string }).code;
@@ -49,6 +36,34 @@ export interface SaveOptions {
   readonly passphrase?: string | undefined;
   /** age encryption to these X25519 recipients (not both). */
   readonly recipients?: readonly string[] | undefined;
+  /** The node is a standby and no node is active (`--allow-stale`): recorded in the sidecar. */
+  readonly stale?: { readonly node: string; readonly reason: string } | undefined;
+}
+
+/** How much of the plain snapshot to keep for `archiveRaftMeta`: meta.json is its first entry. */
+const HEAD_BYTES = 64 * 1024;
+
+/**
+ * The raft index and term recorded in the snapshot archive itself (a gzipped tar whose first entry
+ * is meta.json): what the node put in it, where no leader can say. Undefined when unreadable.
+ */
+export function archiveRaftMeta(head: Buffer): { index?: number; term?: number } | undefined {
+  try {
+    const tar = gunzipSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    const name = tar.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+    if (name !== 'meta.json') return undefined;
+    const size = Number.parseInt(tar.subarray(124, 136).toString('utf8').replace(/\0.*$/s, '').trim(), 8);
+    const meta = JSON.parse(tar.subarray(512, 512 + size).toString('utf8')) as {
+      Index?: unknown;
+      Term?: unknown;
+    };
+    return {
+      ...(typeof meta.Index === 'number' ? { index: meta.Index } : {}),
+      ...(typeof meta.Term === 'number' ? { term: meta.Term } : {}),
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 export interface SaveDeps {
@@ -92,6 +107,7 @@ export async function saveSnapshot(
   const outHash = createHash('sha256');
   let plainSize = 0;
   let size = 0;
+  const head: Buffer[] = [];
   const salt = randomBytes(8);
   const derived = enc && 'passphrase' in enc ? deriveKey(enc.passphrase, salt) : undefined;
   const cipher = derived ? createCipheriv('aes-256-cbc', derived.key, derived.iv) : undefined;
@@ -112,6 +128,7 @@ export async function saveSnapshot(
         if (cipher) yield Buffer.concat([MAGIC, salt]);
         for await (const chunk of src) {
           plainHash.update(chunk);
+          if (plainSize < HEAD_BYTES) head.push(chunk.subarray(0, HEAD_BYTES - plainSize));
           plainSize += chunk.length;
           if (cipher) yield cipher.update(chunk);
           else yield chunk;
@@ -145,7 +162,12 @@ export async function saveSnapshot(
     const fd = openSync(tmp, 'r');
     fsyncSync(fd);
     closeSync(fd);
-    if (plainSize === 0) throw new RemoteError(doing, 'the node sent an empty snapshot');
+    if (plainSize === 0)
+      throw new RemoteError(
+        doing,
+        'the node sent an empty snapshot',
+        "try again; the node's log (docker logs <container>) says why",
+      );
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
@@ -153,6 +175,10 @@ export async function saveSnapshot(
     if ((err as Error).name === 'AbortError') throw err;
     throw new UsageError(doing, `writing ${file}: ${errorMessage(err)}`, diskHint(err));
   }
+  // Without a leader there is no autopilot to ask for the term: the archive says what it holds.
+  const archive = archiveRaftMeta(Buffer.concat(head));
+  const raftIndex = leader.raft_committed_index ?? archive?.index;
+  const raftTerm = leaderServer?.last_term ?? archive?.term;
   const meta: SnapshotMeta = {
     format: SNAPSHOT_FORMAT,
     file: basename(file),
@@ -162,8 +188,9 @@ export async function saveSnapshot(
     version: health.version ?? '',
     sealType: seal.type,
     ...(seal.type === 'static' && sealKeyId(state) ? { sealKeyId: sealKeyId(state)! } : {}),
-    ...(leader.raft_committed_index !== undefined ? { raftIndex: leader.raft_committed_index } : {}),
-    ...(leaderServer?.last_term !== undefined ? { raftTerm: leaderServer.last_term } : {}),
+    ...(raftIndex !== undefined ? { raftIndex } : {}),
+    ...(raftTerm !== undefined ? { raftTerm } : {}),
+    ...(opts.stale ? { stale: opts.stale } : {}),
     createdAt: new Date().toISOString(),
     size,
     sha256: outHash.digest('hex'),
@@ -172,7 +199,7 @@ export async function saveSnapshot(
     encrypted: encryptionMeta(enc),
   };
   try {
-    atomicJson(sidecarPath(file), meta);
+    writeFileAtomic(sidecarPath(file), `${JSON.stringify(meta, null, 2)}\n`);
   } catch (err) {
     rmSync(file, { force: true });
     throw new UsageError(doing, `writing the metadata of ${file}: ${errorMessage(err)}`, diskHint(err));

@@ -20,6 +20,10 @@ import {
   type SnapshotMeta,
 } from './meta.js';
 
+/** What to do about a snapshot that is not the one saved. */
+const INTACT_COPY =
+  'use an intact copy of this snapshot, or another one (vaultctl snapshot list --dir DIR lists them)';
+
 /**
  * The plain snapshot as a stream (decrypting when needed). For age, the header is read and a
  * matching identity found before this resolves: a wrong identity rejects with a UsageError.
@@ -40,7 +44,11 @@ export async function openPlain(
   readSync(fd, head, 0, 16, 0);
   closeSync(fd);
   if (!head.subarray(0, 8).equals(MAGIC))
-    throw new UsageError(`reading ${file}`, 'not an encrypted snapshot (no OpenSSL salt header)');
+    throw new UsageError(
+      `reading ${file}`,
+      'not an encrypted snapshot (no OpenSSL salt header)',
+      'the sidecar says it is encrypted: use the snapshot saved with this sidecar',
+    );
   const { key, iv } = deriveKey(passphrase, head.subarray(8, 16));
   const decipher = createDecipheriv('aes-256-cbc', key, iv);
   return createReadStream(file, { start: 16 }).pipe(decipher);
@@ -63,7 +71,7 @@ async function openAge(file: string, identities: readonly string[], doing: strin
         'check --identity / VAULTCTL_SNAPSHOT_IDENTITY; the sidecar lists the recipients it was encrypted to',
       );
     }
-    throw new UsageError(doing, `cannot decrypt: not a readable age file (${msg})`);
+    throw new UsageError(doing, `cannot decrypt: not a readable age file (${msg})`, INTACT_COPY);
   }
   return Readable.fromWeb(plain as WebReadableStream<Uint8Array>);
 }
@@ -81,6 +89,7 @@ export async function verifySnapshot(file: string, keys: SnapshotKeys): Promise<
     throw new UsageError(
       doing,
       `${size} bytes, the metadata says ${meta.size}: the file is ${size < meta.size ? 'truncated' : 'longer than saved'}`,
+      INTACT_COPY,
     );
   }
   const h = createHash('sha256');
@@ -88,7 +97,7 @@ export async function verifySnapshot(file: string, keys: SnapshotKeys): Promise<
     for await (const c of src) h.update(c);
   });
   if (h.digest('hex') !== meta.sha256)
-    throw new UsageError(doing, 'SHA-256 mismatch: the file was altered or corrupted');
+    throw new UsageError(doing, 'SHA-256 mismatch: the file was altered or corrupted', INTACT_COPY);
   if (!hasKeyFor(meta, keys)) return meta;
   const format = encryptionFormat(meta);
   const plain = createHash('sha256');
@@ -112,7 +121,11 @@ export async function verifySnapshot(file: string, keys: SnapshotKeys): Promise<
     const msg = errorMessage(err);
     // The encrypted bytes matched their checksum: what fails after decryption is the key.
     if (format === 'age')
-      throw new UsageError(doing, `cannot decrypt: ${msg} (a damaged file, or not what the sidecar says)`);
+      throw new UsageError(
+        doing,
+        `cannot decrypt: ${msg} (a damaged file, or not what the sidecar says)`,
+        INTACT_COPY,
+      );
     if (format === 'openssl') {
       throw new UsageError(
         doing,
@@ -120,10 +133,10 @@ export async function verifySnapshot(file: string, keys: SnapshotKeys): Promise<
         'check --passphrase-file / VAULTCTL_SNAPSHOT_PASSPHRASE',
       );
     }
-    throw new UsageError(doing, `not a valid snapshot archive: ${msg}`);
+    throw new UsageError(doing, `not a valid snapshot archive: ${msg}`, INTACT_COPY);
   }
   if (plain.digest('hex') !== meta.plainSha256)
-    throw new UsageError(doing, 'the decrypted snapshot does not match its SHA-256');
-  if (unpacked === 0) throw new UsageError(doing, 'the snapshot archive is empty');
+    throw new UsageError(doing, 'the decrypted snapshot does not match its SHA-256', INTACT_COPY);
+  if (unpacked === 0) throw new UsageError(doing, 'the snapshot archive is empty', INTACT_COPY);
   return meta;
 }

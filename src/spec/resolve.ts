@@ -1,7 +1,8 @@
 /**
  * `resolveSpec`: validation as a whole before anything touches Docker. Two passes: the zod schema
- * (types, ranges), then cross-field rules (odd node count, unique ports, threshold <= shares,
- * flavor/seal compatibility). Every problem is reported at once with its dotted path.
+ * (types, ranges; schema-pass.ts), then cross-field rules (odd node count, unique ports, threshold
+ * <= shares, flavor/seal compatibility), which run even when the schema refused something. Every
+ * problem is reported at once with its dotted path.
  */
 import { ConfigError } from '../errors.js';
 import {
@@ -10,173 +11,43 @@ import {
   defaultImage,
   defaultPrometheusImage,
   type NodeSpec,
+  type ParsedSpec,
   type SealType,
   type SpecProblem,
   type SpecResult,
-  specInputSchema,
 } from './schema.js';
+import { readsOnlyAccepted, schemaPass } from './schema-pass.js';
 
-/** Validates an input object and returns the resolved spec, or throws ConfigError with every problem. */
+/** A cross-field problem and the dotted paths of the values it was judged on. */
+interface RuleProblem extends SpecProblem {
+  readonly reads: readonly string[];
+}
+
+/**
+ * Validates an input object and returns the resolved spec, or throws ConfigError with every
+ * problem: the schema's and the cross-field rules' together, so one run shows them all.
+ */
 export function resolveSpec(input: unknown, doing = 'validating the cluster spec'): SpecResult {
-  const parsed = specInputSchema.safeParse(input ?? {});
-  if (!parsed.success) {
-    throw new ConfigError(
-      doing,
-      parsed.error.issues.flatMap((i) => {
-        const base = i.path.map(String);
-        // zod reports unknown keys at the parent; name each key so the user sees where it is.
-        if (i.code === 'unrecognized_keys') {
-          return i.keys.map((k) => ({ path: [...base, k].join('.'), message: 'unknown field' }));
-        }
-        return [{ path: base.join('.'), message: i.message }];
-      }),
-      'fix the fields above in vaultctl.yaml, the VAULTCTL_* environment or the flags; see config/vaultctl.example.yaml',
-    );
-  }
-  const p = parsed.data;
-  const problems: SpecProblem[] = [];
-  const warnings: string[] = [];
-
-  const nodes: NodeSpec[] =
-    p.nodes ??
-    Array.from({ length: p.nodeCount }, (_, i) => ({
-      name: `vault-${i + 1}`,
-      apiPort: p.apiPortBase + 2 * i,
-    }));
-
-  const where = p.nodes ? 'nodes' : 'nodeCount';
-  if (nodes.length < 3 || nodes.length % 2 === 0) {
-    problems.push({
-      path: where,
-      message: `a Raft cluster needs an odd number of nodes, at least 3 (got ${nodes.length}): an even count adds no failure tolerance`,
-    });
-  }
-  const seenNames = new Map<string, number>();
-  const seenPorts = new Map<number, number>();
-  nodes.forEach((n, i) => {
-    const otherName = seenNames.get(n.name);
-    if (otherName !== undefined)
-      problems.push({
-        path: `nodes.${i}.name`,
-        message: `duplicate node name "${n.name}" (also nodes.${otherName})`,
-      });
-    seenNames.set(n.name, i);
-    const otherPort = seenPorts.get(n.apiPort);
-    if (otherPort !== undefined) {
-      problems.push({
-        path: p.nodes ? `nodes.${i}.apiPort` : 'apiPortBase',
-        message: `port ${n.apiPort} is used by two nodes (${nodes[otherPort]?.name} and ${n.name})`,
-      });
-    }
-    seenPorts.set(n.apiPort, i);
-    if (n.apiPort > 65535)
-      problems.push({
-        path: 'apiPortBase',
-        message: `node ${n.name} would get port ${n.apiPort}, above 65535`,
-      });
-  });
-
-  const sealType: SealType = p.seal.type ?? (p.flavor === 'openbao' ? 'static' : 'shamir');
-  if (p.flavor === 'vault' && sealType === 'static') {
-    problems.push({
-      path: 'seal.type',
-      message: 'HashiCorp Vault has no "static" seal; use shamir, awskms or transit (static is OpenBao only)',
-    });
-  }
-  if (p.seal.threshold > p.seal.shares) {
-    problems.push({
-      path: 'seal.threshold',
-      message: `threshold ${p.seal.threshold} is larger than shares ${p.seal.shares}`,
-    });
-  }
-  if (p.seal.shares > 1 && p.seal.threshold < 2) {
-    problems.push({
-      path: 'seal.threshold',
-      message: 'with more than one share the threshold must be at least 2',
-    });
-  }
-  if (p.seal.pgpKeys && p.seal.pgpKeys.length !== p.seal.shares) {
-    problems.push({
-      path: 'seal.pgpKeys',
-      message: `needs one PGP key per share: ${p.seal.shares} shares, ${p.seal.pgpKeys.length} keys`,
-    });
-  }
-  if (sealType === 'awskms' && !p.seal.awskms) {
-    problems.push({
-      path: 'seal.awskms',
-      message: 'seal type awskms needs seal.awskms.region and seal.awskms.kmsKeyId',
-    });
-  }
-  if (sealType === 'transit' && !p.seal.transit) {
-    problems.push({
-      path: 'seal.transit',
-      message: 'seal type transit needs seal.transit.address and seal.transit.keyName',
-    });
-  }
-  // Autopilot prunes a dead server only while more than minQuorum remain: with the node count as the
-  // floor, a dead node is removed once its replacement has joined, never shrinking the cluster.
-  const minQuorum = p.raft.autopilot.minQuorum ?? nodes.length;
-  const nodeCountValid = nodes.length >= 3 && nodes.length % 2 === 1;
-  if (
-    p.raft.autopilot.cleanupDeadServers &&
-    minQuorum < 3 &&
-    (nodeCountValid || p.raft.autopilot.minQuorum !== undefined)
-  ) {
-    problems.push({
-      path: 'raft.autopilot.minQuorum',
-      message: 'must be at least 3 when cleanupDeadServers is on',
-    });
-  }
-  if (p.raft.autopilot.minQuorum !== undefined && minQuorum > nodes.length) {
-    problems.push({
-      path: 'raft.autopilot.minQuorum',
-      message: `min quorum ${minQuorum} is larger than the node count ${nodes.length}`,
-    });
-  }
-
-  const endpointPort = p.endpoint.port ?? p.apiPortBase + 2 * nodes.length;
-  const standbyPort = p.standbyReads ? (p.endpoint.standbyPort ?? endpointPort + 1) : undefined;
-  if (p.endpoint.enabled) {
-    const taken = [
-      ...nodes.map((n) => ({ port: n.apiPort, by: `the API port of ${n.name}` })),
-      ...(p.monitoring.enabled ? [{ port: p.monitoring.port, by: 'the Prometheus port' }] : []),
-    ];
-    for (const [path, want] of [
-      ['endpoint.port', endpointPort],
-      ['endpoint.standbyPort', standbyPort],
-    ] as const) {
-      const clash = want === undefined ? undefined : taken.find((t) => t.port === want);
-      if (clash) problems.push({ path, message: `port ${want} is ${clash.by}` });
-    }
-    if (standbyPort !== undefined && standbyPort === endpointPort)
-      problems.push({
-        path: 'endpoint.standbyPort',
-        message: `port ${standbyPort} is the endpoint's own port`,
-      });
-  }
-
-  const portOwner = nodes.find((n) => n.apiPort === p.monitoring.port);
-  if (portOwner) {
-    problems.push({
-      path: 'monitoring.port',
-      message: `port ${p.monitoring.port} is the API port of ${portOwner.name}`,
-    });
-  }
-
-  if (!p.tls.enabled && p.tls.requireClientCert) {
-    problems.push({
-      path: 'tls.requireClientCert',
-      message: 'mutual TLS needs TLS: set tls.enabled to true',
-    });
-  }
-
-  if (problems.length > 0) {
+  const schema = schemaPass(input);
+  const p = schema.data;
+  const rules = p
+    ? ruleProblems(p, nodesOf(p), sealTypeOf(p)).filter((r) => readsOnlyAccepted(schema.refused, r.reads))
+    : [];
+  const problems = [...schema.problems, ...rules.map(({ path, message }) => ({ path, message }))];
+  if (!p || problems.length > 0) {
     throw new ConfigError(
       doing,
       problems,
-      'fix the fields above; every problem is listed, nothing was changed',
+      schema.problems.length > 0
+        ? 'fix the fields above in vaultctl.yaml, the VAULTCTL_* environment or the flags; see config/vaultctl.example.yaml'
+        : 'fix the fields above; every problem is listed, nothing was changed',
     );
   }
+  const nodes = nodesOf(p);
+  const sealType = sealTypeOf(p);
+  const endpoint = endpointPorts(p, nodes);
+  const minQuorum = p.raft.autopilot.minQuorum ?? nodes.length;
+  const warnings: string[] = [];
 
   if (p.bindAddress !== '127.0.0.1') {
     warnings.push(
@@ -208,8 +79,8 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
     endpoint: {
       ...p.endpoint,
       image: p.endpoint.image ?? defaultHaproxyImage(),
-      port: endpointPort,
-      ...(standbyPort !== undefined ? { standbyPort } : {}),
+      port: endpoint.endpointPort,
+      ...(endpoint.standbyPort !== undefined ? { standbyPort: endpoint.standbyPort } : {}),
     },
     raft: { ...p.raft, autopilot: { ...p.raft.autopilot, minQuorum } },
   };
@@ -220,4 +91,156 @@ type Json = Record<string, unknown>;
 
 function stripUndefined(v: Json): Json {
   return JSON.parse(JSON.stringify(v ?? {})) as Json;
+}
+
+/** The endpoint's host ports: the one after the nodes' by default; the standby one only with standby reads. */
+function endpointPorts(
+  p: ParsedSpec,
+  nodes: readonly NodeSpec[],
+): { endpointPort: number; standbyPort: number | undefined } {
+  const endpointPort = p.endpoint.port ?? p.apiPortBase + 2 * nodes.length;
+  return {
+    endpointPort,
+    standbyPort: p.standbyReads ? (p.endpoint.standbyPort ?? endpointPort + 1) : undefined,
+  };
+}
+
+function sealTypeOf(p: ParsedSpec): SealType {
+  return p.seal.type ?? (p.flavor === 'openbao' ? 'static' : 'shamir');
+}
+
+function nodesOf(p: ParsedSpec): NodeSpec[] {
+  return (
+    p.nodes ??
+    Array.from({ length: p.nodeCount }, (_, i) => ({
+      name: `vault-${i + 1}`,
+      apiPort: p.apiPortBase + 2 * i,
+    }))
+  );
+}
+
+/** The cross-field rules, each naming what it reads so that a refused input can skip it. */
+function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealType): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const add = (path: string, message: string, reads: readonly string[] = [path]) =>
+    problems.push({ path, message, reads });
+  // A node list generated from defaults standing in for a refused list says nothing about the user's.
+  const countReads = p.nodes ? ['nodes'] : ['nodes', 'nodeCount'];
+  const portReads = p.nodes ? ['nodes'] : ['nodes', 'nodeCount', 'apiPortBase'];
+
+  const where = p.nodes ? 'nodes' : 'nodeCount';
+  if (nodes.length < 3 || nodes.length % 2 === 0) {
+    add(
+      where,
+      `a Raft cluster needs an odd number of nodes, at least 3 (got ${nodes.length}): an even count adds no failure tolerance`,
+      countReads,
+    );
+  }
+  const seenNames = new Map<string, number>();
+  const seenPorts = new Map<number, number>();
+  nodes.forEach((n, i) => {
+    const otherName = seenNames.get(n.name);
+    if (otherName !== undefined)
+      add(`nodes.${i}.name`, `duplicate node name "${n.name}" (also nodes.${otherName})`, ['nodes']);
+    seenNames.set(n.name, i);
+    const otherPort = seenPorts.get(n.apiPort);
+    if (otherPort !== undefined) {
+      add(
+        p.nodes ? `nodes.${i}.apiPort` : 'apiPortBase',
+        `port ${n.apiPort} is used by two nodes (${nodes[otherPort]?.name} and ${n.name})`,
+        portReads,
+      );
+    }
+    seenPorts.set(n.apiPort, i);
+    if (n.apiPort > 65535)
+      add('apiPortBase', `node ${n.name} would get port ${n.apiPort}, above 65535`, portReads);
+  });
+
+  if (p.flavor === 'vault' && sealType === 'static') {
+    add(
+      'seal.type',
+      'HashiCorp Vault has no "static" seal; use shamir, awskms or transit (static is OpenBao only)',
+      ['flavor', 'seal.type'],
+    );
+  }
+  const shareReads = ['seal.threshold', 'seal.shares'];
+  if (p.seal.threshold > p.seal.shares) {
+    add('seal.threshold', `threshold ${p.seal.threshold} is larger than shares ${p.seal.shares}`, shareReads);
+  }
+  if (p.seal.shares > 1 && p.seal.threshold < 2) {
+    add('seal.threshold', 'with more than one share the threshold must be at least 2', shareReads);
+  }
+  if (p.seal.pgpKeys && p.seal.pgpKeys.length !== p.seal.shares) {
+    add(
+      'seal.pgpKeys',
+      `needs one PGP key per share: ${p.seal.shares} shares, ${p.seal.pgpKeys.length} keys`,
+      ['seal.pgpKeys', 'seal.shares'],
+    );
+  }
+  const sealReads = ['flavor', 'seal.type'];
+  if (sealType === 'awskms' && !p.seal.awskms) {
+    add('seal.awskms', 'seal type awskms needs seal.awskms.region and seal.awskms.kmsKeyId', [
+      ...sealReads,
+      'seal.awskms',
+    ]);
+  }
+  if (sealType === 'transit' && !p.seal.transit) {
+    add('seal.transit', 'seal type transit needs seal.transit.address and seal.transit.keyName', [
+      ...sealReads,
+      'seal.transit',
+    ]);
+  }
+  // Autopilot prunes a dead server only while more than minQuorum remain: with the node count as the
+  // floor, a dead node is removed once its replacement has joined, never shrinking the cluster.
+  const minQuorum = p.raft.autopilot.minQuorum ?? nodes.length;
+  const quorumReads = ['raft.autopilot', ...countReads];
+  const nodeCountValid = nodes.length >= 3 && nodes.length % 2 === 1;
+  if (
+    p.raft.autopilot.cleanupDeadServers &&
+    minQuorum < 3 &&
+    (nodeCountValid || p.raft.autopilot.minQuorum !== undefined)
+  ) {
+    add('raft.autopilot.minQuorum', 'must be at least 3 when cleanupDeadServers is on', quorumReads);
+  }
+  if (p.raft.autopilot.minQuorum !== undefined && minQuorum > nodes.length) {
+    add(
+      'raft.autopilot.minQuorum',
+      `min quorum ${minQuorum} is larger than the node count ${nodes.length}`,
+      quorumReads,
+    );
+  }
+
+  const { endpointPort, standbyPort } = endpointPorts(p, nodes);
+  if (p.endpoint.enabled) {
+    const taken = [
+      ...nodes.map((n) => ({ port: n.apiPort, by: `the API port of ${n.name}` })),
+      ...(p.monitoring.enabled ? [{ port: p.monitoring.port, by: 'the Prometheus port' }] : []),
+    ];
+    const reads = ['endpoint.port', 'endpoint.standbyPort', 'standbyReads', 'monitoring.port', ...portReads];
+    for (const [path, want] of [
+      ['endpoint.port', endpointPort],
+      ['endpoint.standbyPort', standbyPort],
+    ] as const) {
+      const clash = want === undefined ? undefined : taken.find((t) => t.port === want);
+      if (clash) add(path, `port ${want} is ${clash.by}`, reads);
+    }
+    if (standbyPort !== undefined && standbyPort === endpointPort)
+      add('endpoint.standbyPort', `port ${standbyPort} is the endpoint's own port`, reads);
+  }
+
+  const portOwner = nodes.find((n) => n.apiPort === p.monitoring.port);
+  if (portOwner) {
+    add('monitoring.port', `port ${p.monitoring.port} is the API port of ${portOwner.name}`, [
+      'monitoring.port',
+      ...portReads,
+    ]);
+  }
+
+  if (!p.tls.enabled && p.tls.requireClientCert) {
+    add('tls.requireClientCert', 'mutual TLS needs TLS: set tls.enabled to true', [
+      'tls.enabled',
+      'tls.requireClientCert',
+    ]);
+  }
+  return problems;
 }

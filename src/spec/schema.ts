@@ -186,7 +186,8 @@ export const specInputSchema = z.strictObject({
 });
 
 export type SpecInput = z.input<typeof specInputSchema>;
-type ParsedSpec = z.output<typeof specInputSchema>;
+/** What the schema makes of the input: defaults filled in, cross-field rules not yet applied. */
+export type ParsedSpec = z.output<typeof specInputSchema>;
 
 export interface NodeSpec {
   /** Node name, raft node_id, container hostname and network alias: vault-1, vault-2, ... */

@@ -4,26 +4,14 @@
  * 0600, written through a temp file and a rename, and never overwritten.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { specToInput } from '../spec/load.js';
 import { SEAL_KEY_FILE } from '../spec/names.js';
 import type { ClusterSpec, SealType, SpecInput } from '../spec/schema.js';
 import type { RenderedCluster } from '../templates/rendered.js';
+import { writeFileAtomic } from './atomic.js';
 
 export const DEFAULT_STATE_BASE = '.vaultctl';
 
@@ -140,34 +128,12 @@ export class StateDir {
   }
 
   /**
-   * Writes a file 0600 through a temp file + fsync + rename, so a crash never leaves a half file
-   * under the final name. With `exclusive`, an existing file is never replaced.
+   * Writes a file 0600 atomically (state/atomic.ts), making its directory 0700 when missing. With
+   * `exclusive`, an existing file is never replaced.
    */
   writeFileAtomic(path: string, content: string | Buffer, options: { exclusive?: boolean } = {}): void {
-    if (options.exclusive && existsSync(path)) {
-      throw new UsageError(
-        `writing ${path}`,
-        'the file already exists and holds key material',
-        'vaultctl never overwrites keys; move it away first if you mean to replace it',
-      );
-    }
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      if (options.exclusive && existsSync(path))
-        throw new UsageError(`writing ${path}`, 'the file appeared while writing');
-      renameSync(tmp, path);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    writeFileAtomic(path, content, options);
   }
 
   /** Writes rendered files; returns the paths whose content changed. */

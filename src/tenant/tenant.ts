@@ -117,7 +117,12 @@ export async function createTenant(
     `writing the entity ${roleName}`,
   );
   const entity = await readEntity(api, roleName);
-  if (!entity) throw new UsageError(`creating tenant ${id}`, 'the entity was not created');
+  if (!entity)
+    throw new UsageError(
+      `creating tenant ${id}`,
+      'the entity was not created',
+      'vaultctl health says whether the cluster takes writes; then create the tenant again',
+    );
 
   // AppRole logins carry the role_id as alias name: this alias ties them to the tenant's entity.
   try {

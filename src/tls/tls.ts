@@ -70,7 +70,11 @@ async function openssl(args: string[], doing: string): Promise<void> {
         'install it (apt-get install openssl) or turn TLS off with --no-tls',
       );
     }
-    throw new UsageError(doing, `openssl failed: ${(e.stderr ?? e.message).trim().split('\n')[0]}`);
+    throw new UsageError(
+      doing,
+      `openssl failed: ${(e.stderr ?? e.message).trim().split('\n')[0]}`,
+      "the cause is openssl's own message; check the CA files (tls.ca) and the state dir's tls/",
+    );
   }
 }
 
@@ -302,7 +306,11 @@ export function clientTlsFromEnv(env: NodeJS.ProcessEnv): TlsClientMaterial | un
     try {
       return readFileSync(f, 'utf8');
     } catch (err) {
-      throw new UsageError(`reading ${what}`, `${f}: ${(err as Error).message}`);
+      throw new UsageError(
+        `reading ${what}`,
+        `${f}: ${(err as Error).message}`,
+        'point the variable at a readable PEM file (vaultctl env prints the right ones)',
+      );
     }
   };
   const certFile = env.BAO_CLIENT_CERT || env.VAULT_CLIENT_CERT;

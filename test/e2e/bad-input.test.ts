@@ -46,13 +46,29 @@ describe('bad input', () => {
     );
     const r = await cli(['--config', cfg, 'up']);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/^Error bringing the cluster up: \d+ problems? in the cluster spec/m);
-    // Schema problems come first (all at once); cross-field rules run on a schema-valid spec.
-    expect(r.stderr).toContain('raft.performanceMultiplier');
-    expect(r.stderr).toContain('colour');
+    // The schema's problems and the cross-field rules' in one run: a typo hides nothing.
+    expect(r.stderr).toMatch(/^Error bringing the cluster up: 4 problems in the cluster spec/m);
+    expect(r.stderr).toContain('- raft.performanceMultiplier: ');
+    expect(r.stderr).toContain('- colour: unknown field');
+    expect(r.stderr).toContain('- nodeCount: a Raft cluster needs an odd number of nodes');
+    expect(r.stderr).toContain('- seal.threshold: threshold 5 is larger than shares 3');
     expect(r.stderr).toContain('hint:');
     await nothingLeft('vctl-e2e-spec');
     expect(existsSync(join(work, '.vaultctl', 'vctl-e2e-spec'))).toBe(false);
+
+    const json = await cli(['--format', 'json', '--config', cfg, 'up']);
+    expect(json.exitCode).toBe(1);
+    const { error } = JSON.parse(json.stdout) as {
+      error: { message: string; exitCode: number; problems: { path: string; message: string }[] };
+    };
+    expect(error).toMatchObject({ message: '4 problems in the cluster spec', exitCode: 1 });
+    expect(error.problems).toEqual([
+      { path: 'raft.performanceMultiplier', message: expect.any(String) },
+      { path: 'colour', message: 'unknown field' },
+      { path: 'nodeCount', message: expect.stringContaining('odd number of nodes') },
+      { path: 'seal.threshold', message: 'threshold 5 is larger than shares 3' },
+    ]);
+    await nothingLeft('vctl-e2e-spec');
 
     writeFileSync(
       cfg,
@@ -104,6 +120,17 @@ describe('bad input', () => {
 
   it('unknown commands and bad flags: exit 1; --help: exit 0', async () => {
     expect((await cli(['frobnicate'])).exitCode).toBe(1);
+    // Commander's own refusals read like every other error: the Error line, then the hint.
+    const xml = await cli(['--format', 'xml', 'health']);
+    expect(xml.exitCode).toBe(1);
+    expect(xml.stderr).toBe(
+      "Error reading the command line: option '--format <format>' argument 'xml' is invalid. Allowed choices are table, json.\nhint: see vaultctl --help",
+    );
+    const unknown = await cli(['health', '--frob']);
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toBe(
+      "Error reading the command line: unknown option '--frob'\nhint: see vaultctl health --help",
+    );
     expect((await cli(['health', '--wait', 'soon'])).stderr).toContain('"soon" is not a duration');
     const help = await cli(['up', '--help']);
     expect(help.exitCode).toBe(0);

@@ -2,7 +2,8 @@
  * Snapshots on a real cluster: save (plain, encrypted with a passphrase, encrypted to age
  * recipients), verify, list, prune; restore into the same cluster after deletes (also from an age
  * file); total loss (down --volumes) then a fresh cluster restored from the snapshot; bad files
- * refused with a reason; a full disk and Ctrl-C during save leave no file.
+ * refused with a reason; a full disk and Ctrl-C during save leave no file; with no leader a save is
+ * refused unless --allow-stale, which marks the sidecar stale.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -358,6 +359,54 @@ describe('snapshot save / verify / list / prune', () => {
     // The kept one is the newest; save a fresh plain one for the restores below.
     const r = await cluster.cli(['snapshot', 'save', '--dir', dir, '--format', 'json']);
     snapFile = join(dir, JSON.parse(r.stdout).file);
+  });
+
+  it('with no leader (2 of 3 nodes down): refused (exit 2) unless --allow-stale, which warns and marks the sidecar stale', async () => {
+    const staleDir = join(cluster.base, 'stale');
+    mkdirSync(staleDir);
+    const roles = await Promise.all(
+      [0, 1, 2].map(async (i) => ((await cluster.api(i).health()).standby ? 'standby' : 'active')),
+    );
+    const active = roles.indexOf('active');
+    const standby = roles.indexOf('standby');
+    expect(active, roles.join(',')).toBeGreaterThanOrEqual(0);
+    // The active node and one standby go: the last standby cannot win an election alone.
+    const stopped = [active, [0, 1, 2].find((i) => i !== active && i !== standby)!];
+    const left = cluster.node(standby).name;
+    for (const i of stopped) await cluster.runtime.stopContainer(cluster.container(i), 5);
+    try {
+      const refused = await cluster.cli(['snapshot', 'save', '--dir', staleDir]);
+      expect(refused.exitCode, refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(
+        /^Error saving a snapshot: no active node \(.*unreachable.*\): only the standby /m,
+      );
+      expect(refused.stderr).toContain(`only the standby ${left} answers`);
+      expect(refused.stderr).toMatch(/^hint: .*pass --allow-stale/m);
+      expect(readdirSync(staleDir)).toEqual([]);
+
+      const r = await cluster.cli([
+        'snapshot',
+        'save',
+        '--dir',
+        staleDir,
+        '--allow-stale',
+        '--format',
+        'json',
+      ]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`STALE SNAPSHOT (--allow-stale): no active node`);
+      const meta = JSON.parse(r.stdout);
+      const sidecar = JSON.parse(readFileSync(join(staleDir, `${meta.file}.json`), 'utf8'));
+      expect(sidecar.stale).toEqual({ node: left, reason: expect.stringContaining('no active node') });
+      expect(sidecar.raftTerm).toBeGreaterThan(0);
+      expect(sidecar.raftIndex).toBeGreaterThan(100);
+      const v = await cluster.cli(['snapshot', 'verify', join(staleDir, meta.file)]);
+      expect(v.exitCode, v.stderr).toBe(0);
+    } finally {
+      for (const i of stopped) await cluster.runtime.startContainer(cluster.container(i));
+    }
+    const h = await cluster.cli(['health', '--wait', '90s']);
+    expect(h.exitCode, h.stdout).toBe(0);
   });
 });
 

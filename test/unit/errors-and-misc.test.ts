@@ -119,6 +119,22 @@ describe('describeError (the one mapping of errors to exit codes)', () => {
     ).toBe(1);
   });
 
+  it('a spec error: the JSON payload lists every problem with its path', () => {
+    const problems = [
+      { path: 'colour', message: 'unknown field' },
+      { path: 'nodeCount', message: 'a Raft cluster needs an odd number of nodes' },
+    ];
+    const r = describeError(new ConfigError('validating the cluster spec', problems, 'fix them'), false);
+    expect(r.payload).toEqual({
+      doing: 'validating the cluster spec',
+      message: '2 problems in the cluster spec',
+      hint: 'fix them',
+      exitCode: 1,
+      problems,
+    });
+    expect(describeError(new UsageError('x', 'y'), false).payload).not.toHaveProperty('problems');
+  });
+
   it('a failed check: exit 3 and nothing more to print (the report on stdout says which)', () => {
     expect(
       describeError(new CheckFailedError('running the failover drill', ['the cluster healed']), false),
@@ -144,10 +160,21 @@ describe('describeError (the one mapping of errors to exit codes)', () => {
     expect(describeError(new UsageError('reading --fault', 'unknown'), true).code).toBe(1);
   });
 
-  it('commander: help and version exit 0, a bad flag 1', () => {
+  it('commander: help and version exit 0, a bad flag 1 in the Error/hint shape', () => {
     expect(describeError(new CommanderError(0, 'commander.helpDisplayed', ''), false)).toEqual({ code: 0 });
     expect(describeError(new CommanderError(0, 'commander.version', ''), false)).toEqual({ code: 0 });
-    expect(describeError(new CommanderError(1, 'commander.unknownOption', 'x'), false)).toEqual({ code: 1 });
+    expect(
+      describeError(new CommanderError(1, 'commander.unknownOption', "error: unknown option '--x'"), false),
+    ).toEqual({
+      code: 1,
+      text: "Error reading the command line: unknown option '--x'\nhint: see vaultctl --help",
+      payload: {
+        doing: 'reading the command line',
+        message: "unknown option '--x'",
+        hint: 'see vaultctl --help',
+        exitCode: 1,
+      },
+    });
   });
 });
 
