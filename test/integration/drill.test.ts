@@ -265,7 +265,10 @@ describe('vaultctl failover-drill', () => {
     expect(res.exitCode, String(res.stderr)).toBe(130);
     expect(String(res.stderr)).toMatch(/healing vault-\d/);
     const states = (
-      await docker.listContainers({ all: true, filters: { label: [`io.vaultctl.cluster=${cluster.name}`] } })
+      await docker.listContainers({
+        all: true,
+        filters: { label: [`io.vaultctl.cluster=${cluster.name}`, 'io.vaultctl.kind=node'] },
+      })
     ).map((c) => c.State);
     expect(states).toEqual(['running', 'running', 'running']);
     const h = await waitForHealth(targets(), 3, { ...cluster.healthDeps(), waitMs: 60_000 });

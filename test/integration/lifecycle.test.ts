@@ -196,7 +196,7 @@ describe('a 3-node cluster with the static seal', () => {
     expect(res.stderr).toContain('data volume(s) would stay behind without the keys that unseal them');
     expect(res.stderr).toContain('hint: add --volumes');
     expect(cluster.state.readInit()).toBeDefined();
-    expect(await clusterResources(cluster.name)).toMatchObject({ containers: 3, volumes: 6 });
+    expect(await clusterResources(cluster.name)).toMatchObject({ containers: 4, volumes: 6 }); // 3 nodes, the endpoint
     const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
     expect(h.verdict).not.toBe('down');
   });
@@ -215,7 +215,7 @@ describe('a 3-node cluster with the static seal', () => {
     expect(res.stderr).toContain("hold an earlier cluster's data");
     expect(res.stderr).toContain('hint: restore the state dir from its backup');
     expect(existsSync(join(cluster.base, 'elsewhere'))).toBe(false);
-    expect(await clusterResources(cluster.name)).toMatchObject({ containers: 3, volumes: 6 });
+    expect(await clusterResources(cluster.name)).toMatchObject({ containers: 4, volumes: 6 }); // 3 nodes, the endpoint
     const h = await checkHealth(targets(), 3, cluster.healthDeps(false));
     expect(h.verdict).not.toBe('down');
   });

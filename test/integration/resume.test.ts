@@ -53,7 +53,7 @@ describe('init after faults', () => {
     expect(res.voters).toHaveLength(3);
     const health = await cluster.cli(['health']);
     expect(health.exitCode, health.stdout).toBe(0);
-    expect((await clusterResources(cluster.name)).containers).toBe(3);
+    expect((await clusterResources(cluster.name)).containers).toBe(4); // 3 nodes, the endpoint
   });
 
   it('no key share, root token, seal key or secret value appeared in any vaultctl output', () => {
