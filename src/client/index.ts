@@ -40,6 +40,10 @@ export {
   VaultRequestRejectedError,
   VaultUnavailableError,
 } from './errors.js';
+
+/** 400 answers that say the node is not ready yet, not that the request is wrong. */
+const TRANSIENT_400 = /waiting for the primary to upgrade|upgrading from non-versioned to versioned/i;
+
 export type { SharedCacheOptions, SharedCacheStats } from './shared-cache.js';
 
 silenceSecretLeakingDebug();
@@ -201,7 +205,9 @@ export class VaultClient {
       };
     if (status === 403)
       return { kind: 'forbidden', error: new VaultForbiddenError(`permission denied: ${detail}`) };
-    if (status >= 500 || status === 429 || status === 412) {
+    // A node that has just become active answers 400 while it upgrades the KV mount's data
+    // ("Waiting for the primary to upgrade from non-versioned to versioned data"): it passes.
+    if (status >= 500 || status === 429 || status === 412 || (status === 400 && TRANSIENT_400.test(detail))) {
       return { kind: 'retry', error: new VaultUnavailableError(`HTTP ${status}: ${detail}`) };
     }
     return { kind: 'fatal', error: new VaultRequestRejectedError(`HTTP ${status}: ${detail}`, status) };
