@@ -273,6 +273,8 @@ describe("the README's Troubleshooting entries", () => {
     'TLS verification failed (UNABLE_TO_VERIFY_LEAF_SIGNATURE)',
     'the cluster is already initialised but .../init.json does not exist',
     'no node is initialised, but .../init.json holds the keys of an earlier cluster',
+    'Error saving a snapshot: no active node',
+    'the node serves HTTPS but was asked over plain HTTP',
   ];
 
   it('lists entries, each either reproduced here or known to need a cluster', () => {
