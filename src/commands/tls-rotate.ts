@@ -5,14 +5,8 @@ import type { CommandDeps, GlobalOptions } from './context.js';
 import { openManagedCluster } from './context.js';
 
 export async function run(global: GlobalOptions, deps: CommandDeps): Promise<number> {
-  const { spec, state, cluster } = openManagedCluster(global, {}, deps, 'rotating TLS certificates');
-  const res = await rotateTls(spec, state, {
-    runtime: deps.runtime(),
-    connect: cluster.connector,
-    progress: deps.progress,
-    token: await cluster.token(),
-    signal: deps.signal,
-  });
+  const { cluster } = openManagedCluster(global, {}, deps, 'rotating TLS certificates');
+  const res = await rotateTls(cluster, { progress: deps.progress, signal: deps.signal });
   deps.progress.stop();
   if (global.format === 'json') deps.out(json(res));
   else {

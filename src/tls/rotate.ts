@@ -9,13 +9,9 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import type { Progress } from '../cluster/events.js';
 import { pollUntil } from '../cluster/poll.js';
+import type { RunningCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
 import { waitForHealth } from '../health/health.js';
-import type { ContainerRuntime } from '../runtime/port.js';
-import { containerName, nodeAddress } from '../spec/names.js';
-import type { ClusterSpec } from '../spec/schema.js';
-import type { StateDir } from '../state/state-dir.js';
-import type { VaultConnector } from '../vault/port.js';
 import { clientTlsFromState, ensureTls, tlsPaths } from './tls.js';
 
 /** The SHA-256 fingerprint of the certificate a node presents on its API port. */
@@ -39,18 +35,22 @@ export interface RotateResult {
   readonly nodes: readonly { name: string; before: string; after: string; how: 'reload' | 'restart' }[];
 }
 
+/**
+ * `rotateTls`: new node certificates from the same CA, loaded by one node after the other (SIGHUP,
+ * a restart of that node alone if the reload does not take), the cluster healthy before the next.
+ */
 export async function rotateTls(
-  spec: ClusterSpec,
-  state: StateDir,
-  deps: {
-    runtime: ContainerRuntime;
-    connect: VaultConnector;
-    progress: Progress;
-    token?: string | undefined;
-    signal?: AbortSignal | undefined;
-  },
+  cluster: RunningCluster,
+  deps: { readonly progress: Progress; readonly signal?: AbortSignal | undefined },
 ): Promise<RotateResult> {
   const doing = 'rotating TLS certificates';
+  const { spec, state } = cluster;
+  if (!spec || !state)
+    throw new UsageError(
+      doing,
+      'rotation needs the cluster vaultctl manages (its spec and state dir)',
+      'name the cluster vaultctl brought up with --cluster',
+    );
   // Both refusals are local: the spec and the state dir say so before any node is asked.
   if (!spec.tls.enabled)
     throw new UsageError(
@@ -66,19 +66,17 @@ export async function rotateTls(
       'run `vaultctl up` to create it',
     );
   const before = new Map<string, string>();
-  for (const n of spec.nodes)
-    before.set(n.name, await presentedFingerprint(nodeAddress(spec, n), tls.ca, n.name));
+  for (const n of cluster.nodes) before.set(n.name, await presentedFingerprint(n.address, tls.ca, n.name));
 
   await ensureTls(spec, state, deps.progress, { force: true });
-  const targets = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
+  const token = await cluster.token();
   const nodes: { name: string; before: string; after: string; how: 'reload' | 'restart' }[] = [];
-  for (const n of spec.nodes) {
-    const want = new X509Certificate(readFileSync(join(tlsPaths(state).nodeDir(n), 'cert.pem')))
+  for (const n of cluster.nodes) {
+    const want = new X509Certificate(readFileSync(join(tlsPaths(state).nodeDir(n.spec!), 'cert.pem')))
       .fingerprint256;
-    const container = containerName(spec, n);
-    const presents = () => presentedFingerprint(nodeAddress(spec, n), tls.ca, n.name).catch(() => '');
+    const presents = () => presentedFingerprint(n.address, tls.ca, n.name).catch(() => '');
     deps.progress.step(`reloading the certificate of ${n.name} (SIGHUP)`);
-    await deps.runtime.killContainer(container, 'SIGHUP');
+    await n.kill('SIGHUP');
     let how: 'reload' | 'restart' = 'reload';
     const reloaded = await pollUntil(async () => ((await presents()) === want ? true : undefined), {
       what: `${n.name} to present its new certificate`,
@@ -89,8 +87,7 @@ export async function rotateTls(
     if (!reloaded) {
       how = 'restart';
       deps.progress.step(`restarting ${n.name} to load its new certificate`);
-      await deps.runtime.stopContainer(container, 10);
-      await deps.runtime.startContainer(container);
+      await n.restart(10);
       await pollUntil(async () => ((await presents()) === want ? true : undefined), {
         what: `${n.name} to present its new certificate after a restart`,
         timeoutMs: 60_000,
@@ -98,9 +95,9 @@ export async function rotateTls(
       });
     }
     // One node at a time: the next one only once the cluster is whole again.
-    const h = await waitForHealth(targets, spec.nodes.length, {
-      connect: deps.connect,
-      token: deps.token,
+    const h = await waitForHealth(cluster.nodes, spec.nodes.length, {
+      connect: cluster.connector,
+      token,
       tls,
       waitMs: 60_000,
       signal: deps.signal,

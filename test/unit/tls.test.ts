@@ -7,9 +7,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openCluster } from '../../src/cluster/running.js';
 import { ExitCode, UsageError } from '../../src/errors.js';
 import type { ContainerRuntime } from '../../src/runtime/port.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
+import type { ClusterSpec } from '../../src/spec/schema.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import { rotateTls } from '../../src/tls/rotate.js';
 import {
@@ -129,21 +131,24 @@ describe('spec rules for TLS', () => {
 
 describe('rotateTls refusals', () => {
   // Any use of the runtime or a node would throw: the refusals come from the spec and state dir.
-  const untouched = {
-    runtime: new Proxy({} as ContainerRuntime, {
-      get: (_t, op) => () => {
-        throw new Error(`runtime.${String(op)} called`);
+  const untouched = (spec: ClusterSpec) =>
+    openCluster({
+      spec,
+      state,
+      runtime: () =>
+        new Proxy({} as ContainerRuntime, {
+          get: (_t, op) => () => {
+            throw new Error(`runtime.${String(op)} called`);
+          },
+        }),
+      connect: () => {
+        throw new Error('a node was contacted');
       },
-    }),
-    connect: () => {
-      throw new Error('a node was contacted');
-    },
-    progress: silentProgress,
-  };
+    });
 
   it('a cluster with TLS off: a usage error (exit 1), nothing touched', async () => {
     const { spec } = resolveSpec({ tls: { enabled: false } });
-    const err = await rotateTls(spec, state, untouched).catch((e: unknown) => e);
+    const err = await rotateTls(untouched(spec), { progress: silentProgress }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).exitCode).toBe(ExitCode.usage);
     expect((err as UsageError).render()).toBe(
@@ -152,7 +157,9 @@ describe('rotateTls refusals', () => {
   });
 
   it('a state dir without the cluster CA: a usage error (exit 1), nothing touched', async () => {
-    const err = await rotateTls(resolveSpec({}).spec, state, untouched).catch((e: unknown) => e);
+    const err = await rotateTls(untouched(resolveSpec({}).spec), { progress: silentProgress }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).message).toBe('the cluster CA is missing from the state dir');
   });
