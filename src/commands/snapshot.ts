@@ -109,11 +109,16 @@ export async function runSave(
   const stale = serving.standby
     ? { node: serving.node.name, reason: `no active node (${serving.problems.join(', ') || 'no leader'})` }
     : undefined;
-  if (stale && !opts.allowStale) {
+  // Standbys that forward every request (the default, standbyReads: false) have no active node to
+  // forward a snapshot request to: only a cluster with standby reads can save a stale one.
+  const staleSavable = spec.standbyReads;
+  if (stale && (!opts.allowStale || !staleSavable)) {
     throw new RemoteError(
       doing,
       `${stale.reason}: only the standby ${stale.node} answers, and its data may miss writes the cluster acknowledged`,
-      'bring the other nodes back (`vaultctl health` shows them, `vaultctl up` starts stopped ones), or pass --allow-stale to save what this standby has',
+      staleSavable
+        ? 'bring the other nodes back (`vaultctl health` shows them, `vaultctl up` starts stopped ones), or pass --allow-stale to save what this standby has'
+        : 'bring the other nodes back (`vaultctl health` shows them, `vaultctl up` starts stopped ones); its standbys forward every request (standbyReads: false), so no standby can save one, --allow-stale neither',
     );
   }
   // Loud on purpose: a backup job's log is where a stale snapshot must be noticed.

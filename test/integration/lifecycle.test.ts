@@ -30,7 +30,8 @@ afterAll(async () => {
 describe('a 3-node cluster with the static seal', () => {
   it('up -> init -> health: exit 0, 3 voters, 1 leader', async () => {
     const up = await cluster.up();
-    expect(up.plan.steps.filter((s) => s.action === 'create-container')).toHaveLength(3);
+    // Three nodes and the active-node endpoint.
+    expect(up.plan.steps.filter((s) => s.action === 'create-container')).toHaveLength(4);
     const keyMode = statSync(cluster.state.sealKeyFile).mode & 0o777;
     expect(keyMode).toBe(0o600);
     expect(statSync(cluster.state.root).mode & 0o777).toBe(0o700);

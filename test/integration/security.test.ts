@@ -236,12 +236,23 @@ describe('retiring the root token', () => {
 describe('secrets hygiene', () => {
   it('the audit logs hold no plaintext secret value, only hmac-sha256 forms', async () => {
     let seen = 0;
+    let logs = 0;
     for (let i = 0; i < 3; i++) {
-      const log = await readContainerFile(cluster.container(i), '/openbao/logs/audit.log');
+      // Standbys forward every request to the active node (no standby reads), so a node that was
+      // never active has written no audit entry and has no log file yet.
+      const log = await readContainerFile(cluster.container(i), '/openbao/logs/audit.log').catch(
+        (e: Error) => {
+          if (/Could not find the file/.test(e.message)) return undefined;
+          throw e;
+        },
+      );
+      if (log === undefined) continue;
+      logs++;
       for (const v of [...values, ...cluster.knownSecrets()])
         expect(log.includes(v), `node ${i + 1} audit log holds a secret`).toBe(false);
       seen += (log.match(/hmac-sha256:/g) ?? []).length;
     }
+    expect(logs).toBeGreaterThan(0);
     expect(seen).toBeGreaterThan(10);
   });
 
