@@ -6,6 +6,7 @@ import { VERDICT_EXIT, waitForHealth } from '../health/health.js';
 import type { NodeMetrics } from '../health/node-metrics.js';
 import { readNodeMetrics } from '../health/node-metrics.js';
 import { json, table, verdictColour } from '../output/format.js';
+import { nodeMetricsAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { openTargetCluster } from './context.js';
 
@@ -123,7 +124,14 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   if (opts.metrics) {
     const withToken = metricsToken ?? token;
     const read = await Promise.all(
-      targets.map((t) => readNodeMetrics(t.address, { token: withToken, tls, timeoutMs: 3000 })),
+      // A managed node's own metrics come from its metrics listener (a standby forwards the API's).
+      targets.map((t) =>
+        readNodeMetrics(t.spec && cluster.spec ? nodeMetricsAddress(cluster.spec, t.spec) : t.address, {
+          token: withToken,
+          tls,
+          timeoutMs: 3000,
+        }),
+      ),
     );
     metrics = Object.fromEntries(targets.map((t, i) => [t.name, read[i]!]));
   }

@@ -75,3 +75,17 @@ export function endpointStandbyAddress(spec: ClusterSpec): string | undefined {
   const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
   return `${apiScheme(spec)}://${host}:${spec.endpoint.standbyPort}`;
 }
+
+/**
+ * Inside every node: a metrics-only listener. Standbys forward every authenticated request to the
+ * active node (no standby reads), /v1/sys/metrics included, so a node's own metrics are read here
+ * (unauthenticated, metrics and nothing else), published on the bind address at the port after
+ * the node's API port.
+ */
+export const CONTAINER_METRICS_PORT = 8210;
+
+/** Host-side address of a node's metrics listener. */
+export function nodeMetricsAddress(spec: ClusterSpec, node: NodeSpec): string {
+  const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
+  return `${apiScheme(spec)}://${host}:${node.apiPort + 1}`;
+}

@@ -2,7 +2,7 @@
  * Node configuration (HCL) for OpenBao and Vault. One function per stanza keeps each readable;
  * `renderNodeHcl` puts them together. Values are escaped with `hclString`.
  */
-import { apiScheme } from '../spec/names.js';
+import { apiScheme, CONTAINER_METRICS_PORT } from '../spec/names.js';
 import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT, CONTAINER_CLUSTER_PORT } from '../spec/schema.js';
 
@@ -118,6 +118,18 @@ function listenerStanza(spec: ClusterSpec, paths: NodePaths): string[] {
     '',
     '  telemetry {',
     `    unauthenticated_metrics_access = ${spec.telemetry.unauthenticatedMetricsAccess}`,
+    '  }',
+    '}',
+    '',
+    "# This node's own metrics: standbys forward every authenticated request to the active node,",
+    '# /v1/sys/metrics included, so Prometheus reads each node here. Metrics only, no token needed.',
+    'listener "tcp" {',
+    `  address         = ${hclString(`0.0.0.0:${CONTAINER_METRICS_PORT}`)}`,
+    ...tls.filter((l) => !/client/.test(l)),
+    '',
+    '  telemetry {',
+    '    unauthenticated_metrics_access = true',
+    '    metrics_only                   = true',
     '  }',
     '}',
   ];

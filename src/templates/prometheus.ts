@@ -2,7 +2,10 @@
  * Prometheus files for a cluster: a scrape configuration for every node and the alert rules.
  *
  * Every metric name below was read from the real `/v1/sys/metrics?format=prometheus` of OpenBao
- * 2.7.2 (names keep Vault's `vault_` prefix). Where a metric lives matters:
+ * 2.7.2 (names keep Vault's `vault_` prefix). Each node is scraped on its metrics-only listener
+ * (container port 8210, published one port above its API port): standbys forward every
+ * authenticated API request to the active node, sys/metrics included, so through the API every
+ * node would report the active node's metrics. Where a metric lives matters:
  *   every unsealed node: vault_core_unsealed, vault_core_active, vault_raft_storage_stats_*
  *   the active node only: vault_autopilot_*, vault_raft_peers, vault_core_handle_request (until a
  *     standby serves a read itself), vault_audit_log_response_failure
@@ -12,9 +15,8 @@
  * update: a rule over them must treat absence as "nothing happened".
  */
 import { stringify } from 'yaml';
-import { apiScheme, CONTAINER_ENDPOINT_PORTS } from '../spec/names.js';
+import { apiScheme, CONTAINER_ENDPOINT_PORTS, CONTAINER_METRICS_PORT } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { CONTAINER_API_PORT } from '../spec/schema.js';
 
 export const PROMETHEUS_CONFIG_FILE = 'prometheus.yml';
 export const PROMETHEUS_RULES_FILE = 'vault-alerts.rules.yml';
@@ -50,10 +52,11 @@ export interface AlertRule {
 }
 
 function nodeTarget(spec: ClusterSpec, vantage: ScrapeVantage, i: number): string {
+  // Each node's metrics-only listener: its own metrics, whether it is active or a standby.
   const node = spec.nodes[i]!;
-  if (vantage === 'network') return `${node.name}:${CONTAINER_API_PORT}`;
+  if (vantage === 'network') return `${node.name}:${CONTAINER_METRICS_PORT}`;
   const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
-  return `${host}:${node.apiPort}`;
+  return `${host}:${node.apiPort + 1}`;
 }
 
 /**
@@ -145,8 +148,8 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       severity: 'warning',
       summary: 'Vault node {{ $labels.node }} does not answer its metrics scrape',
       description:
-        '{{ $labels.node }} ({{ $labels.instance }}) has not answered /v1/sys/metrics. It is stopped, unreachable, or sealed ' +
-        '(with a metrics token a sealed node answers 503).',
+        '{{ $labels.node }} ({{ $labels.instance }}) has not answered /v1/sys/metrics on its metrics listener: it is stopped, ' +
+        'unreachable or still starting.',
       runbook:
         '`vaultctl health` shows whether the node is down or sealed; `docker logs <cluster>-{{ $labels.node }}`; `vaultctl up` starts a stopped container.',
     },
@@ -157,8 +160,7 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       severity: 'critical',
       summary: 'Vault node {{ $labels.node }} is sealed',
       description:
-        '{{ $labels.node }} reports vault_core_unsealed 0: it serves no requests. (Seen only with unauthenticated metrics ' +
-        'access; with a token a sealed node raises VaultNodeDown.)',
+        '{{ $labels.node }} reports vault_core_unsealed 0 on its metrics listener: it serves no requests.',
       runbook:
         'Shamir: `vaultctl unseal`. Static/KMS seal: the node should unseal itself; check its log for seal errors and that the seal key in the state dir is the right one.',
     },

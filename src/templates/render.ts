@@ -10,6 +10,7 @@ import { LABELS } from '../runtime/port.js';
 import {
   apiScheme,
   COMPOSE_FILE,
+  CONTAINER_METRICS_PORT,
   CONTAINER_PROMETHEUS_PORT,
   clusterLabels,
   containerName,
@@ -93,7 +94,10 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
       },
       passEnv: sealCredentialEnv(spec),
       mounts,
-      ports: [{ hostIp: spec.bindAddress, hostPort: node.apiPort, containerPort: CONTAINER_API_PORT }],
+      ports: [
+        { hostIp: spec.bindAddress, hostPort: node.apiPort, containerPort: CONTAINER_API_PORT },
+        { hostIp: spec.bindAddress, hostPort: node.apiPort + 1, containerPort: CONTAINER_METRICS_PORT },
+      ],
       network: { name: network.name, aliases: [node.name] },
       healthcheck: {
         // `status` exits 0 when unsealed, 2 when sealed or not initialised.

@@ -182,7 +182,8 @@ describe('rendered monitoring', () => {
     expect(prom!.network.name).toBe('alphapulse-net');
     expect(prom!.mounts.every((m) => m.type === 'bind' && m.readOnly)).toBe(true);
     const cfg = rendered.files.find((f) => f.path === 'monitoring/prometheus.yml')!.content;
-    expect(cfg).toContain('vault-1:8200');
+    // Each node's metrics listener: its own metrics, standby or not.
+    expect(cfg).toContain('vault-1:8210');
     expect(cfg).toContain('credentials_file: /etc/prometheus/metrics-token');
     expect(cfg).toContain('ca_file: /etc/vaultctl-tls/ca.pem');
     const compose = renderCompose(rendered, '/state');

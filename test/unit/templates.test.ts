@@ -181,13 +181,15 @@ describe('rendered containers', () => {
   it('publish every port on 127.0.0.1 by default', () => {
     const r = renderCluster(spec({ nodeCount: 5 }), OUT_DIR);
     const ports = r.containers.flatMap((c) => c.ports);
-    // Five nodes, then the endpoint on the port after theirs.
-    expect(ports).toHaveLength(6);
-    for (const p of ports) {
-      expect(p.hostIp).toBe('127.0.0.1');
-      expect(p.containerPort).toBe(8200);
-    }
-    expect(ports.map((p) => p.hostPort)).toEqual([8200, 8202, 8204, 8206, 8208, 8210]);
+    // Five nodes (API and, one port up, metrics), then the endpoint on the port after theirs.
+    expect(ports).toHaveLength(11);
+    for (const p of ports) expect(p.hostIp).toBe('127.0.0.1');
+    expect(ports.filter((p) => p.containerPort === 8200).map((p) => p.hostPort)).toEqual([
+      8200, 8202, 8204, 8206, 8208, 8210,
+    ]);
+    expect(ports.filter((p) => p.containerPort === 8210).map((p) => p.hostPort)).toEqual([
+      8201, 8203, 8205, 8207, 8209,
+    ]);
   });
 
   it('publish on the bind address the spec asks for', () => {
@@ -266,8 +268,11 @@ describe('compose file', () => {
     const ports = Object.values(doc.services).flatMap((svc) => (svc as { ports: string[] }).ports);
     expect(ports).toEqual([
       '127.0.0.1:8200:8200',
+      '127.0.0.1:8201:8210',
       '127.0.0.1:8202:8200',
+      '127.0.0.1:8203:8210',
       '127.0.0.1:8204:8200',
+      '127.0.0.1:8205:8210',
       '127.0.0.1:8206:8200',
     ]);
   });
