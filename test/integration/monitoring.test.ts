@@ -171,7 +171,8 @@ describe('vaultctl up --monitoring on a real cluster', () => {
       groups: { rules: { name: string; health: string; lastError?: string }[] }[];
     }>(PROM_PORT, '/api/v1/rules');
     const loaded = rules.groups.flatMap((g) => g.rules);
-    expect(loaded).toHaveLength(8);
+    // Eight node rules and VaultEndpointNoBackend.
+    expect(loaded).toHaveLength(9);
     // Every rule evaluates against the real series (a rule in error never fires).
     await eventually(async () => {
       const now = await promApi<{
@@ -236,7 +237,8 @@ describe('vaultctl up --monitoring on a real cluster', () => {
       encoding: 'utf8',
     });
     expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
-    expect(readFileSync(join(out, 'prometheus.yml'), 'utf8')).toContain('127.0.0.1:18502');
+    // vault-2's metrics listener, one port above its API port 18502.
+    expect(readFileSync(join(out, 'prometheus.yml'), 'utf8')).toContain('127.0.0.1:18503');
 
     const data = join(cluster.base, 'prom-data');
     mkdirSync(data);
@@ -322,7 +324,20 @@ describe('the development profile: unauthenticated metrics, mutual TLS', () => {
   });
 
   it('a sealed node is still scraped: VaultSealed fires for it, not VaultNodeDown', async () => {
-    await dev.api(2).write('sys/seal', {});
+    // Only the active node takes a seal request (a standby answers "cannot seal when in standby
+    // mode"); the others elect a new leader and the sealed node stays scraped on its metrics listener.
+    const roles = await Promise.all(
+      [0, 1, 2].map((i) =>
+        dev
+          .api(i)
+          .health()
+          .then((h) => !h.standby),
+      ),
+    );
+    const active = roles.indexOf(true);
+    expect(active).toBeGreaterThanOrEqual(0);
+    const sealedName = dev.node(active).name;
+    await dev.api(active).write('sys/seal', {});
     const alerts = await eventually(async () => {
       const { alerts } = await promApi<{ alerts: Alert[] }>(DEV_PROM_PORT, '/api/v1/alerts');
       const sealed = alerts.find((a) => a.labels.alertname === 'VaultSealed');
@@ -330,14 +345,14 @@ describe('the development profile: unauthenticated metrics, mutual TLS', () => {
       return alerts;
     }, 60_000);
     expect(alerts.filter((a) => a.labels.alertname === 'VaultSealed').map((a) => a.labels.node)).toEqual([
-      'vault-3',
+      sealedName,
     ]);
     expect(alerts.map((a) => a.labels.alertname)).not.toContain('VaultNodeDown');
     const t = await promApi<{ activeTargets: Target[] }>(DEV_PROM_PORT, '/api/v1/targets');
     expect(t.activeTargets.every((x) => x.health === 'up')).toBe(true);
     const h = await dev.cli(['health', '--metrics', '--format', 'json']);
     expect(h.exitCode).toBe(1);
-    expect(JSON.parse(h.stdout).metrics['vault-3'].unsealed).toBe(false);
+    expect(JSON.parse(h.stdout).metrics[sealedName].unsealed).toBe(false);
     await dev.cli(['down']);
   });
 });
