@@ -2,8 +2,9 @@
 // Failover drill benchmark: N rounds per fault kind (kill, stop, pause, partition) on the leader,
 // for each raft performance_multiplier given, through the CLI as an operator runs it. Prints the
 // median and worst RTO (longest time without an acknowledged write), the median time to a new
-// leader, failed and lost writes, and rejoin time, per multiplier and fault.
-// Own cluster vctl-bench-drill on ports 18440-18444, removed afterwards (also on failure).
+// leader, failed and lost writes, and rejoin time, per multiplier and fault; then the same rounds
+// as the drill's second writer saw them through the active-node endpoint (one address).
+// Own cluster vctl-bench-drill on ports 18440-18446, removed afterwards (also on failure).
 //
 // Usage: node bench/drill.mjs [--rounds 10] [--multipliers 1,5] [--faults kill,stop,pause,partition]
 //                             [--duration 5s] [--rate 20]
@@ -101,6 +102,16 @@ for (const mult of multipliers) {
         rejoinMedian: median(rs.map((x) => x.rejoinMs)),
         healed: rs.filter((x) => x.healed).length,
         under2s: rs.filter((x) => x.rtoMs !== null && x.rtoMs < 2000).length,
+        // The same rounds as a one-address client saw them through the active-node endpoint.
+        epRtoMedian: median(rs.map((x) => x.endpoint?.rtoMs ?? null)),
+        epRtoWorst: max(rs.map((x) => x.endpoint?.rtoMs ?? null)),
+        epFailed: rs.reduce((a, x) => a + (x.endpoint?.writes.failed ?? 0), 0),
+        epAcked: rs.reduce((a, x) => a + (x.endpoint?.writes.acked ?? 0), 0),
+        epLost: rs.reduce((a, x) => a + (x.endpoint?.lostWrites ?? 0), 0),
+        // Per round: endpoint RTO minus the direct writer's, both measured in that round.
+        epDeltaMedian: median(
+          rs.map((x) => (x.endpoint?.rtoMs == null || x.rtoMs == null ? null : x.endpoint.rtoMs - x.rtoMs)),
+        ),
       });
       console.error(JSON.stringify(rows[rows.length - 1]));
     }
@@ -120,5 +131,17 @@ console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
     `| ${r.multiplier} | ${r.fault} | ${r.rounds} | ${s(r.rtoMedian)} | ${s(r.rtoWorst)} | ${r.under2s}/${r.rounds} | ${s(r.unavailMedian)} | ${s(r.newLeaderMedian)} | ${r.leaderChanged}/${r.rounds} | ${r.acked} | ${r.failed} | ${r.lost} | ${s(r.rejoinMedian)} | ${r.healed}/${r.rounds} |`,
+  );
+}
+console.log(
+  '\nthe same rounds through the active-node endpoint (a one-address client beside the direct writer):',
+);
+console.log(
+  '| multiplier | fault | RTO median s | RTO worst s | endpoint - direct, median of rounds s | writes acked | failed | lost |',
+);
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.multiplier} | ${r.fault} | ${s(r.epRtoMedian)} | ${s(r.epRtoWorst)} | ${s(r.epDeltaMedian)} | ${r.epAcked} | ${r.epFailed} | ${r.epLost} |`,
   );
 }
