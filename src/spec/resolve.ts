@@ -15,6 +15,7 @@ import {
   type SealType,
   type SpecProblem,
   type SpecResult,
+  versionOfImage,
 } from './schema.js';
 import { readsOnlyAccepted, schemaPass } from './schema-pass.js';
 
@@ -72,7 +73,8 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
   const spec: ClusterSpec = {
     input: stripUndefined(input as Json),
     ...rest,
-    image: p.image ?? defaultImage(p.flavor),
+    image: p.image ?? defaultImage(p.flavor, p.version),
+    serverVersion: p.version ?? versionOfImage(p.image ?? defaultImage(p.flavor)),
     nodes,
     seal: { ...p.seal, type: sealType },
     monitoring: { ...p.monitoring, image: p.monitoring.image ?? defaultPrometheusImage() },
@@ -156,6 +158,16 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
       add('apiPortBase', `node ${n.name} would get port ${n.apiPort}, above 65535`, portReads);
   });
 
+  if (p.image && p.version) {
+    const tagged = versionOfImage(p.image);
+    if (tagged !== p.version) {
+      add(
+        'version',
+        `version ${p.version} and image ${p.image} disagree${tagged ? ` (its tag says ${tagged})` : ' (its tag names no version)'}: give one of them`,
+        ['version', 'image'],
+      );
+    }
+  }
   if (p.flavor === 'vault' && sealType === 'static') {
     add(
       'seal.type',

@@ -9,6 +9,11 @@ import { z } from 'zod';
 /** Versions vaultctl is tested with. scripts/setup.sh installs the same (config/versions.env). */
 export const PINNED = {
   openbao: '2.7.2',
+  /**
+   * The OpenBao release before it, installed beside it: the last one with the cloud KMS seals
+   * (awskms, ...) built in, and the version `vaultctl upgrade` is tested from.
+   */
+  openbaoPrevious: '2.6.2',
   vault: '1.20.4',
   /** Debian 12's prometheus (and promtool): the version the rules and the monitoring tests run on. */
   prometheus: '2.42.0',
@@ -44,6 +49,14 @@ export const specInputSchema = z.strictObject({
     .default('alphapulse'),
   flavor: z.enum(FLAVORS).default('openbao'),
   image: z.string().min(1).optional(),
+  /**
+   * The server version, when no image is given: the image becomes <upstream>:<version> (or the
+   * local vaultctl/<flavor>:<version> that `image build` made). With an image, its tag must agree.
+   */
+  version: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/, 'expected a server version such as 2.6.2')
+    .optional(),
   bindAddress: z
     .string()
     .refine((s) => isIP(s) === 4, 'expected an IPv4 address such as 127.0.0.1')
@@ -209,6 +222,11 @@ export interface ClusterSpec
    */
   readonly input: Readonly<Record<string, unknown>>;
   readonly image: string;
+  /**
+   * The version the server image runs: from `version`, or the image's tag when it is one
+   * (openbao/openbao:2.6.2); undefined for a tag that names no version (latest, a digest).
+   */
+  readonly serverVersion: string | undefined;
   readonly nodes: readonly NodeSpec[];
   readonly seal: ParsedSpec['seal'] & { readonly type: SealType };
   readonly monitoring: ParsedSpec['monitoring'] & { readonly image: string };
@@ -237,8 +255,25 @@ export interface SpecResult {
 export const CONTAINER_API_PORT = 8200;
 export const CONTAINER_CLUSTER_PORT = 8201;
 
-export function defaultImage(flavor: Flavor): string {
-  return flavor === 'openbao' ? `openbao/openbao:${PINNED.openbao}` : `hashicorp/vault:${PINNED.vault}`;
+export function defaultImage(flavor: Flavor, version?: string): string {
+  return flavor === 'openbao'
+    ? `openbao/openbao:${version ?? PINNED.openbao}`
+    : `hashicorp/vault:${version ?? PINNED.vault}`;
+}
+
+/** The image vaultctl builds from a host binary for a version (what `image build` tags by default). */
+export function localImage(flavor: Flavor, version: string): string {
+  return `vaultctl/${flavor}:${version}`;
+}
+
+/** The version an image's tag names (`openbao/openbao:2.6.2`, `x:v2.7.2`), if it names one. */
+export function versionOfImage(ref: string): string | undefined {
+  const at = ref.indexOf('@');
+  const name = at >= 0 ? ref.slice(0, at) : ref;
+  const colon = name.lastIndexOf(':');
+  if (colon < 0 || name.slice(colon).includes('/')) return undefined;
+  const m = /^v?(\d+\.\d+\.\d+)$/.exec(name.slice(colon + 1));
+  return m?.[1];
 }
 
 export function defaultHaproxyImage(): string {

