@@ -17,11 +17,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { arg, cliEnv, root, version } from './lib.mjs';
+import { freePort, startRedis } from './redis.mjs';
 
 const instances = Number(arg('--instances', '4'));
 const users = Number(arg('--users', '100'));
@@ -49,36 +49,6 @@ const { Histogram } = await import(join(root, 'dist/bench/histogram.js'));
 const { createClient } = await import('@redis/client');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function startRedis(port) {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  await new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error('redis-server did not start within 10 s')), 10_000);
-    child.once('exit', (code) => rej(new Error(`redis-server exited (${code})`)));
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      if (l.includes('Ready to accept connections')) {
-        clearTimeout(t);
-        res();
-      }
-    });
-  });
-  return child;
-}
 
 function worker(options) {
   const child = spawn('node', [join(root, 'bench/shared-cache-worker.mjs')], {

@@ -6,7 +6,14 @@ import type { HistogramSummary } from './histogram.js';
 import type { LoadResult } from './load.js';
 
 /** The seed's targets (milliseconds, and a fraction for errors). */
-export const TARGETS = { cachedReadP99: 2, vaultReadP99: 20, writeP99: 50, errorRate: 0.001 } as const;
+export const TARGETS = {
+  cachedReadP99: 2,
+  vaultReadP99: 20,
+  writeP99: 50,
+  listP50: 50,
+  listP99: 100,
+  errorRate: 0.001,
+} as const;
 
 /** A benchmark's settings, parsed. */
 export interface BenchConfig {
@@ -14,6 +21,8 @@ export interface BenchConfig {
   readonly thinkMinMs: number;
   readonly thinkMaxMs: number;
   readonly readRatio: number;
+  /** Share of operations that list a tenant's exchanges (the seed's "List Secrets"); 0: none. */
+  readonly listRatio: number;
   readonly durationMs: number;
   readonly warmupMs: number;
   /** Fixed arrival rate per second (open loop); absent for the closed loop. */
@@ -43,6 +52,7 @@ export interface BenchReport {
   readonly think: string;
   readonly rate: number | null;
   readonly readRatio: number;
+  readonly listRatio: number;
   readonly cache: boolean;
   readonly durationSeconds: number;
   /** Operations per second over the measured duration. */
@@ -51,6 +61,8 @@ export interface BenchReport {
   readonly readCached: HistogramSummary;
   readonly readVault: HistogramSummary;
   readonly write: HistogramSummary;
+  /** List operations (count 0 without --list-ratio). */
+  readonly list: HistogramSummary;
   readonly errors: number;
   /** A fraction of every measured operation. */
   readonly errorRate: number;
@@ -75,28 +87,38 @@ function verdict(target: string, samples: number, value: number, met: boolean): 
 }
 
 /**
- * The verdict per target. The cached-read target counts only with the cache on. A target with
- * no sample to judge it by (no cache hit, no write, no operation at all) has no data: it is not
- * met, so `--check` fails rather than pass on nothing.
+ * The verdict per target. The cached-read target counts only with the cache on, the list targets
+ * only when the run lists (`listOn`). A target with no sample to judge it by (no cache hit, no
+ * write, no operation at all) has no data: it is not met, so `--check` fails rather than pass on
+ * nothing.
  */
 export function judgeBench(
   measured: {
     readonly readCached: HistogramSummary;
     readonly readVault: HistogramSummary;
     readonly write: HistogramSummary;
+    readonly list?: HistogramSummary;
     readonly errorRate: number;
     /** Every measured operation, failed ones included: the error rate's samples. */
     readonly operations: number;
   },
   cacheOn: boolean,
+  listOn = false,
 ): BenchVerdict[] {
   const { readCached, readVault, write, errorRate, operations } = measured;
+  const list = measured.list ?? { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
   const p99 = (name: string, h: HistogramSummary, bound: number) =>
     verdict(`${name} p99 < ${bound} ms`, h.count, h.p99, h.p99 < bound);
   return [
     ...(cacheOn ? [p99('cached read', readCached, TARGETS.cachedReadP99)] : []),
     p99('Vault read', readVault, TARGETS.vaultReadP99),
     p99('write', write, TARGETS.writeP99),
+    ...(listOn
+      ? [
+          verdict(`list p50 < ${TARGETS.listP50} ms`, list.count, list.p50, list.p50 < TARGETS.listP50),
+          p99('list', list, TARGETS.listP99),
+        ]
+      : []),
     verdict(
       `error rate < ${TARGETS.errorRate * 100} %`,
       operations,
@@ -114,13 +136,18 @@ export function hitRate(stats: BenchClientStats): number {
 
 /** The report of one run: percentiles, throughput, errors, cache hit rate and the verdicts. */
 export function benchReport(config: BenchConfig, res: LoadResult, stats: BenchClientStats): BenchReport {
-  const total = res.read.count + res.write.count + res.errors;
+  const total = res.read.count + res.write.count + res.list.count + res.errors;
   const errorRate = total ? res.errors / total : 0;
   const read = res.read.summary();
   const readCached = res.readCached.summary();
   const readVault = res.readVault.summary();
   const write = res.write.summary();
-  const verdicts = judgeBench({ readCached, readVault, write, errorRate, operations: total }, config.cache);
+  const list = res.list.summary();
+  const verdicts = judgeBench(
+    { readCached, readVault, write, list, errorRate, operations: total },
+    config.cache,
+    config.listRatio > 0,
+  );
   const seconds = res.elapsedMs / 1000;
   return {
     mode: res.mode,
@@ -128,13 +155,15 @@ export function benchReport(config: BenchConfig, res: LoadResult, stats: BenchCl
     think: config.as.think,
     rate: config.rate ?? null,
     readRatio: config.readRatio,
+    listRatio: config.listRatio,
     cache: config.cache,
     durationSeconds: Math.round(seconds * 10) / 10,
-    throughput: Math.round(((res.read.count + res.write.count) / seconds) * 10) / 10,
+    throughput: Math.round(((res.read.count + res.write.count + res.list.count) / seconds) * 10) / 10,
     read,
     readCached,
     readVault,
     write,
+    list,
     errors: res.errors,
     errorRate,
     errorSamples: res.errorSamples,

@@ -19,7 +19,14 @@ import { checkHealth } from '../health/health.js';
 import type { VaultNode } from '../vault/port.js';
 import { type LoadResult, runLoad } from './load.js';
 import { type BenchConfig, type BenchReport, benchReport, hitRate } from './report.js';
-import { type CleanupResult, removeCredentials, type SeedPlan, seedCredentials, seedPlan } from './seed.js';
+import {
+  type CleanupResult,
+  removeCredentials,
+  type SeedPlan,
+  seedCredentials,
+  seedPlan,
+  tenantListPrefixes,
+} from './seed.js';
 
 export interface BenchRun {
   readonly report: BenchReport;
@@ -128,13 +135,15 @@ export async function runBench(
   try {
     await seedCredentials(seeder, mount, plan, created, signal);
     progress.step(
-      `running: ${config.rate ? `${config.rate}/s fixed rate` : `${config.users} users, think ${config.as.think}`}, ${config.as.duration} after ${config.as.warmup} warm-up`,
+      `running: ${config.rate ? `${config.rate}/s fixed rate` : `${config.users} users, think ${config.as.think}`}${config.listRatio > 0 ? `, ${+(config.listRatio * 100).toFixed(1)} % lists` : ''}, ${config.as.duration} after ${config.as.warmup} warm-up`,
     );
     res = await runLoad(client, {
       users: config.users,
       thinkMinMs: config.thinkMinMs,
       thinkMaxMs: config.thinkMaxMs,
       readRatio: config.readRatio,
+      listRatio: config.listRatio,
+      listPrefixes: tenantListPrefixes(plan),
       durationMs: config.durationMs,
       warmupMs: config.warmupMs,
       rate: config.rate,

@@ -40,6 +40,11 @@ export function seedPlan(
   return { prefix, paths };
 }
 
+/** What the seed's "List Secrets" lists: each seeded tenant's exchanges (`<prefix>/tenants/<id>/exchanges`). */
+export function tenantListPrefixes(plan: SeedPlan): string[] {
+  return [...new Set(plan.paths.map((p) => p.split('/').slice(0, -2).join('/')))];
+}
+
 /** The one call seeding and cleanup make: a `VaultNode`, or a double in tests. */
 export type SeedNode = Pick<VaultNode, 'call'>;
 

@@ -21,6 +21,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createClient, type RedisClientType, TimeoutError } from '@redis/client';
+import { Deadlines } from './deadlines.js';
 import type { CacheEntry } from './envelope.js';
 import { cacheKeyBytes, openEntry, sealEntry } from './envelope.js';
 import {
@@ -128,6 +129,9 @@ const reconnectStrategy = (retries: number) =>
 
 export class SharedCache {
   private readonly redis: RedisClient;
+  /** `redis` without node-redis's own per-command timeout: `deadlines` bounds every call. */
+  private readonly cmd: RedisClient;
+  private readonly deadlines: Deadlines;
   private readonly sub: RedisClient;
   private readonly owned: boolean;
   private readonly key: Buffer;
@@ -197,6 +201,13 @@ export class SharedCache {
     this.owned = !opts.client;
     // Commands while disconnected fail at once instead of queueing behind a reconnect.
     this.redis = opts.client ?? createClient({ url: opts.url, socket, disableOfflineQueue: true });
+    // node-redis's own command timeout (5 s by default) makes an AbortSignal.timeout, a timer
+    // that lives its full 5 s, for every command, and only covers the time before the command is
+    // written; our bound covers the whole call. A command that times out is not taken back from
+    // node-redis's queue: a late GET is dropped, a late fill or invalidation is guarded in its
+    // script like any concurrent one.
+    this.cmd = this.redis.withCommandOptions({ timeout: 0 }) as RedisClient;
+    this.deadlines = new Deadlines(this.timeoutMs, () => new TimeoutError());
     this.redis.on('error', () => {});
     this.redis.on('ready', () => this.flushPending());
     this.firstReady = new Promise<void>((resolve) => {
@@ -244,25 +255,8 @@ export class SharedCache {
       this.s.errors += 1;
       throw new Skipped('redis not in use');
     }
-    const abort = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = await Promise.race([
-        fn(this.redis.withAbortSignal(abort.signal)),
-        new Promise<never>((_, reject) => {
-          // The rejection waits for the next check phase: when this process's event loop was busy
-          // (TLS handshakes, GC) past the deadline, a reply already in the socket is read first
-          // and wins, so a busy client does not take a quick Redis for a slow one.
-          timer = setTimeout(
-            () =>
-              setImmediate(() => {
-                reject(new TimeoutError());
-                abort.abort();
-              }),
-            this.timeoutMs,
-          );
-        }),
-      ]);
+      const result = await this.deadlines.bound(fn(this.cmd));
       this.timeoutsInRow = 0;
       return result;
     } catch (err) {
@@ -276,8 +270,6 @@ export class SharedCache {
         }
       }
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -447,6 +439,7 @@ export class SharedCache {
   /** Closes the connections this tier opened (not a client that was passed in). */
   async close(): Promise<void> {
     this.closed = true;
+    this.deadlines.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     const end = async (c: RedisClient) => {

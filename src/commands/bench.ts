@@ -11,6 +11,7 @@ export interface BenchOptions {
   readonly users: string;
   readonly think: string;
   readonly readRatio: string;
+  readonly listRatio: string;
   readonly duration: string;
   readonly warmup: string;
   readonly cache: string;
@@ -38,6 +39,7 @@ export function parseBenchOptions(opts: BenchOptions): BenchConfig {
     opts.think.replace(/^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(ms|s|m)$/, '$1$3-$2$3'),
   );
   const readRatio = numberOption(opts.readRatio, 'read-ratio', 0, 1);
+  const listRatio = numberOption(opts.listRatio, 'list-ratio', 0, 1);
   const durationMs = durationOption(opts.duration, 'duration');
   const warmupMs = durationOption(opts.warmup, 'warmup');
   const rate = opts.rate !== undefined ? numberOption(opts.rate, 'rate', 0.1, 1_000_000) : undefined;
@@ -49,6 +51,7 @@ export function parseBenchOptions(opts: BenchOptions): BenchConfig {
     thinkMinMs,
     thinkMaxMs,
     readRatio,
+    listRatio,
     durationMs,
     warmupMs,
     rate,
@@ -70,11 +73,13 @@ export function renderText(report: BenchReport, cacheHitRate: number): string[] 
     ...(report.cache ? [row('read (cache hit)', report.readCached)] : []),
     row('read (from a node)', report.readVault),
     row('write', report.write),
+    ...(report.listRatio > 0 ? [row('list', report.list)] : []),
   ];
   return [
     table(['OP', 'COUNT', 'P50 MS', 'P90 MS', 'P99 MS', 'P99.9 MS', 'MAX MS'], rows),
     '',
-    `${report.mode === 'open' ? `open loop at ${report.rate}/s (latency from the scheduled start)` : `closed loop, ${report.users} users`}: ` +
+    `${report.mode === 'open' ? `open loop at ${report.rate}/s (latency from the scheduled start)` : `closed loop, ${report.users} users`}` +
+      `${report.listRatio > 0 ? `, ${+(report.listRatio * 100).toFixed(1)} % lists` : ''}: ` +
       `${report.throughput} ops/s over ${report.durationSeconds} s, ${report.errors} errors (${(report.errorRate * 100).toFixed(3)} %), ` +
       `cache ${report.cache ? `hit rate ${(cacheHitRate * 100).toFixed(1)} %` : 'off'}${report.dropped ? `, ${report.dropped} not started (overload)` : ''}`,
     ...report.verdicts.map((v) =>
@@ -110,13 +115,14 @@ export function register(program: Command, deps: CommandDeps): void {
       "Drives the cluster through VaultClient with the seed's profile: 100 users, 0.1-1 s think time, 90 % reads, on tenant " +
         'credential paths it seeds first under its own prefix (<kv>/vaultctl-bench/<run-id>/, refusing one that holds anything) and ' +
         'removes afterwards; it never touches data it did not write. --rate switches to a fixed arrival rate (latency counted from the ' +
-        'scheduled start). Reports p50/p90/p99/p99.9/max per operation, throughput, errors and cache hit rate, with a verdict against ' +
-        'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %); a target nothing was measured for has no data, which is not met. Exit 0; with --check, 3 when a target is missed or has no data; 2 when the cluster takes no writes, or when seeded credentials could not be removed (each listed on stderr).\n\n' +
-        'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json',
+        'scheduled start). --list-ratio makes that share of the operations the seed\'s "List Secrets" (a LIST of one seeded tenant\'s exchanges, never cached; the rest split by --read-ratio). Reports p50/p90/p99/p99.9/max per operation, throughput, errors and cache hit rate, with a verdict against ' +
+        'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %; with lists, list p50 < 50 ms and p99 < 100 ms); a target nothing was measured for has no data, which is not met. Exit 0; with --check, 3 when a target is missed or has no data; 2 when the cluster takes no writes, or when seeded credentials could not be removed (each listed on stderr).\n\n' +
+        'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json\n  $ vaultctl bench --list-ratio 0.05 --duration 60s',
     )
     .option('--users <n>', 'concurrent users (closed loop)', '100')
     .option('--think <range>', 'think time per user between operations, e.g. 0.1-1s or 0', '0.1-1s')
-    .option('--read-ratio <r>', 'share of reads', '0.9')
+    .option('--read-ratio <r>', 'share of reads (of the operations that are not lists)', '0.9')
+    .option('--list-ratio <r>', "share of operations that list a tenant's exchanges, 0 to 1", '0')
     .option('--duration <d>', 'measured duration', '5m')
     .option('--warmup <d>', 'unmeasured warm-up before it', '10s')
     .option('--cache <on|off>', "VaultClient's cache", 'on')

@@ -134,6 +134,7 @@ describe('vaultctl bench on a running cluster', () => {
     expect(r.stderr).toContain('running: 100 users');
     expect(r.stderr).not.toContain('MaxListenersExceededWarning');
     expect(r.stderr).not.toMatch(/\(node:\d+\) \w*Warning/);
+    // With the seed's "List Secrets" in the mix: lists are measured and judged, and none fails.
     const open = await cluster.cli([
       'bench',
       '--rate',
@@ -144,9 +145,25 @@ describe('vaultctl bench on a running cluster', () => {
       '0s',
       '--tenants',
       '1',
+      '--list-ratio',
+      '0.2',
+      '--format',
+      'json',
     ]);
     expect(open.exitCode, open.stderr).toBe(0);
     expect(open.stderr).not.toMatch(/\(node:\d+\) \w*Warning/);
+    const report = JSON.parse(open.stdout) as {
+      listRatio: number;
+      list: { count: number };
+      errors: number;
+      verdicts: { target: string; status: string }[];
+    };
+    expect(report.listRatio).toBe(0.2);
+    expect(report.list.count).toBeGreaterThan(0);
+    expect(report.errors).toBe(0);
+    expect(report.verdicts.map((v) => v.target)).toEqual(
+      expect.arrayContaining(['list p50 < 50 ms', 'list p99 < 100 ms']),
+    );
   });
 
   it('every node stops mid-run: the report, then each credential it could not remove on stderr, exit 2', async () => {
