@@ -299,7 +299,8 @@ export async function confirm(
 
 /** A numeric option within [min, max]. */
 export function numberOption(v: string, name: string, min: number, max = Number.POSITIVE_INFINITY): number {
-  const n = Number(v);
+  // Number('') and Number(' ') are 0: an empty value is not a number the user gave.
+  const n = v.trim() === '' ? Number.NaN : Number(v);
   if (!Number.isFinite(n) || n < min || n > max)
     throw new UsageError(
       `reading --${name}`,

@@ -146,6 +146,16 @@ describe('the errors the issue found without a hint', () => {
     );
   });
 
+  it('bench --list-ratio "" (an empty value is not 0)', async () => {
+    const r = await run(['bench', '--list-ratio', '']);
+    expect(r.code).toBe(1);
+    expectShape(
+      r,
+      'Error reading --list-ratio: "" is not a number in [0, 1]',
+      '--list-ratio takes a number from 0 to 1',
+    );
+  });
+
   it('snapshot save --keep without --dir', async () => {
     const r = await run(['snapshot', 'save', '--keep', '3']);
     expect(r.code).toBe(1);
