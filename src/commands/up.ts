@@ -34,6 +34,7 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
         nodes: res.nodes,
         ...(res.endpoint ? { endpoint: res.endpoint } : {}),
         ...(res.monitoring ? { prometheus: res.monitoring } : {}),
+        ...(res.unsealer ? { unsealer: res.unsealer } : {}),
       }),
     );
     return 0;

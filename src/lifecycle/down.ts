@@ -3,11 +3,13 @@
  * `volumes`, the state dir (keys!) only with `purge`; the command asks before either.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Progress } from '../cluster/events.js';
 import { UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import type { StateDir } from '../state/state-dir.js';
+import { UNSEALER_FILES, UNSEALER_VOLUME_KIND } from '../unsealer/render.js';
 
 export interface DownOptions {
   readonly volumes?: boolean;
@@ -39,12 +41,18 @@ export async function downCluster(
   ]);
   // The state dir holds the only keys that unseal the data volumes: removing it while they stay
   // would leave data nothing can open (and a later `up` would make new keys that cannot either).
-  const dataVolumes = volumes.filter((v) => v.labels[LABELS.kind] === 'data');
+  // The unsealer's volume counts as data: its transit key is what unseals the cluster's data, and
+  // its own static key (unsealer/seal.key) lives in the state dir.
+  const dataVolumes = volumes.filter(
+    (v) => v.labels[LABELS.kind] === 'data' || v.labels[LABELS.kind] === UNSEALER_VOLUME_KIND,
+  );
   if (
     opts.purge &&
     !opts.volumes &&
     dataVolumes.length > 0 &&
-    (existsSync(state.sealKeyFile) || existsSync(state.initFile))
+    (existsSync(state.sealKeyFile) ||
+      existsSync(state.initFile) ||
+      existsSync(join(state.root, UNSEALER_FILES.sealKey)))
   ) {
     throw new UsageError(
       `removing the state dir of cluster ${cluster}`,

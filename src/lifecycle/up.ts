@@ -18,12 +18,14 @@ import {
   monitoringContainerName,
   nodeAddress,
   prometheusAddress,
+  usesUnsealer,
 } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 import { clientTlsFromState, ensureTls } from '../tls/tls.js';
+import { ensureUnsealer, transitNodeToken, withTransitToken } from '../unsealer/unsealer.js';
 import type { VaultConnector, VaultTls } from '../vault/port.js';
 import {
   ensureImage,
@@ -73,6 +75,8 @@ export interface UpResult {
   readonly endpoint?: { readonly address: string; readonly standbyAddress?: string; readonly image: string };
   /** Prometheus' address on the host, with `monitoring.enabled`. */
   readonly monitoring?: { readonly address: string; readonly image: string };
+  /** The unsealer (transit seal without an address): its loopback address and what this run did. */
+  readonly unsealer?: { readonly address: string; readonly actions: readonly string[] };
 }
 
 export async function observeCluster(
@@ -175,9 +179,20 @@ export async function upCluster(
   const dryRun = opts.dryRun ?? false;
   await runtime.ping(deps.signal);
   const spec = await preferLocalImages(requested, deps);
-  const rendered = renderCluster(spec, state.root);
+  let rendered = renderCluster(spec, state.root);
+  // The transit token reaches the nodes through their environment only: the unsealer's from the
+  // state dir (issued below when missing), an external server's from a file or the environment.
+  const transitToken = spec.seal.type === 'transit' ? transitNodeToken(spec, state, process.env) : undefined;
+  if (spec.seal.type === 'transit' && !usesUnsealer(spec) && !transitToken && !dryRun) {
+    throw new UsageError(
+      'starting the cluster',
+      `the transit seal at ${spec.seal.transit?.address} needs a token for the nodes, and none was given`,
+      'put it in a file named by seal.transit.tokenFile (0600), or export VAULTCTL_TRANSIT_TOKEN; its policy needs update on <mount>/encrypt/<key>, <mount>/decrypt/<key> and auth/token/renew-self',
+    );
+  }
+  if (transitToken) rendered = withTransitToken(rendered, transitToken);
 
-  const observed = await observeCluster(runtime, rendered);
+  let observed = await observeCluster(runtime, rendered);
   if (observed.foreignNames.length > 0) {
     throw new UsageError(
       'planning the cluster',
@@ -195,7 +210,7 @@ export async function upCluster(
       'restore the state dir from its backup (it holds seal.key), or remove the old data with `vaultctl down --volumes`',
     );
   }
-  const plan = planUp(rendered, observed);
+  let plan = planUp(rendered, observed);
   for (const o of plan.orphans)
     progress.warn(`container ${o} carries this cluster's label but is not in the spec; left alone`);
 
@@ -286,6 +301,19 @@ export async function upCluster(
   if (monitoring && creates.includes(monitoringName))
     await ensureImage(spec.monitoring.image, prometheusImageHint(spec), deps);
 
+  let unsealerDone: UpResult['unsealer'];
+  if (usesUnsealer(spec)) {
+    // The unsealer must serve the seal key before any node starts: a node that cannot reach its
+    // transit seal exits at once. Then the plan is made again with the nodes' token.
+    const unsealer = await ensureUnsealer(rendered, state, deps, {
+      ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    });
+    unsealerDone = { address: unsealer.address, actions: unsealer.actions };
+    rendered = withTransitToken(renderCluster(spec, state.root), unsealer.token);
+    observed = await observeCluster(runtime, rendered);
+    plan = planUp(rendered, observed);
+  }
+
   const created: { kind: 'container' | 'volume' | 'network'; name: string }[] = [];
   const apply = async (s: PlanStep) => {
     switch (s.action) {
@@ -344,6 +372,7 @@ export async function upCluster(
     nodes,
     ...(endpoint ? { endpoint } : {}),
     ...(monitoring ? { monitoring } : {}),
+    ...(unsealerDone ? { unsealer: unsealerDone } : {}),
   };
 }
 

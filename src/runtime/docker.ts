@@ -192,7 +192,10 @@ export class DockerRuntime implements ContainerRuntime {
         Cmd: [...spec.cmd],
         Env: [
           ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-          ...spec.passEnv.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`),
+          ...spec.passEnv
+            .filter((k) => process.env[k] !== undefined && spec.secretEnv?.[k] === undefined)
+            .map((k) => `${k}=${process.env[k]}`),
+          ...Object.entries(spec.secretEnv ?? {}).map(([k, v]) => `${k}=${v}`),
         ],
         Labels: { ...spec.labels },
         ExposedPorts: Object.fromEntries(spec.ports.map((p) => [portKey(p.containerPort), {}])),

@@ -46,6 +46,11 @@ export interface ContainerSpec {
    * created (seal credentials): never written into rendered files or labels.
    */
   readonly passEnv: readonly string[];
+  /**
+   * Values vaultctl itself hands to the container (the transit seal's token): set at creation
+   * only, never rendered into files, labels or the compose file.
+   */
+  readonly secretEnv?: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
   readonly mounts: readonly Mount[];
   readonly ports: readonly PublishedPort[];

@@ -89,3 +89,53 @@ export function nodeMetricsAddress(spec: ClusterSpec, node: NodeSpec): string {
   const host = spec.bindAddress === '0.0.0.0' ? '127.0.0.1' : spec.bindAddress;
   return `${apiScheme(spec)}://${host}:${node.apiPort + 1}`;
 }
+
+/**
+ * The unsealer: the OpenBao that serves the cluster's transit seal when the spec gives no transit
+ * address. Its own container, volume and state (`unsealer/` in the state dir), on the cluster's
+ * network as `unsealer`, published on 127.0.0.1 only (for vaultctl).
+ */
+export const UNSEALER_HOST = 'unsealer';
+export const UNSEALER_DIR = 'unsealer';
+
+/** True when the cluster's transit seal is served by the unsealer vaultctl runs. */
+export function usesUnsealer(spec: ClusterSpec): boolean {
+  return spec.seal.type === 'transit' && !spec.seal.transit?.address;
+}
+
+export function unsealerContainerName(spec: ClusterSpec): string {
+  return `${spec.name}-unsealer`;
+}
+
+export function unsealerVolumeName(spec: ClusterSpec): string {
+  return `${spec.name}-unsealer-data`;
+}
+
+export function unsealerPort(spec: ClusterSpec): number {
+  return spec.seal.transit?.unsealerPort ?? Math.max(...spec.nodes.map((n) => n.apiPort)) + 4;
+}
+
+/** Host-side address of the unsealer (vaultctl's own way in). */
+export function unsealerAddress(spec: ClusterSpec): string {
+  return `${apiScheme(spec)}://127.0.0.1:${unsealerPort(spec)}`;
+}
+
+/** The transit seal's settings with their defaults; the unsealer's address inside the network. */
+export function transitSettings(spec: ClusterSpec): {
+  readonly address: string;
+  readonly keyName: string;
+  readonly mountPath: string;
+  readonly tlsCaCert: string | undefined;
+  readonly tokenPeriod: string;
+  readonly managed: boolean;
+} {
+  const t = spec.seal.transit;
+  return {
+    address: t?.address ?? `${apiScheme(spec)}://${UNSEALER_HOST}:8200`,
+    keyName: t?.keyName ?? 'vaultctl-autounseal',
+    mountPath: t?.mountPath ?? 'transit/',
+    tlsCaCert: t?.tlsCaCert,
+    tokenPeriod: t?.tokenPeriod ?? '24h',
+    managed: usesUnsealer(spec),
+  };
+}

@@ -196,11 +196,20 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
       'seal.awskms',
     ]);
   }
-  if (sealType === 'transit' && !p.seal.transit) {
-    add('seal.transit', 'seal type transit needs seal.transit.address and seal.transit.keyName', [
-      ...sealReads,
-      'seal.transit',
-    ]);
+  // Transit without an address runs the cluster's own unsealer: an OpenBao on the static seal.
+  if (sealType === 'transit' && !p.seal.transit?.address) {
+    if (p.flavor === 'vault')
+      add(
+        'seal.transit.address',
+        'the unsealer vaultctl runs for transit is an OpenBao on the static seal; with flavor vault give the address of an existing transit server',
+        [...sealReads, 'seal.transit'],
+      );
+    if (p.seal.transit?.tokenFile)
+      add(
+        'seal.transit.tokenFile',
+        'a token file is for an existing transit server (seal.transit.address); the unsealer issues its own token',
+        [...sealReads, 'seal.transit'],
+      );
   }
   // Autopilot prunes a dead server only while more than minQuorum remain: with the node count as the
   // floor, a dead node is removed once its replacement has joined, never shrinking the cluster.

@@ -101,10 +101,23 @@ export const specInputSchema = z.strictObject({
         .optional(),
       transit: z
         .strictObject({
-          address: z.string().url(),
-          keyName: z.string().min(1),
+          /**
+           * An existing transit server. Absent: `vaultctl up` runs the cluster's own "unsealer"
+           * OpenBao (its own container, volume and state) and gives the nodes a token for it.
+           */
+          address: z.string().url().optional(),
+          keyName: z.string().min(1).default('vaultctl-autounseal'),
           mountPath: z.string().min(1).default('transit/'),
           tlsCaCert: z.string().optional(),
+          /**
+           * With `address`: a file holding the nodes' token (else VAULTCTL_TRANSIT_TOKEN). It
+           * reaches the node containers through their environment, never argv or the HCL.
+           */
+          tokenFile: z.string().min(1).optional(),
+          /** The period of the token the unsealer issues to the nodes (they renew it themselves). */
+          tokenPeriod: duration.default('24h'),
+          /** The unsealer's API port on 127.0.0.1; default 4 above the highest node API port. */
+          unsealerPort: port.optional(),
         })
         .optional(),
     })

@@ -2,7 +2,7 @@
  * Node configuration (HCL) for OpenBao and Vault. One function per stanza keeps each readable;
  * `renderNodeHcl` puts them together. Values are escaped with `hclString`.
  */
-import { apiScheme, CONTAINER_METRICS_PORT } from '../spec/names.js';
+import { apiScheme, CONTAINER_METRICS_PORT, transitSettings } from '../spec/names.js';
 import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT, CONTAINER_CLUSTER_PORT } from '../spec/schema.js';
 
@@ -77,14 +77,19 @@ function sealStanza(spec: ClusterSpec, paths: NodePaths): string {
       ].join('\n');
     }
     case 'transit': {
-      const t = s.transit!;
+      const t = transitSettings(spec);
+      // The unsealer's certificate comes from the cluster CA, which every node has mounted.
+      const ca = t.tlsCaCert ?? (t.managed && spec.tls.enabled ? `${paths.tls}/ca.pem` : undefined);
       return [
-        `# Auto-unseal with a transit engine elsewhere. The token comes from ${paths.envPrefix}_TOKEN in the environment.`,
+        t.managed
+          ? `# Auto-unseal with the transit engine of this cluster's unsealer. The token comes from ${paths.envPrefix}_TOKEN in the environment;`
+          : `# Auto-unseal with a transit engine elsewhere. The token comes from ${paths.envPrefix}_TOKEN in the environment;`,
+        '# the server renews it itself (its policy allows auth/token/renew-self).',
         'seal "transit" {',
         `  address    = ${hclString(t.address)}`,
         `  key_name   = ${hclString(t.keyName)}`,
         `  mount_path = ${hclString(t.mountPath)}`,
-        ...(t.tlsCaCert ? [`  tls_ca_cert = ${hclString(t.tlsCaCert)}`] : []),
+        ...(ca ? [`  tls_ca_cert = ${hclString(ca)}`] : []),
         '}',
         '',
       ].join('\n');

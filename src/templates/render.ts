@@ -20,10 +20,12 @@ import {
   networkName,
   nodeConfigDir,
   SEAL_KEY_FILE,
+  usesUnsealer,
   volumeName,
 } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT } from '../spec/schema.js';
+import { renderUnsealer } from '../unsealer/render.js';
 import { renderCompose } from './compose.js';
 import { renderEndpoint } from './endpoint.js';
 import { nodePaths, renderNodeHcl } from './hcl.js';
@@ -129,6 +131,12 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
     const e = renderEndpoint(spec, outDir, network);
     files.push(...e.files);
     containers.push(e.container);
+  }
+  if (usesUnsealer(spec)) {
+    const u = renderUnsealer(spec, outDir, network);
+    files.push(...u.files);
+    containers.push(u.container);
+    volumes.push(u.volume);
   }
   if (spec.monitoring.enabled) {
     const m = renderMonitoring(spec, outDir, network);

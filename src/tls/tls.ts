@@ -322,3 +322,27 @@ export function clientTlsFromEnv(env: NodeJS.ProcessEnv): TlsClientMaterial | un
       : {}),
   };
 }
+
+/**
+ * A server certificate from the cluster CA for a service beside the nodes (the unsealer), issued
+ * when missing, expiring or for other names, with the CA next to it. Returns true when issued now.
+ */
+export async function ensureServiceCert(
+  state: StateDir,
+  name: string,
+  sans: readonly string[],
+  progress: Progress,
+): Promise<boolean> {
+  const paths = tlsPaths(state);
+  const caPem = readFileSync(paths.caCert, 'utf8');
+  const dir = paths.nodeDir(name);
+  const certFile = join(dir, 'cert.pem');
+  const current = existsSync(certFile) && certIsCurrent(readFileSync(certFile, 'utf8'), caPem, sans);
+  if (!current) {
+    progress.step(`issuing the TLS certificate of ${name}`);
+    await issueCert(paths, dir, name, sans, 'server');
+  }
+  if (!existsSync(join(dir, 'ca.pem')) || readFileSync(join(dir, 'ca.pem'), 'utf8') !== caPem)
+    writeFileSync(join(dir, 'ca.pem'), caPem, { mode: 0o644 });
+  return !current;
+}

@@ -113,8 +113,12 @@ describe('resolveSpec cross-field rules', () => {
     expect(problemPaths({ seal: { type: 'awskms' } })).toEqual(['seal.awskms']);
   });
 
-  it('refuses the transit seal without its settings', () => {
-    expect(problemPaths({ seal: { type: 'transit' } })).toEqual(['seal.transit']);
+  it('takes the transit seal without an address as the unsealer vaultctl runs (OpenBao only)', () => {
+    expect(resolveSpec({ seal: { type: 'transit' } }).spec.seal.type).toBe('transit');
+    expect(problemPaths({ flavor: 'vault', seal: { type: 'transit' } })).toEqual(['seal.transit.address']);
+    expect(problemPaths({ seal: { type: 'transit', transit: { tokenFile: '/t' } } })).toEqual([
+      'seal.transit.tokenFile',
+    ]);
   });
 
   it('refuses an autopilot min quorum above the node count, or below 3 with cleanup on', () => {

@@ -1,0 +1,328 @@
+/**
+ * `ensureUnsealer`: brings the cluster's unsealer up and ready before any node starts. It
+ * reconciles its network, volume and container, initialises it once (its recovery key and root
+ * token go to `unsealer/init.json`, 0600), mounts transit with the seal key, writes the nodes'
+ * policy, and hands back the nodes' periodic orphan token: renewed when it still lives, issued
+ * anew when it does not (a cluster left down longer than the period). Idempotent.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Progress } from '../cluster/events.js';
+import type { Clock } from '../cluster/poll.js';
+import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
+import { RemoteError, UsageError } from '../errors.js';
+import type { ContainerRuntime, ContainerSpec } from '../runtime/port.js';
+import { LABELS } from '../runtime/port.js';
+import {
+  transitSettings,
+  UNSEALER_DIR,
+  UNSEALER_HOST,
+  unsealerAddress,
+  usesUnsealer,
+} from '../spec/names.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import type { StateDir } from '../state/state-dir.js';
+import { nodePaths } from '../templates/hcl.js';
+import type { RenderedCluster } from '../templates/rendered.js';
+import { clientTlsFromState, ensureServiceCert } from '../tls/tls.js';
+import type { VaultConnector, VaultNode } from '../vault/port.js';
+import { VaultRequestError } from '../vault/port.js';
+import { nodeTokenPolicy, UNSEALER_FILES, UNSEALER_NODE_POLICY, unsealerSans } from './render.js';
+
+export interface UnsealerDeps {
+  readonly runtime: ContainerRuntime;
+  readonly connect: VaultConnector;
+  readonly progress: Progress;
+  readonly signal?: AbortSignal | undefined;
+  readonly clock?: Clock;
+}
+
+interface UnsealerInit {
+  readonly version: 1;
+  readonly createdAt: string;
+  readonly recoveryKeys: readonly string[];
+  readonly rootToken: string;
+}
+
+interface NodeTokenFile {
+  readonly token: string;
+  readonly accessor: string;
+  readonly period: string;
+  readonly issuedAt: string;
+}
+
+export interface UnsealerResult {
+  /** The nodes' token (secret: handed to the node containers through their environment only). */
+  readonly token: string;
+  readonly address: string;
+  /** What this run did: created, started, initialised, configured, token issued or renewed. */
+  readonly actions: readonly string[];
+}
+
+const path = (state: StateDir, rel: string) => join(state.root, rel);
+
+/** The unsealer's root token from the state dir, for vaultctl's own calls (renewal, drills). */
+export function unsealerRootToken(state: StateDir): string | undefined {
+  const f = path(state, UNSEALER_FILES.init);
+  if (!existsSync(f)) return undefined;
+  return (JSON.parse(readFileSync(f, 'utf8')) as UnsealerInit).rootToken;
+}
+
+/** The nodes' transit token: the unsealer's (state dir), or for an external server a file or the environment. */
+export function transitNodeToken(
+  spec: ClusterSpec,
+  state: StateDir,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  if (usesUnsealer(spec)) {
+    const f = path(state, UNSEALER_FILES.nodeToken);
+    return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as NodeTokenFile).token : undefined;
+  }
+  const file = spec.seal.transit?.tokenFile;
+  if (file) return readFileSync(file, 'utf8').trim() || undefined;
+  return env.VAULTCTL_TRANSIT_TOKEN?.trim() || undefined;
+}
+
+/**
+ * The node containers with the transit token in their environment (`secretEnv`, never rendered),
+ * and a config hash that follows the token: a new token means new containers.
+ */
+export function withTransitToken(rendered: RenderedCluster, token: string): RenderedCluster {
+  const name = `${nodePaths(rendered.spec.flavor).envPrefix}_TOKEN`;
+  const digest = createHash('sha256').update(token).digest('hex');
+  const containers = rendered.containers.map((c): ContainerSpec => {
+    if (c.labels[LABELS.kind] !== 'node') return c;
+    const hash = createHash('sha256')
+      .update(`${c.labels[LABELS.configHash]}:${digest}`)
+      .digest('hex')
+      .slice(0, 16);
+    return {
+      ...c,
+      secretEnv: { ...c.secretEnv, [name]: token },
+      labels: { ...c.labels, [LABELS.configHash]: hash },
+    };
+  });
+  return { ...rendered, containers };
+}
+
+async function reconcileContainer(
+  rendered: RenderedCluster,
+  container: ContainerSpec,
+  deps: UnsealerDeps,
+  actions: string[],
+): Promise<void> {
+  const { runtime, progress } = deps;
+  const labels = { [LABELS.cluster]: rendered.spec.name };
+  const [networks, volumes, containers] = await Promise.all([
+    runtime.listNetworks(labels),
+    runtime.listVolumes(labels),
+    runtime.listContainers(labels),
+  ]);
+  if (!networks.some((n) => n.name === rendered.network.name)) {
+    progress.step(`create network ${rendered.network.name} (for the unsealer)`);
+    await runtime.createNetwork(rendered.network.name, rendered.network.labels);
+  }
+  for (const m of container.mounts) {
+    if (m.type !== 'volume' || volumes.some((v) => v.name === m.name)) continue;
+    const v = rendered.volumes.find((x) => x.name === m.name);
+    progress.step(`create volume ${m.name} (unsealer data)`);
+    await runtime.createVolume(m.name, v?.labels ?? labels);
+  }
+  const found = containers.find((c) => c.name === container.name);
+  if (found && found.labels[LABELS.configHash] !== container.labels[LABELS.configHash]) {
+    progress.step(`remove container ${container.name} (configuration changed; its volume is kept)`);
+    await runtime.removeContainer(container.name);
+  }
+  if (!found || found.labels[LABELS.configHash] !== container.labels[LABELS.configHash]) {
+    progress.step(`create container ${container.name}`);
+    await runtime.createContainer(container);
+    await runtime.startContainer(container.name);
+    actions.push('created');
+  } else if (found.state !== 'running' && found.state !== 'restarting') {
+    progress.step(`start container ${container.name} (state is ${found.state})`);
+    if (found.state === 'paused') await runtime.unpauseContainer(container.name);
+    else await runtime.startContainer(container.name);
+    actions.push('started');
+  }
+}
+
+async function waitActive(api: VaultNode, name: string, deps: UnsealerDeps, timeoutMs: number) {
+  try {
+    return await pollUntil(
+      async () => {
+        const h = await api.health();
+        return !h.initialized || (!h.sealed && !h.standby) ? h : undefined;
+      },
+      {
+        what: `the unsealer to answer on ${api.address}`,
+        timeoutMs,
+        intervalMs: 200,
+        signal: deps.signal,
+        ...(deps.clock ? { clock: deps.clock } : {}),
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof PollTimeoutError)) throw err;
+    const logs = await deps.runtime.containerLogs(name, 20).catch(() => '(log not available)');
+    throw new RemoteError(
+      'starting the unsealer',
+      `${err.message}\n--- last lines of ${name} ---\n${logs.trimEnd()}`,
+      `\`docker logs ${name}\` shows the whole log`,
+    );
+  }
+}
+
+/** Renews the nodes' token when it still lives; issues a new one when it does not. */
+async function ensureNodeToken(
+  spec: ClusterSpec,
+  state: StateDir,
+  api: VaultNode,
+  actions: string[],
+): Promise<string> {
+  const t = transitSettings(spec);
+  const file = path(state, UNSEALER_FILES.nodeToken);
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as NodeTokenFile;
+    try {
+      await api.write(
+        'auth/token/renew-accessor',
+        { accessor: saved.accessor },
+        "renewing the nodes' transit token",
+      );
+      if (saved.period === t.tokenPeriod) {
+        actions.push('token renewed');
+        return saved.token;
+      }
+      // A new period needs a new token; the old one is revoked below, once replaced.
+    } catch (err) {
+      // Gone (expired while the cluster was down, or revoked): a new one replaces it.
+      if (!(err instanceof VaultRequestError && (err.status === 400 || err.status === 403))) throw err;
+    }
+  }
+  const res = await api.write<{ auth: { client_token: string; accessor: string } }>(
+    'auth/token/create-orphan',
+    {
+      policies: [UNSEALER_NODE_POLICY],
+      no_default_policy: true,
+      period: t.tokenPeriod,
+      display_name: `${spec.name}-nodes`,
+      renewable: true,
+    },
+    "issuing the nodes' transit token",
+  );
+  const saved: NodeTokenFile = {
+    token: res.auth.client_token,
+    accessor: res.auth.accessor,
+    period: t.tokenPeriod,
+    issuedAt: new Date().toISOString(),
+  };
+  if (existsSync(file)) {
+    const old = JSON.parse(readFileSync(file, 'utf8')) as NodeTokenFile;
+    await api.write('auth/token/revoke-accessor', { accessor: old.accessor }).catch(() => undefined);
+  }
+  state.writeFileAtomic(file, `${JSON.stringify(saved, null, 2)}\n`);
+  actions.push('token issued');
+  return saved.token;
+}
+
+/**
+ * @param rendered the cluster as rendered (its files already written); holds the unsealer's container.
+ */
+export async function ensureUnsealer(
+  rendered: RenderedCluster,
+  state: StateDir,
+  deps: UnsealerDeps,
+  opts: { readyTimeoutMs?: number } = {},
+): Promise<UnsealerResult> {
+  const spec = rendered.spec;
+  const container = rendered.containers.find((c) => c.labels[LABELS.kind] === 'unsealer');
+  if (!container) throw new Error('internal: the rendered cluster has no unsealer');
+  const actions: string[] = [];
+  const dir = path(state, UNSEALER_DIR);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const keyFile = path(state, UNSEALER_FILES.sealKey);
+  const initFile = path(state, UNSEALER_FILES.init);
+  const volumes = await deps.runtime.listVolumes({ [LABELS.cluster]: spec.name });
+  const volume = container.mounts.find((m) => m.type === 'volume');
+  const hadData = volumes.some((v) => volume?.type === 'volume' && v.name === volume.name);
+  if (hadData && !existsSync(keyFile)) {
+    throw new UsageError(
+      'preparing the unsealer',
+      `its volume holds an earlier unsealer's data, but ${keyFile} does not exist: a new key could not unseal it, and without the unsealer the cluster cannot unseal either`,
+      'restore the state dir from its backup (it holds unsealer/seal.key), or remove the old data with `vaultctl down --volumes`',
+    );
+  }
+  if (!existsSync(keyFile)) {
+    state.writeFileAtomic(keyFile, randomBytes(32), { exclusive: true });
+    deps.progress.info(
+      `generated the unsealer's static seal key ${keyFile} (0600); back it up with the state dir`,
+    );
+  } else if (statSync(keyFile).size !== 32) {
+    throw new UsageError(
+      `reading the unsealer's seal key ${keyFile}`,
+      `expected 32 bytes, found ${statSync(keyFile).size}`,
+      'restore it from your backup (vaultctl never overwrites a seal key)',
+    );
+  }
+  if (spec.tls.enabled) await ensureServiceCert(state, UNSEALER_HOST, unsealerSans(), deps.progress);
+
+  await reconcileContainer(rendered, container, deps, actions);
+  const address = unsealerAddress(spec);
+  const tls = clientTlsFromState(spec, state);
+  const api = deps.connect({ address, timeoutMs: 5000, tls });
+  const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+  const h = await waitActive(api, container.name, deps, timeoutMs);
+  if (!h.initialized) {
+    if (existsSync(initFile)) {
+      throw new UsageError(
+        'initialising the unsealer',
+        `${initFile} exists but the unsealer is not initialised: its data volume was replaced`,
+        'restore the unsealer volume, or remove the cluster with `vaultctl down --volumes --purge` and start again',
+      );
+    }
+    deps.progress.step('initialising the unsealer');
+    const res = await api.init({ recovery_shares: 1, recovery_threshold: 1 });
+    const material: UnsealerInit = {
+      version: 1,
+      createdAt: new Date().toISOString(),
+      recoveryKeys: res.recovery_keys_base64 ?? res.recovery_keys ?? [],
+      rootToken: res.root_token,
+    };
+    state.writeFileAtomic(initFile, `${JSON.stringify(material, null, 2)}\n`, { exclusive: true });
+    actions.push('initialised');
+    await waitActive(api, container.name, deps, timeoutMs);
+  }
+  const root = unsealerRootToken(state);
+  if (!root) {
+    throw new UsageError(
+      'configuring the unsealer',
+      `the unsealer is initialised but ${initFile} does not exist: vaultctl cannot manage it`,
+      'restore the state dir from its backup',
+    );
+  }
+  api.setToken(root);
+  const t = transitSettings(spec);
+  const mount = t.mountPath.replace(/\/+$/, '');
+  const mounts = await api.mounts();
+  if (!mounts[`${mount}/`]) {
+    deps.progress.step(`enabling transit at ${mount}/ on the unsealer`);
+    await api.mount(mount, 'transit', {});
+    actions.push('transit mounted');
+  }
+  const key = await api.read(`${mount}/keys/${t.keyName}`).catch((err) => {
+    if (err instanceof VaultRequestError && err.status === 404) return undefined;
+    throw err;
+  });
+  if (!key) {
+    deps.progress.step(`creating the transit key ${t.keyName}`);
+    await api.write(`${mount}/keys/${t.keyName}`, { type: 'aes256-gcm96' });
+    actions.push('key created');
+  }
+  const policy = nodeTokenPolicy(t.mountPath, t.keyName);
+  if ((await api.readPolicy(UNSEALER_NODE_POLICY)) !== policy)
+    await api.writePolicy(UNSEALER_NODE_POLICY, policy);
+  const token = await ensureNodeToken(spec, state, api, actions);
+  if (actions.length > 0) deps.progress.done(`unsealer ${container.name}: ${actions.join(', ')}`);
+  return { token, address, actions };
+}
