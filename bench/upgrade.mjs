@@ -66,7 +66,8 @@ for (const n of counts) {
       results.push(u);
       console.error(
         `${n} nodes, run ${r}: total ${s(u.totalMs)} s, longest gap ${s(u.traffic.longestAckGapMs)} s, ` +
-          `${u.traffic.acked}/${u.traffic.sent} acked, ${u.traffic.failed} failed, ${u.traffic.lost} lost`,
+          `${u.traffic.acked}/${u.traffic.sent} acked, ${u.traffic.failed} failed, ${u.traffic.lost} lost; steps: ` +
+          u.steps.map((x) => `${x.action} ${x.node} ${s(x.ms)} s (gap ${s(x.longestAckGapMs)})`).join(', '),
       );
     } catch (err) {
       failedRuns++;

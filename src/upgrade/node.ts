@@ -57,7 +57,7 @@ async function leaderFacts(cluster: RunningCluster) {
  * Waits until the recreated node answers unsealed (a Shamir node is given the stored shares), has
  * applied the leader's index, and autopilot reports it a healthy voter and the cluster healthy.
  */
-export async function waitNodeBack(node: NodeHandle, deps: NodeStepDeps): Promise<void> {
+export async function waitNodeBack(node: NodeHandle, deps: NodeStepDeps, version: string): Promise<void> {
   const { cluster, signal } = deps;
   const deadline = cluster.clock.now() + deps.nodeTimeoutMs;
   const left = () => Math.max(1000, deadline - cluster.clock.now());
@@ -91,7 +91,16 @@ export async function waitNodeBack(node: NodeHandle, deps: NodeStepDeps): Promis
     async () => {
       const f = await leaderFacts(cluster);
       const s = f?.autopilot.servers[node.name];
-      return f?.autopilot.healthy && s?.healthy && f.autopilot.voters.includes(node.name) ? true : undefined;
+      // Autopilot calls a node healthy for a while after it stopped (last contact threshold): the
+      // version the leader learnt from the node itself proves the new server talks to it.
+      const heard = s?.version === undefined || s.version === version;
+      return f?.autopilot.healthy &&
+        s?.healthy &&
+        heard &&
+        (s.last_index ?? mark) >= mark &&
+        f.autopilot.voters.includes(node.name)
+        ? true
+        : undefined;
     },
     { timeoutMs: left(), intervalMs: 500, signal, node, doing: `waiting for ${node.name} to rejoin`, hint },
   );
@@ -105,6 +114,27 @@ async function unsealShamir(node: NodeHandle, state: StateDir): Promise<void> {
     const r = await api.unseal(key);
     if (!r.sealed) return;
   }
+}
+
+/**
+ * Waits until autopilot, asked on the active node, reports the cluster healthy with failure
+ * tolerance >= 1: only then may one more node go down.
+ */
+export async function waitSafeToStop(deps: NodeStepDeps): Promise<void> {
+  await deps.cluster.waitFor(
+    'a healthy cluster that can lose one node (autopilot healthy, failure tolerance >= 1)',
+    async () => {
+      const f = await leaderFacts(deps.cluster);
+      return f?.autopilot.healthy && f.autopilot.failure_tolerance >= 1 ? true : undefined;
+    },
+    {
+      timeoutMs: deps.nodeTimeoutMs,
+      intervalMs: 500,
+      signal: deps.signal,
+      doing: 'checking that the cluster can lose one node',
+      hint: 'no node was stopped in this step; `vaultctl health` shows what is wrong; rerun the upgrade once it is healthy',
+    },
+  );
 }
 
 /**

@@ -18,7 +18,7 @@ import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import { saveSnapshot } from '../snapshot/save.js';
 import { clusterLabels } from '../spec/names.js';
-import { type NodeStepDeps, recreateNode, stepDown, waitNodeBack } from './node.js';
+import { type NodeStepDeps, recreateNode, stepDown, waitNodeBack, waitSafeToStop } from './node.js';
 import { type NodeState, nextAction, planUpgrade, type UpgradeAction } from './plan.js';
 import {
   type NodeFacts,
@@ -182,10 +182,11 @@ async function applyUpgrade(
       let detail: string;
       if (action.kind === 'recreate') {
         const target = pre.nodes.find((n) => n.name === action.node)!.target;
+        await waitSafeToStop(nodeDeps);
         progress.step(`${action.node}: recreating with ${target.image}`);
         await recreateNode(handle, target, nodeDeps);
         progress.step(`${action.node}: waiting until unsealed, caught up and a healthy voter`);
-        await waitNodeBack(handle, nodeDeps);
+        await waitNodeBack(handle, nodeDeps, version);
         detail = target.image;
       } else {
         if (++stepDowns > pre.nodes.length)
@@ -213,8 +214,18 @@ async function applyUpgrade(
   }
 
   const endAt = now();
-  const traffic = writer ? await finishWriter(writer, cluster, progress, endAt) : null;
+  // After a failure the read-back may fail too: the first failure is the one to report.
+  const traffic = writer
+    ? await finishWriter(writer, cluster, progress, endAt).catch((err: unknown) => {
+        if (!failure) throw err;
+        return null;
+      })
+    : null;
   if (failure) {
+    if (traffic)
+      progress.warn(
+        `writes until the stop: ${traffic.sent} sent, ${traffic.acked} acknowledged, ${traffic.failed} failed, ${traffic.lost} lost; longest gap ${((traffic.longestAckGapMs ?? 0) / 1000).toFixed(2)} s`,
+      );
     progress.warn(howToGoOn(pre, steps, failure));
     throw failure;
   }
