@@ -22,6 +22,7 @@ import * as tenant from './commands/tenant.js';
 import * as tlsRotate from './commands/tls-rotate.js';
 import * as unseal from './commands/unseal.js';
 import * as up from './commands/up.js';
+import * as upgrade from './commands/upgrade.js';
 import {
   CheckFailedError,
   ConfigError,
@@ -113,6 +114,7 @@ export function buildProgram(deps: CommandDeps): Command {
     snapshot,
     bench,
     failoverDrill,
+    upgrade,
     down,
   ])
     mod.register(program, deps);

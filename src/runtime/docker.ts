@@ -407,6 +407,51 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async runImage(
+    image: string,
+    entrypoint: readonly string[],
+    cmd: readonly string[],
+    timeoutMs = 30_000,
+  ): Promise<{ exitCode: number; output: string }> {
+    const doing = `running ${[...entrypoint, ...cmd].join(' ')} in image ${image}`;
+    let container: Docker.Container | undefined;
+    try {
+      container = await this.docker.createContainer({
+        Image: image,
+        Entrypoint: [...entrypoint],
+        Cmd: [...cmd],
+        Labels: { 'io.vaultctl.kind': 'probe' },
+        HostConfig: { NetworkMode: 'none' },
+      });
+      await container.start();
+      const waited = (await Promise.race([
+        container.wait(),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`no exit within ${timeoutMs / 1000} s`)), timeoutMs).unref(),
+        ),
+      ])) as { StatusCode: number };
+      const buf = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+      return {
+        exitCode: waited.StatusCode,
+        output: demuxDockerLog(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf))),
+      };
+    } catch (err) {
+      return this.fail(doing, err);
+    } finally {
+      await container?.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  async imageLabels(ref: string): Promise<Record<string, string> | undefined> {
+    try {
+      const info = await this.docker.getImage(ref).inspect();
+      return { ...(info.Config?.Labels ?? {}) };
+    } catch (err) {
+      if ((err as DockerodeError).statusCode === 404) return undefined;
+      this.fail(`inspecting image ${ref}`, err);
+    }
+  }
+
   async listNetworks(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]> {
     try {
       const list = await this.docker.listNetworks({ filters: { label: labelFilter(labels) } });

@@ -135,6 +135,18 @@ export interface ContainerRuntime {
     method: PartitionMethod,
   ): Promise<void>;
   containerLogs(name: string, tail: number): Promise<string>;
+  /**
+   * Runs `cmd` in a throwaway container of `image` (no network, removed afterwards) and returns
+   * its exit code and output: what a binary inside an image says about itself (`bao version`).
+   */
+  runImage(
+    image: string,
+    entrypoint: readonly string[],
+    cmd: readonly string[],
+    timeoutMs?: number,
+  ): Promise<{ readonly exitCode: number; readonly output: string }>;
+  /** The labels of a local image; undefined when it is absent. */
+  imageLabels(ref: string): Promise<Readonly<Record<string, string>> | undefined>;
 
   listNetworks(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]>;
   createNetwork(name: string, labels: Readonly<Record<string, string>>): Promise<void>;

@@ -133,6 +133,18 @@ export class FakeRuntime implements ContainerRuntime {
     this.record('containerLogs', name);
     return `log of ${name}\n`;
   }
+  /** What `runImage` answers per image (default: exit 0, no output). */
+  readonly imageRuns = new Map<string, { exitCode: number; output: string }>();
+  readonly labelsOfImages = new Map<string, Record<string, string>>();
+  async runImage(image: string): Promise<{ exitCode: number; output: string }> {
+    this.record('runImage', image);
+    if (!this.images.has(image)) throw new Error(`no such image: ${image}`);
+    return this.imageRuns.get(image) ?? { exitCode: 0, output: '' };
+  }
+  async imageLabels(ref: string): Promise<Record<string, string> | undefined> {
+    this.record('imageLabels', ref);
+    return this.images.has(ref) ? { ...(this.labelsOfImages.get(ref) ?? {}) } : undefined;
+  }
   async listNetworks(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]> {
     this.record('listNetworks');
     return [...this.networks.values()].filter((n) => matches(n.labels, labels));

@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { parseTarget } from '../../src/commands/upgrade.js';
+import type { WriteRecord } from '../../src/drill/report.js';
+import { ConfigError, UsageError } from '../../src/errors.js';
+import type { ClusterHealth } from '../../src/health/health.js';
+import { resolveSpec } from '../../src/spec/resolve.js';
+import { type NodeState, nextAction, planUpgrade } from '../../src/upgrade/plan.js';
+import { requireHealthy, targetInput } from '../../src/upgrade/preflight.js';
+import { longestAckGap, trafficReport } from '../../src/upgrade/report.js';
+import { compareVersions, readImageVersion, versionFromOutput } from '../../src/upgrade/version.js';
+import { FakeRuntime } from '../helpers/fake-runtime.js';
+
+const nodes = (active: string, upgraded: string[] = []): NodeState[] =>
+  ['vault-1', 'vault-2', 'vault-3'].map((name) => ({
+    name,
+    active: name === active,
+    upgraded: upgraded.includes(name),
+  }));
+
+describe('upgrade order', () => {
+  it('must recreate the standbys one at a time, then step the leader down, then recreate it', () => {
+    const plan = planUpgrade(nodes('vault-2'), '2.7.2');
+    expect(plan.map((s) => `${s.kind} ${'node' in s ? s.node : ''}`)).toEqual([
+      'recreate vault-1',
+      'recreate vault-3',
+      'step-down vault-2',
+      'recreate vault-2',
+    ]);
+    expect(plan.every((s) => s.reason.length > 0)).toBe(true);
+  });
+
+  it('must never step the leader down while another node is still old', () => {
+    const a = nextAction(nodes('vault-1', ['vault-2']), '2.7.2');
+    expect(a).toMatchObject({ kind: 'recreate', node: 'vault-3' });
+  });
+
+  it('must skip nodes already on the target (a rerun after Ctrl-C)', () => {
+    const plan = planUpgrade(nodes('vault-1', ['vault-2']), '2.7.2');
+    expect(plan.map((s) => s.kind)).toEqual(['recreate', 'step-down', 'recreate']);
+    expect(plan[0]).toMatchObject({ node: 'vault-3' });
+  });
+
+  it('must recreate an old standby when an upgraded node already leads (no step-down needed)', () => {
+    const plan = planUpgrade(nodes('vault-3', ['vault-3', 'vault-1']), '2.7.2');
+    expect(plan).toHaveLength(1);
+    expect(plan[0]).toMatchObject({ kind: 'recreate', node: 'vault-2' });
+  });
+
+  it('must plan nothing when every node runs the target', () => {
+    expect(planUpgrade(nodes('vault-1', ['vault-1', 'vault-2', 'vault-3']), '2.7.2')).toEqual([]);
+    expect(nextAction(nodes('vault-1', ['vault-1', 'vault-2', 'vault-3']), '2.7.2').kind).toBe('done');
+  });
+
+  it('must order five nodes the same way: four standbys, a step-down, the leader', () => {
+    const five: NodeState[] = [1, 2, 3, 4, 5].map((i) => ({
+      name: `vault-${i}`,
+      active: i === 1,
+      upgraded: false,
+    }));
+    const plan = planUpgrade(five, '2.7.2');
+    expect(plan.map((s) => s.kind)).toEqual([
+      'recreate',
+      'recreate',
+      'recreate',
+      'recreate',
+      'step-down',
+      'recreate',
+    ]);
+    expect(plan[5]).toMatchObject({ node: 'vault-1' });
+  });
+});
+
+describe('upgrade versions', () => {
+  it('must compare versions numerically', () => {
+    expect(compareVersions('2.6.2', '2.7.2')).toBeLessThan(0);
+    expect(compareVersions('2.10.0', '2.9.9')).toBeGreaterThan(0);
+    expect(compareVersions('v2.7.2', '2.7.2')).toBe(0);
+    expect(() => compareVersions('latest', '2.7.2')).toThrow(UsageError);
+  });
+
+  it('must read the version from `bao version` output', () => {
+    expect(versionFromOutput('OpenBao v2.7.2 (abcdef), built 2025-01-01T00:00:00Z\n')).toBe('2.7.2');
+    expect(versionFromOutput('nothing')).toBeUndefined();
+  });
+
+  it('must prefer the binary, fall back to the label, and refuse when neither says', async () => {
+    const rt = new FakeRuntime(['a:1', 'b:1', 'c:1']);
+    rt.imageRuns.set('a:1', { exitCode: 0, output: 'OpenBao v2.7.2 (x)' });
+    rt.labelsOfImages.set('a:1', { 'io.vaultctl.version': '9.9.9' });
+    expect(await readImageVersion(rt, 'a:1', 'openbao')).toEqual({ version: '2.7.2', source: 'binary' });
+    rt.imageRuns.set('b:1', { exitCode: 127, output: 'exec: bao: not found' });
+    rt.labelsOfImages.set('b:1', { 'io.vaultctl.version': '2.6.2' });
+    expect(await readImageVersion(rt, 'b:1', 'openbao')).toEqual({ version: '2.6.2', source: 'label' });
+    await expect(readImageVersion(rt, 'c:1', 'openbao')).rejects.toThrow(/no io.vaultctl.version label/);
+  });
+});
+
+describe('upgrade preflight', () => {
+  const saved = { name: 'up', version: '2.6.2', apiPortBase: 18900 };
+
+  it('must put the target in the saved input: an image replaces the version and the other way round', () => {
+    expect(targetInput(saved, { image: 'x/openbao:2.7.2' })).toEqual({
+      name: 'up',
+      apiPortBase: 18900,
+      image: 'x/openbao:2.7.2',
+    });
+    expect(targetInput({ ...saved, image: 'a:2.6.2' }, { version: '2.7.2' })).toEqual({
+      name: 'up',
+      apiPortBase: 18900,
+      version: '2.7.2',
+    });
+  });
+
+  it('must refuse a target spec that does not validate, with every problem', () => {
+    const bad = targetInput({ ...saved, nodeCount: 4 }, { version: '2.7.2' });
+    expect(() => resolveSpec(bad)).toThrow(ConfigError);
+  });
+
+  const health = (over: Partial<ClusterHealth> = {}): ClusterHealth => ({
+    verdict: 'healthy',
+    reasons: [],
+    nodes: [],
+    expectedVoters: 3,
+    activeCount: 1,
+    raft: { voters: ['a', 'b', 'c'], servers: 3, failureTolerance: 1, autopilotHealthy: true },
+    ...over,
+  });
+
+  it('must pass a healthy cluster that can lose a node', () => {
+    expect(() => requireHealthy(health())).not.toThrow();
+  });
+
+  it('must refuse a degraded cluster, no tolerance, or unknown autopilot, saying nothing was touched', () => {
+    expect(() => requireHealthy(health({ verdict: 'degraded', reasons: ['vault-3 unreachable'] }))).toThrow(
+      /not healthy: vault-3 unreachable/,
+    );
+    expect(() =>
+      requireHealthy(
+        health({ raft: { voters: [], servers: 3, failureTolerance: 0, autopilotHealthy: true } }),
+      ),
+    ).toThrow(/failure tolerance 0/);
+    expect(() => requireHealthy(health({ raft: { voters: [], servers: 3 } }))).toThrow(/autopilot/);
+    try {
+      requireHealthy(health({ verdict: 'down', reasons: ['no active node'] }));
+    } catch (err) {
+      expect((err as UsageError).hint).toMatch(/nothing was touched/);
+    }
+  });
+
+  it('must take exactly one target', () => {
+    expect(parseTarget({ image: 'a:1' })).toEqual({ image: 'a:1' });
+    expect(parseTarget({ serverVersion: '2.7.2' })).toEqual({ version: '2.7.2' });
+    expect(() => parseTarget({})).toThrow(UsageError);
+    expect(() => parseTarget({ image: 'a', serverVersion: '2.7.2' })).toThrow(/both/);
+    expect(() => parseTarget({ serverVersion: 'latest' })).toThrow(/not a server version/);
+  });
+});
+
+describe('upgrade traffic figures', () => {
+  const w = (seq: number, issuedAt: number, ackAt?: number): WriteRecord => ({
+    seq,
+    issuedAt,
+    attempts: 1,
+    ...(ackAt !== undefined ? { ackAt } : {}),
+  });
+
+  it('must report the longest gap between acknowledgements, counted to the end', () => {
+    const writes = [w(0, 0, 10), w(1, 50, 60), w(2, 100, 700), w(3, 150, 710), w(4, 200)];
+    const t = trafficReport(writes, 800, []);
+    expect(t).toMatchObject({ sent: 5, acked: 4, failed: 1, lost: 0, longestAckGapMs: 640 });
+  });
+
+  it('must measure a step from the last acknowledgement before it', () => {
+    const writes = [w(0, 0, 100), w(1, 50, 900)];
+    expect(longestAckGap(writes, 500, 1000)).toBe(800);
+    expect(longestAckGap([], 0, 1000)).toBeNull();
+  });
+
+  it('must count lost writes and keep samples', () => {
+    expect(trafficReport([w(0, 0, 1)], 2, [0]).lost).toBe(1);
+  });
+});
