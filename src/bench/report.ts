@@ -4,6 +4,8 @@
  */
 import type { HistogramSummary } from './histogram.js';
 import type { LoadResult } from './load.js';
+import type { NodeSecond } from './node-sampler.js';
+import { secondsOver, type TimelineSecond } from './timeline.js';
 
 /** The seed's targets (milliseconds, and a fraction for errors). */
 export const TARGETS = { cachedReadP99: 2, vaultReadP99: 20, writeP99: 50, errorRate: 0.001 } as const;
@@ -20,6 +22,10 @@ export interface BenchConfig {
   readonly rate?: number | undefined;
   readonly tenants: number;
   readonly cache: boolean;
+  /** Fraction of operations that list a tenant's exchanges (0: none). */
+  readonly listRatio?: number | undefined;
+  /** Sample every node's metrics each second and print the timeline as a table. */
+  readonly timeline?: boolean | undefined;
   /** The think time, duration and warm-up as the user wrote them: the report and progress echo them. */
   readonly as: { readonly think: string; readonly duration: string; readonly warmup: string };
 }
@@ -60,6 +66,39 @@ export interface BenchReport {
   readonly failovers: number;
   readonly verdicts: readonly BenchVerdict[];
   readonly targetsMet: boolean;
+  /** Only when the run lists. */
+  readonly list?: HistogramSummary;
+  /** Per second of the measured run; with `--timeline` each second also has every node's metrics. */
+  readonly timeline?: readonly TimelineEntry[];
+  /** Seconds whose p99 was over 50 ms (reads that reached a node, writes), and with a loop stall over 50 ms. */
+  readonly secondsOver50ms?: { readonly read: number; readonly write: number; readonly loop: number };
+}
+
+/** One second of the timeline with what each node's metrics said in it. */
+export type TimelineEntry = TimelineSecond & {
+  readonly nodes?: Readonly<Record<string, Omit<NodeSecond, 't'>>>;
+};
+
+/** The load's seconds with each node's second of the same `t` beside them. */
+export function lineUp(
+  timeline: readonly TimelineSecond[],
+  nodes: Readonly<Record<string, readonly NodeSecond[]>> | undefined,
+): TimelineEntry[] {
+  if (!nodes) return [...timeline];
+  const byT = Object.entries(nodes).map(
+    ([name, secs]) => [name, new Map(secs.map((s) => [s.t, s]))] as const,
+  );
+  return timeline.map((s) => {
+    const here: Record<string, Omit<NodeSecond, 't'>> = {};
+    for (const [name, m] of byT) {
+      const n = m.get(s.t);
+      if (n) {
+        const { t: _t, ...rest } = n;
+        here[name] = rest;
+      }
+    }
+    return { ...s, nodes: here };
+  });
 }
 
 /** The counters of the VaultClient the load ran through. */
@@ -113,8 +152,13 @@ export function hitRate(stats: BenchClientStats): number {
 }
 
 /** The report of one run: percentiles, throughput, errors, cache hit rate and the verdicts. */
-export function benchReport(config: BenchConfig, res: LoadResult, stats: BenchClientStats): BenchReport {
-  const total = res.read.count + res.write.count + res.errors;
+export function benchReport(
+  config: BenchConfig,
+  res: LoadResult,
+  stats: BenchClientStats,
+  timeline?: readonly TimelineEntry[],
+): BenchReport {
+  const total = res.read.count + res.write.count + res.list.count + res.errors;
   const errorRate = total ? res.errors / total : 0;
   const read = res.read.summary();
   const readCached = res.readCached.summary();
@@ -130,7 +174,7 @@ export function benchReport(config: BenchConfig, res: LoadResult, stats: BenchCl
     readRatio: config.readRatio,
     cache: config.cache,
     durationSeconds: Math.round(seconds * 10) / 10,
-    throughput: Math.round(((res.read.count + res.write.count) / seconds) * 10) / 10,
+    throughput: Math.round(((res.read.count + res.write.count + res.list.count) / seconds) * 10) / 10,
     read,
     readCached,
     readVault,
@@ -143,5 +187,7 @@ export function benchReport(config: BenchConfig, res: LoadResult, stats: BenchCl
     failovers: stats.failovers,
     verdicts,
     targetsMet: verdicts.every((v) => v.met),
+    ...(config.listRatio ? { list: res.list.summary() } : {}),
+    ...(timeline ? { timeline, secondsOver50ms: secondsOver(timeline, 50) } : {}),
   };
 }

@@ -16,15 +16,21 @@ import {
   VaultctlError,
 } from '../errors.js';
 import { checkHealth } from '../health/health.js';
+import { nodeMetricsAddress } from '../spec/names.js';
 import type { VaultNode } from '../vault/port.js';
 import { type LoadResult, runLoad } from './load.js';
-import { type BenchConfig, type BenchReport, benchReport, hitRate } from './report.js';
+import { NodeSampler, type NodeSecond } from './node-sampler.js';
+import { type BenchConfig, type BenchReport, benchReport, hitRate, lineUp } from './report.js';
 import { type CleanupResult, removeCredentials, type SeedPlan, seedCredentials, seedPlan } from './seed.js';
+import { Timeline } from './timeline.js';
+import { type VaultBenchmarkReport, vaultBenchmarkReport } from './vault-benchmark.js';
 
 export interface BenchRun {
   readonly report: BenchReport;
   /** The cache hit rate unrounded (the report's has 3 decimals). */
   readonly cacheHitRate: number;
+  /** The same run in vault-benchmark's report shape (`--format vault-benchmark`). */
+  readonly vaultBenchmark: VaultBenchmarkReport;
   /**
    * Set when some seeded credentials could not be removed: the command throws it after printing
    * the report (the measurement stands; the run still fails).
@@ -124,6 +130,18 @@ export async function runBench(
   const created = new Set<string>();
   let res: LoadResult | undefined;
   let failure: unknown;
+  const timeline = new Timeline(config.durationMs / 1000);
+  // Each node's own metrics listener: a standby's API would answer with the active node's.
+  const sampler =
+    config.timeline && spec
+      ? new NodeSampler(
+          cluster.nodes.flatMap((n) =>
+            n.spec ? [{ name: n.name, address: nodeMetricsAddress(spec, n.spec) }] : [],
+          ),
+          { tls },
+        )
+      : undefined;
+  let nodeSeconds: Record<string, NodeSecond[]> | undefined;
   progress.step(`seeding ${plan.paths.length} credentials under ${mount}/${plan.prefix}/`);
   try {
     await seedCredentials(seeder, mount, plan, created, signal);
@@ -139,6 +157,9 @@ export async function runBench(
       warmupMs: config.warmupMs,
       rate: config.rate,
       paths: plan.paths,
+      listRatio: config.listRatio,
+      timeline,
+      onStart: (measureFrom) => sampler?.start(measureFrom, Math.ceil(config.durationMs / 1000)),
       signal,
       onProgress: (p) =>
         progress.step(
@@ -147,6 +168,8 @@ export async function runBench(
     });
   } catch (err) {
     failure = err;
+  } finally {
+    nodeSeconds = await sampler?.stop(Boolean(failure) || Boolean(signal?.aborted));
   }
 
   let leftover: LeftoverError | undefined;
@@ -176,9 +199,11 @@ export async function runBench(
   if (failure) throw failure;
   throwIfAborted(signal, doing);
   const stats = client.stats();
+  const withList = Boolean(config.listRatio);
   return {
-    report: benchReport(config, res!, stats),
+    report: benchReport(config, res!, stats, lineUp(timeline.toSeconds(withList), nodeSeconds)),
     cacheHitRate: hitRate(stats),
+    vaultBenchmark: vaultBenchmarkReport(res!, cluster.nodes[0]?.address ?? '', withList),
     ...(leftover ? { leftover } : {}),
   };
 }

@@ -264,6 +264,8 @@ describe('parseBenchOptions', () => {
       rate: undefined,
       tenants: 20,
       cache: true,
+      listRatio: 0,
+      timeline: false,
       as: { think: '0.1-1s', duration: '5m', warmup: '10s' },
     });
   });
