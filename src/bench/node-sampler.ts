@@ -74,8 +74,10 @@ export const SERIES: readonly Series[] = [
   { key: 'spills', name: 'vault_raft_storage_bolt_spill_count', kind: 'counter', by: 'database' },
   { key: 'rebalances', name: 'vault_raft_storage_bolt_rebalance_count', kind: 'counter', by: 'database' },
   { key: 'boltWrites', name: 'vault_raft_storage_bolt_write_count', kind: 'counter', by: 'database' },
-  { key: 'gcRuns', name: 'vault_runtime_total_gc_runs', kind: 'counter' },
-  { key: 'gcPauseMs', name: 'vault_runtime_total_gc_pause_ns', kind: 'counter', scale: 1e-6 },
+  // The Go collector's own series, current at every scrape (vault_runtime_* are refreshed only
+  // every few seconds, which would pile several seconds' pauses into one).
+  { key: 'gcRuns', name: 'go_gc_duration_seconds_count', kind: 'counter' },
+  { key: 'gcPauseMs', name: 'go_gc_duration_seconds_sum', kind: 'counter', scale: 1000 },
   { key: 'handleRequest', name: 'vault_core_handle_request', kind: 'summary' },
   { key: 'commitTime', name: 'vault_raft_commitTime', kind: 'summary' },
   { key: 'storeLogs', name: 'vault_raft_boltdb_storeLogs', kind: 'summary' },
