@@ -146,6 +146,16 @@ function analyse(r) {
       `a node's request mean > 20 ms ${share((s) => anyNode(s, (v) => (v.timings.handleRequest?.mean ?? 0) > 20))}; ` +
       `commit mean > 20 ms ${share((s) => anyNode(s, (v) => (v.timings.commitTime?.mean ?? 0) > 20))}`,
   );
+  const stalled = tl.filter((s) => (s.loop?.max ?? 0) > 20 && s.loop?.cpu !== undefined);
+  if (stalled.length > 0)
+    console.log(
+      `bench CPU in the seconds its event loop stalled over 20 ms: median ${f1(
+        pct(
+          stalled.map((s) => s.loop.cpu),
+          50,
+        ),
+      )} ms of 1000, max ${f1(Math.max(...stalled.map((s) => s.loop.cpu)))} (little CPU: the host did not schedule the bench, it was not busy itself)`,
+    );
   return { over, goal };
 }
 

@@ -20,6 +20,11 @@ export interface SecondLatency {
 export interface LoopDelay {
   readonly p99: number;
   readonly max: number;
+  /**
+   * CPU time the bench process used in the second (user + system, ms): near 1000 it is busy
+   * itself; a long delay with little CPU means it was not scheduled (the host is overloaded).
+   */
+  readonly cpu?: number;
 }
 
 /** One second of the measured run (`t` counts from the end of the warm-up). */
@@ -100,11 +105,15 @@ export class Timeline {
     this.monitor = monitorEventLoopDelay({ resolution: 10 });
     this.monitor.enable();
     let last = performance.now();
+    let cpu = process.cpuUsage();
     this.ticker = setInterval(() => {
       const now = performance.now();
+      const used = process.cpuUsage(cpu);
+      cpu = process.cpuUsage();
       this.recordLoop(last, {
         p99: this.monitor!.percentile(99) / 1e6,
         max: this.monitor!.max / 1e6,
+        cpu: (used.user + used.system) / 1000,
       });
       this.monitor!.reset();
       last = now;
@@ -125,9 +134,12 @@ export class Timeline {
     if (s < 0) return;
     const prev = this.loop[s];
     const round = (v: number) => Math.round(v * 1000) / 1000;
-    this.loop[s] = prev
-      ? { p99: round(Math.max(prev.p99, d.p99)), max: round(Math.max(prev.max, d.max)) }
-      : { p99: round(d.p99), max: round(d.max) };
+    const cpu = (prev?.cpu ?? 0) + (d.cpu ?? 0);
+    this.loop[s] = {
+      p99: round(Math.max(prev?.p99 ?? 0, d.p99)),
+      max: round(Math.max(prev?.max ?? 0, d.max)),
+      ...(d.cpu !== undefined || prev?.cpu !== undefined ? { cpu: round(cpu) } : {}),
+    };
   }
 
   /** An operation that started at `startedAt` and took `us` microseconds. */

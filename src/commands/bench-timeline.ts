@@ -46,6 +46,7 @@ export function renderTimeline(timeline: readonly TimelineEntry[], slowMs = 50):
     'W P99',
     'W MAX',
     'LOOP MAX',
+    'CPU',
     ...(withNodes ? ['COMMIT', 'STORE', 'FSM PEND', 'GC', 'REQ', 'SCRAPE', 'NOTES'] : []),
   ];
   const rows = timeline.map((e) => {
@@ -58,6 +59,7 @@ export function renderTimeline(timeline: readonly TimelineEntry[], slowMs = 50):
       ...lat(e.read),
       ...lat(e.write),
       f(e.loop?.max),
+      e.loop?.cpu === undefined ? '-' : e.loop.cpu.toFixed(0),
       ...(withNodes
         ? [
             f(maxOver(e, (n) => n.timings.commitTime?.mean)),
@@ -72,7 +74,7 @@ export function renderTimeline(timeline: readonly TimelineEntry[], slowMs = 50):
     ];
   });
   const legend = [
-    `Per second: latency in ms of reads that reached a node (R) and writes (W), by the second each started; LOOP MAX is the bench process's own event-loop delay.`,
+    `Per second: latency in ms of reads that reached a node (R) and writes (W), by the second each started; LOOP MAX is the bench process's own event-loop delay, CPU the CPU ms it used (a long delay with little CPU: the host did not schedule it).`,
     ...(withNodes
       ? [
           'Nodes, the largest over the nodes in that second: COMMIT raft commit time and STORE log-store write (mean ms), FSM PEND entries waiting to apply, GC pause ms, REQ mean request time inside the node, SCRAPE the metrics request; NOTES snapshots, compactions, elections.',

@@ -36,14 +36,14 @@ describe('Timeline: operations bucketed by the second they started in', () => {
     expect(tl.toSeconds(true)[0]!.list).toEqual({ n: 0, p50: 0, p99: 0, max: 0 });
   });
 
-  it('event-loop delay: a sample is charged to the second it started in; two in one second keep the larger', () => {
+  it('event-loop delay: a sample is charged to the second it started in; two in one second keep the larger delay and add their CPU', () => {
     const tl = new Timeline(2);
     tl.begin(0, false);
-    tl.recordLoop(0, { p99: 1.5, max: 3 });
-    tl.recordLoop(500, { p99: 0.5, max: 80.1234 });
+    tl.recordLoop(0, { p99: 1.5, max: 3, cpu: 12 });
+    tl.recordLoop(500, { p99: 0.5, max: 80.1234, cpu: 3.5 });
     tl.recordLoop(-1000, { p99: 9, max: 9 }); // warm-up
     const s = tl.toSeconds(false);
-    expect(s[0]!.loop).toEqual({ p99: 1.5, max: 80.123 });
+    expect(s[0]!.loop).toEqual({ p99: 1.5, max: 80.123, cpu: 15.5 });
     expect(s[1]).not.toHaveProperty('loop');
     expect(secondsOver(s, 50)).toEqual({ read: 0, write: 0, loop: 1 });
   });
@@ -186,10 +186,10 @@ describe('the timeline lined up with the nodes, and as text', () => {
     const text = renderTimeline(entries);
     const rows = text.split('\n');
     expect(rows[0]).toMatch(
-      /^S\s+OPS\s+ERR\s+R P50\s+R P99\s+R MAX\s+W P50\s+W P99\s+W MAX\s+LOOP MAX\s+COMMIT/,
+      /^S\s+OPS\s+ERR\s+R P50\s+R P99\s+R MAX\s+W P50\s+W P99\s+W MAX\s+LOOP MAX\s+CPU\s+COMMIT/,
     );
     expect(rows[1]).toMatch(/^0\s+1\s+0\s+3\.0\s+3\.0\s+3\.0\s+-\s+-\s+-/);
-    expect(rows[2]).toMatch(/^\*1\s+1\s+0\s+-\s+-\s+-\s+75\.0\s+75\.0\s+75\.0\s+-\s+19\.1\s+3\.3\s+0\.0/);
+    expect(rows[2]).toMatch(/^\*1\s+1\s+0\s+-\s+-\s+-\s+75\.0\s+75\.0\s+75\.0\s+-\s+-\s+19\.1\s+3\.3\s+0\.0/);
     expect(renderTimeline(tl.toSeconds(false)).split('\n')[0]).not.toMatch(/COMMIT/);
   });
 });
