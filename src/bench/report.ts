@@ -70,8 +70,16 @@ export interface BenchReport {
   readonly list?: HistogramSummary;
   /** Per second of the measured run; with `--timeline` each second also has every node's metrics. */
   readonly timeline?: readonly TimelineEntry[];
-  /** Seconds whose p99 was over 50 ms (reads that reached a node, writes), and with a loop stall over 50 ms. */
-  readonly secondsOver50ms?: { readonly read: number; readonly write: number; readonly loop: number };
+  /**
+   * Seconds whose p99 was over 50 ms (reads that reached a node, writes), seconds the bench's own
+   * event loop stalled over 50 ms, and slow seconds in which it stalled over 20 ms.
+   */
+  readonly secondsOver50ms?: {
+    readonly read: number;
+    readonly write: number;
+    readonly loop: number;
+    readonly slowWithLoopStall: number;
+  };
 }
 
 /** One second of the timeline with what each node's metrics said in it. */

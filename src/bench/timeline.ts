@@ -175,14 +175,24 @@ export class Timeline {
   }
 }
 
-/** How many seconds had a p99 above `ms`, per operation: the goal's "no second over 50 ms". */
+/** The bench's own event-loop delay above which a second's latencies are partly its own (ms). */
+export const LOOP_STALL_MS = 20;
+
+/**
+ * How many seconds had a p99 above `ms`, per operation (the goal's "no second over 50 ms"); how
+ * many had an event-loop delay above `ms`; and how many of the slow seconds had the bench's own
+ * loop stalled over LOOP_STALL_MS, whose figures then include the load generator's wait.
+ */
 export function secondsOver(
   timeline: readonly TimelineSecond[],
   ms: number,
-): { read: number; write: number; loop: number } {
+): { read: number; write: number; loop: number; slowWithLoopStall: number } {
+  const slow = (s: TimelineSecond) =>
+    (s.read.n > 0 && s.read.p99 > ms) || (s.write.n > 0 && s.write.p99 > ms);
   return {
     read: timeline.filter((s) => s.read.n > 0 && s.read.p99 > ms).length,
     write: timeline.filter((s) => s.write.n > 0 && s.write.p99 > ms).length,
     loop: timeline.filter((s) => (s.loop?.max ?? 0) > ms).length,
+    slowWithLoopStall: timeline.filter((s) => slow(s) && (s.loop?.max ?? 0) > LOOP_STALL_MS).length,
   };
 }

@@ -106,7 +106,10 @@ export async function run(global: GlobalOptions, opts: BenchOptions, deps: Comma
     const over = report.secondsOver50ms;
     if (over)
       deps.out(
-        `  seconds with a p99 over 50 ms: ${over.read} (reads from a node), ${over.write} (writes); bench event loop over 50 ms: ${over.loop}`,
+        `  seconds with a p99 over 50 ms: ${over.read} (reads from a node), ${over.write} (writes); bench event loop over 50 ms: ${over.loop}` +
+          (over.slowWithLoopStall
+            ? `; in ${over.slowWithLoopStall} slow second(s) the bench's own event loop stalled over 20 ms (the host did not run it: those latencies include that wait)`
+            : ''),
       );
   }
   if (leftover) throw leftover;

@@ -45,7 +45,7 @@ describe('Timeline: operations bucketed by the second they started in', () => {
     const s = tl.toSeconds(false);
     expect(s[0]!.loop).toEqual({ p99: 1.5, max: 80.123, cpu: 15.5 });
     expect(s[1]).not.toHaveProperty('loop');
-    expect(secondsOver(s, 50)).toEqual({ read: 0, write: 0, loop: 1 });
+    expect(secondsOver(s, 50)).toEqual({ read: 0, write: 0, loop: 1, slowWithLoopStall: 0 });
   });
 
   it('secondsOver counts only seconds with samples of that kind', () => {
@@ -54,7 +54,15 @@ describe('Timeline: operations bucketed by the second they started in', () => {
     tl.record('read', 100, 60_000);
     tl.record('write', 1100, 51_000);
     tl.record('write', 2100, 49_000);
-    expect(secondsOver(tl.toSeconds(false), 50)).toEqual({ read: 1, write: 1, loop: 0 });
+    tl.recordLoop(1000, { p99: 5, max: 25 });
+    tl.recordLoop(2000, { p99: 5, max: 25 });
+    // Second 1 is slow and its loop stalled; second 2 stalled but was not slow.
+    expect(secondsOver(tl.toSeconds(false), 50)).toEqual({
+      read: 1,
+      write: 1,
+      loop: 0,
+      slowWithLoopStall: 1,
+    });
   });
 
   it('runLoad fills the timeline of the measured seconds and samples its own event loop', async () => {
