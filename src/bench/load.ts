@@ -10,6 +10,8 @@
  */
 import type { VaultClient } from '../client/index.js';
 import { Histogram } from './histogram.js';
+import { OpStats } from './op-stats.js';
+import type { Timeline } from './timeline.js';
 
 export interface LoadOptions {
   readonly users: number;
@@ -26,6 +28,10 @@ export interface LoadOptions {
   /** What a list operation lists (default: each path's first three segments, `tenants/{id}/exchanges`). */
   readonly listPrefixes?: readonly string[] | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Filled per second of the measured run; `runLoad` starts and stops it. */
+  readonly timeline?: Timeline | undefined;
+  /** Called once the measured run's second 0 is known (performance.now() time). */
+  readonly onStart?: (measureFrom: number) => void;
   readonly onProgress?: (s: { elapsedMs: number; ops: number; errors: number }) => void;
 }
 
@@ -47,6 +53,8 @@ export interface LoadResult {
   readonly mode: 'closed' | 'open';
   /** Open loop: operations that could not start because too many were in flight. */
   readonly dropped: number;
+  /** Status codes, errors and timing per operation kind (reads: those that reached a node). */
+  readonly ops?: { readonly read: OpStats; readonly write: OpStats; readonly list: OpStats };
 }
 
 /**
@@ -92,6 +100,8 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
   const prefixes = opts.listPrefixes ?? [
     ...new Set(opts.paths.map((p) => p.split('/').slice(0, 3).join('/'))),
   ];
+  const byOp = { read: new OpStats(), write: new OpStats(), list: new OpStats() };
+  const epoch = (t: number) => performance.timeOrigin + t;
   let errors = 0;
   let dropped = 0;
   const errorSamples: string[] = [];
@@ -99,6 +109,9 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
   const start = performance.now();
   const measureFrom = start + opts.warmupMs;
   const end = measureFrom + opts.durationMs;
+  const timeline = opts.timeline;
+  timeline?.begin(measureFrom);
+  opts.onStart?.(measureFrom);
   const pick = () => opts.paths[Math.floor(Math.random() * opts.paths.length)]!;
   let seq = 0;
 
@@ -106,6 +119,7 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
     const isList = listRatio > 0 && Math.random() < listRatio;
     const isRead = !isList && Math.random() < opts.readRatio;
     const path = pick();
+    const kind = isList ? 'list' : isRead ? 'read' : 'write';
     try {
       let cached = false;
       let shared = false;
@@ -131,12 +145,16 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
         } else {
           write.record(us);
         }
+        timeline?.record(cached ? 'cached' : kind, scheduledAt, us);
+        if (!cached) byOp[kind].ok(epoch(scheduledAt), epoch(done));
         ops += 1;
       }
     } catch (err) {
       if (scheduledAt >= measureFrom && scheduledAt < end) {
         errors += 1;
         if (errorSamples.length < 5) errorSamples.push((err as Error).message);
+        timeline?.error(scheduledAt);
+        byOp[kind].fail(epoch(scheduledAt), epoch(performance.now()), err);
       }
     }
   };
@@ -175,6 +193,7 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
     }
   } finally {
     if (ticker) clearInterval(ticker);
+    timeline?.end();
     close();
   }
   return {
@@ -189,5 +208,6 @@ export async function runLoad(client: LoadClient, opts: LoadOptions): Promise<Lo
     elapsedMs: Math.min(performance.now(), end) - measureFrom,
     mode: opts.rate ? 'open' : 'closed',
     dropped,
+    ops: byOp,
   };
 }

@@ -4,6 +4,8 @@
  */
 import type { HistogramSummary } from './histogram.js';
 import type { LoadResult } from './load.js';
+import type { NodeSecond } from './node-sampler.js';
+import { secondsOver, type TimelineSecond } from './timeline.js';
 
 /** The seed's targets (milliseconds, and a fraction for errors). */
 export const TARGETS = {
@@ -29,6 +31,8 @@ export interface BenchConfig {
   readonly rate?: number | undefined;
   readonly tenants: number;
   readonly cache: boolean;
+  /** Sample every node's metrics each second and print the timeline as a table. */
+  readonly timeline?: boolean | undefined;
   /** The think time, duration and warm-up as the user wrote them: the report and progress echo them. */
   readonly as: { readonly think: string; readonly duration: string; readonly warmup: string };
 }
@@ -72,6 +76,45 @@ export interface BenchReport {
   readonly failovers: number;
   readonly verdicts: readonly BenchVerdict[];
   readonly targetsMet: boolean;
+  /** Per second of the measured run; with `--timeline` each second also has every node's metrics. */
+  readonly timeline?: readonly TimelineEntry[];
+  /**
+   * Seconds whose p99 was over 50 ms (reads that reached a node, writes), seconds the bench's own
+   * event loop stalled over 50 ms, and slow seconds in which it stalled over 20 ms.
+   */
+  readonly secondsOver50ms?: {
+    readonly read: number;
+    readonly write: number;
+    readonly loop: number;
+    readonly slowWithLoopStall: number;
+  };
+}
+
+/** One second of the timeline with what each node's metrics said in it. */
+export type TimelineEntry = TimelineSecond & {
+  readonly nodes?: Readonly<Record<string, Omit<NodeSecond, 't'>>>;
+};
+
+/** The load's seconds with each node's second of the same `t` beside them. */
+export function lineUp(
+  timeline: readonly TimelineSecond[],
+  nodes: Readonly<Record<string, readonly NodeSecond[]>> | undefined,
+): TimelineEntry[] {
+  if (!nodes) return [...timeline];
+  const byT = Object.entries(nodes).map(
+    ([name, secs]) => [name, new Map(secs.map((s) => [s.t, s]))] as const,
+  );
+  return timeline.map((s) => {
+    const here: Record<string, Omit<NodeSecond, 't'>> = {};
+    for (const [name, m] of byT) {
+      const n = m.get(s.t);
+      if (n) {
+        const { t: _t, ...rest } = n;
+        here[name] = rest;
+      }
+    }
+    return { ...s, nodes: here };
+  });
 }
 
 /** The counters of the VaultClient the load ran through. */
@@ -135,7 +178,12 @@ export function hitRate(stats: BenchClientStats): number {
 }
 
 /** The report of one run: percentiles, throughput, errors, cache hit rate and the verdicts. */
-export function benchReport(config: BenchConfig, res: LoadResult, stats: BenchClientStats): BenchReport {
+export function benchReport(
+  config: BenchConfig,
+  res: LoadResult,
+  stats: BenchClientStats,
+  timeline?: readonly TimelineEntry[],
+): BenchReport {
   const total = res.read.count + res.write.count + res.list.count + res.errors;
   const errorRate = total ? res.errors / total : 0;
   const read = res.read.summary();
@@ -172,5 +220,6 @@ export function benchReport(config: BenchConfig, res: LoadResult, stats: BenchCl
     failovers: stats.failovers,
     verdicts,
     targetsMet: verdicts.every((v) => v.met),
+    ...(timeline ? { timeline, secondsOver50ms: secondsOver(timeline, 50) } : {}),
   };
 }

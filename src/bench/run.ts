@@ -16,9 +16,11 @@ import {
   VaultctlError,
 } from '../errors.js';
 import { checkHealth } from '../health/health.js';
+import { nodeMetricsAddress } from '../spec/names.js';
 import type { VaultNode } from '../vault/port.js';
 import { type LoadResult, runLoad } from './load.js';
-import { type BenchConfig, type BenchReport, benchReport, hitRate } from './report.js';
+import { NodeSampler, type NodeSecond } from './node-sampler.js';
+import { type BenchConfig, type BenchReport, benchReport, hitRate, lineUp } from './report.js';
 import {
   type CleanupResult,
   removeCredentials,
@@ -27,11 +29,15 @@ import {
   seedPlan,
   tenantListPrefixes,
 } from './seed.js';
+import { Timeline } from './timeline.js';
+import { type VaultBenchmarkReport, vaultBenchmarkReport } from './vault-benchmark.js';
 
 export interface BenchRun {
   readonly report: BenchReport;
   /** The cache hit rate unrounded (the report's has 3 decimals). */
   readonly cacheHitRate: number;
+  /** The same run in vault-benchmark's report shape (`--format vault-benchmark`). */
+  readonly vaultBenchmark: VaultBenchmarkReport;
   /**
    * Set when some seeded credentials could not be removed: the command throws it after printing
    * the report (the measurement stands; the run still fails).
@@ -114,8 +120,14 @@ export async function runBench(
   const token = await cluster.token();
   if (!token) throw new UsageError(doing, 'no token', 'run `vaultctl init` first, or export BAO_TOKEN');
   const mount = spec.kv.path;
+  // The active node first: a standby would forward every request to it (one more hop, on the
+  // cluster port, for every operation measured); the others stay for failover.
+  const addresses = [
+    ...cluster.nodes.filter((n) => n.name === seedOn.name),
+    ...cluster.nodes.filter((n) => n.name !== seedOn.name),
+  ].map((n) => n.address);
   const client = new VaultClient({
-    addresses: cluster.nodes.map((n) => n.address),
+    addresses,
     token,
     ...(tls
       ? { ca: tls.ca, ...(tls.cert && tls.key ? { clientCert: { cert: tls.cert, key: tls.key } } : {}) }
@@ -131,6 +143,18 @@ export async function runBench(
   const created = new Set<string>();
   let res: LoadResult | undefined;
   let failure: unknown;
+  const timeline = new Timeline(config.durationMs / 1000);
+  // Each node's own metrics listener: a standby's API would answer with the active node's.
+  const sampler =
+    config.timeline && spec
+      ? new NodeSampler(
+          cluster.nodes.flatMap((n) =>
+            n.spec ? [{ name: n.name, address: nodeMetricsAddress(spec, n.spec) }] : [],
+          ),
+          { tls },
+        )
+      : undefined;
+  let nodeSeconds: Record<string, NodeSecond[]> | undefined;
   progress.step(`seeding ${plan.paths.length} credentials under ${mount}/${plan.prefix}/`);
   try {
     await seedCredentials(seeder, mount, plan, created, signal);
@@ -148,6 +172,8 @@ export async function runBench(
       warmupMs: config.warmupMs,
       rate: config.rate,
       paths: plan.paths,
+      timeline,
+      onStart: (measureFrom) => sampler?.start(measureFrom, Math.ceil(config.durationMs / 1000)),
       signal,
       onProgress: (p) =>
         progress.step(
@@ -156,6 +182,8 @@ export async function runBench(
     });
   } catch (err) {
     failure = err;
+  } finally {
+    nodeSeconds = await sampler?.stop(Boolean(failure) || Boolean(signal?.aborted));
   }
 
   let leftover: LeftoverError | undefined;
@@ -185,9 +213,11 @@ export async function runBench(
   if (failure) throw failure;
   throwIfAborted(signal, doing);
   const stats = client.stats();
+  const withList = Boolean(config.listRatio);
   return {
-    report: benchReport(config, res!, stats),
+    report: benchReport(config, res!, stats, lineUp(timeline.toSeconds(withList), nodeSeconds)),
     cacheHitRate: hitRate(stats),
+    vaultBenchmark: vaultBenchmarkReport(res!, addresses[0] ?? '', withList),
     ...(leftover ? { leftover } : {}),
   };
 }

@@ -4,6 +4,7 @@ import type { BenchConfig, BenchReport } from '../bench/report.js';
 import { runBench } from '../bench/run.js';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
+import { renderTimeline } from './bench-timeline.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { durationOption, numberOption, openManagedCluster } from './context.js';
 
@@ -17,6 +18,7 @@ export interface BenchOptions {
   readonly cache: string;
   readonly rate?: string;
   readonly tenants: string;
+  readonly timeline?: boolean;
   readonly check?: boolean;
 }
 
@@ -57,6 +59,7 @@ export function parseBenchOptions(opts: BenchOptions): BenchConfig {
     rate,
     tenants,
     cache: opts.cache === 'on',
+    timeline: Boolean(opts.timeline),
     as: { think: opts.think, duration: opts.duration, warmup: opts.warmup },
   };
 }
@@ -94,10 +97,22 @@ export async function run(global: GlobalOptions, opts: BenchOptions, deps: Comma
   const doing = 'running the benchmark';
   const config = parseBenchOptions(opts);
   const { cluster } = openManagedCluster(global, {}, deps, doing);
-  const { report, cacheHitRate, leftover } = await runBench(cluster, config, deps);
+  const { report, cacheHitRate, leftover, vaultBenchmark } = await runBench(cluster, config, deps);
   deps.progress.stop();
   if (global.format === 'json') deps.out(json(report));
-  else for (const line of renderText(report, cacheHitRate)) deps.out(line);
+  else if (global.format === 'vault-benchmark') deps.out(JSON.stringify(vaultBenchmark));
+  else {
+    if (config.timeline && report.timeline) deps.out(`${renderTimeline(report.timeline)}\n`);
+    for (const line of renderText(report, cacheHitRate)) deps.out(line);
+    const over = report.secondsOver50ms;
+    if (over)
+      deps.out(
+        `  seconds with a p99 over 50 ms: ${over.read} (reads from a node), ${over.write} (writes); bench event loop over 50 ms: ${over.loop}` +
+          (over.slowWithLoopStall
+            ? `; in ${over.slowWithLoopStall} slow second(s) the bench's own event loop stalled over 20 ms (the host did not run it: those latencies include that wait)`
+            : ''),
+      );
+  }
   if (leftover) throw leftover;
   if (opts.check && !report.targetsMet)
     throw new CheckFailedError(
@@ -117,7 +132,10 @@ export function register(program: Command, deps: CommandDeps): void {
         'removes afterwards; it never touches data it did not write. --rate switches to a fixed arrival rate (latency counted from the ' +
         'scheduled start). --list-ratio makes that share of the operations the seed\'s "List Secrets" (a LIST of one seeded tenant\'s exchanges, never cached; the rest split by --read-ratio). Reports p50/p90/p99/p99.9/max per operation, throughput, errors and cache hit rate, with a verdict against ' +
         'the targets (cached read p99 < 2 ms, Vault read p99 < 20 ms, write p99 < 50 ms, errors < 0.1 %; with lists, list p50 < 50 ms and p99 < 100 ms); a target nothing was measured for has no data, which is not met. Exit 0; with --check, 3 when a target is missed or has no data; 2 when the cluster takes no writes, or when seeded credentials could not be removed (each listed on stderr).\n\n' +
-        'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json\n  $ vaultctl bench --list-ratio 0.05 --duration 60s',
+        "--format json has a per-second timeline (latency per operation, operations, errors, the bench process's event-loop delay); with " +
+        "--timeline every second also holds each node's metrics (from its metrics listener), and the text output prints it as a table. " +
+        "--format vault-benchmark prints hashicorp/vault-benchmark's JSON report (tests kvv2_read_test, kvv2_write_test, kvv2_list_test, total; reads that reached a node).\n\n" +
+        'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json\n  $ vaultctl bench --list-ratio 0.05 --duration 60s\n  $ vaultctl bench --duration 5m --timeline\n  $ vaultctl bench --cache off --list-ratio 0.1 --format vault-benchmark > vb.json',
     )
     .option('--users <n>', 'concurrent users (closed loop)', '100')
     .option('--think <range>', 'think time per user between operations, e.g. 0.1-1s or 0', '0.1-1s')
@@ -128,6 +146,10 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--cache <on|off>', "VaultClient's cache", 'on')
     .option('--rate <n>', 'fixed arrival rate per second (open loop)')
     .option('--tenants <n>', 'tenants to seed (6 credentials each)', '20')
+    .option(
+      '--timeline',
+      "sample every node's metrics each second (raft, BoltDB, GC) and print a per-second table",
+    )
     .option('--check', 'exit 3 when a target is missed or has no data')
     .action(async (opts: BenchOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));

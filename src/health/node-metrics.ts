@@ -8,7 +8,7 @@
  */
 
 import { request as httpRequest } from 'node:http';
-import { request } from 'node:https';
+import { type Agent, request } from 'node:https';
 import type { VaultTls } from '../vault/port.js';
 
 export interface Sample {
@@ -77,6 +77,8 @@ export interface ReadMetricsOptions {
   readonly token?: string | undefined;
   readonly tls?: VaultTls | undefined;
   readonly timeoutMs?: number;
+  /** A keep-alive agent for repeated reads over https (ignored over http). */
+  readonly agent?: Agent | undefined;
 }
 
 /** GET /v1/sys/metrics?format=prometheus. Errors name the status, never the token. */
@@ -90,6 +92,7 @@ export function fetchMetricsText(address: string, opts: ReadMetricsOptions = {})
         method: 'GET',
         headers: opts.token ? { 'X-Vault-Token': opts.token } : {},
         timeout: opts.timeoutMs ?? 3000,
+        ...(opts.agent && url.protocol === 'https:' ? { agent: opts.agent } : {}),
         ...(opts.tls
           ? { ca: opts.tls.ca, ...(opts.tls.cert ? { cert: opts.tls.cert, key: opts.tls.key } : {}) }
           : {}),

@@ -1,7 +1,8 @@
 /** Table and JSON rendering of results. */
 import chalk from 'chalk';
 
-export type OutputFormat = 'table' | 'json';
+/** `vault-benchmark`: only `bench` has it (hashicorp/vault-benchmark's report shape). */
+export type OutputFormat = 'table' | 'json' | 'vault-benchmark';
 
 /** Left-aligned columns separated by two spaces; widths ignore colour codes. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -166,6 +166,56 @@ describe('vaultctl bench on a running cluster', () => {
     );
   });
 
+  it("--timeline: every second has every node's own metrics; --format vault-benchmark: its report shape", async () => {
+    const short = [
+      'bench',
+      '--duration',
+      '2s',
+      '--warmup',
+      '0s',
+      '--tenants',
+      '1',
+      '--users',
+      '4',
+      '--cache',
+      'off',
+    ];
+    const json = await cluster.cli(['--format', 'json', ...short, '--timeline']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    const report = JSON.parse(json.stdout) as {
+      timeline: { t: number; nodes: Record<string, { values: Record<string, number>; error?: string }> }[];
+    };
+    expect(report.timeline.map((s) => s.t)).toEqual([0, 1]);
+    // Every node's own metrics listener answered, and each its own raft state.
+    for (const s of report.timeline) {
+      expect(Object.keys(s.nodes).sort()).toEqual(['vault-1', 'vault-2', 'vault-3']);
+      for (const n of Object.values(s.nodes)) {
+        expect(n.error).toBeUndefined();
+        expect(n.values.appliedIndex).toBeGreaterThan(0);
+      }
+    }
+
+    const vb = await cluster.cli(['--format', 'vault-benchmark', ...short, '--list-ratio', '0.2']);
+    expect(vb.exitCode, vb.stderr).toBe(0);
+    const out = JSON.parse(vb.stdout) as {
+      target_addr: string;
+      metrics: Record<string, { requests: number; success: number; status_codes: Record<string, number> }>;
+    };
+    // The address the client starts with: the active node's.
+    expect([0, 1, 2].map((i) => cluster.address(i))).toContain(out.target_addr);
+    expect(Object.keys(out.metrics)).toEqual([
+      'kvv2_list_test',
+      'kvv2_read_test',
+      'kvv2_write_test',
+      'total',
+    ]);
+    const t = out.metrics.total!;
+    expect(t.requests).toBeGreaterThan(0);
+    expect(t.success).toBe(1);
+    expect(t.status_codes).toEqual({ '200': t.requests });
+    await eventually(async () => expect(await benchKeys()).toEqual([]), 10_000);
+  });
+
   it('every node stops mid-run: the report, then each credential it could not remove on stderr, exit 2', async () => {
     const { child } = await benchRunning([
       '--duration',

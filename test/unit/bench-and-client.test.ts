@@ -269,6 +269,7 @@ describe('parseBenchOptions', () => {
       rate: undefined,
       tenants: 20,
       cache: true,
+      timeline: false,
       as: { think: '0.1-1s', duration: '5m', warmup: '10s' },
     });
   });

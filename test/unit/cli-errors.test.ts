@@ -79,8 +79,18 @@ describe("commander's refusals read like every other error", () => {
     expect(r.code).toBe(1);
     expectShape(
       r,
-      "Error reading the command line: option '--format <format>' argument 'xml' is invalid. Allowed choices are table, json.",
+      "Error reading the command line: option '--format <format>' argument 'xml' is invalid. Allowed choices are table, json, vault-benchmark.",
       'see vaultctl --help',
+    );
+  });
+
+  it('--format vault-benchmark on a command other than bench: exit 1 before it does anything', async () => {
+    const r = await run(['--format', 'vault-benchmark', 'health']);
+    expect(r.code).toBe(1);
+    expectShape(
+      r,
+      'Error reading --format: "vault-benchmark" is a format of `vaultctl bench` only',
+      'use --format table or --format json',
     );
   });
 
