@@ -16,6 +16,7 @@ import {
   readdirSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,8 @@ import { MOTO_CLOSURE_PY } from './moto-closure.js';
 
 const run = promisify(execFile);
 
+/** The interpreter in the image: a symlink to the host path (Python finds its prefix through it). */
+export const MOTO_PYTHON = '/bin/python3';
 /** Where the kept packages live in the image (PYTHONPATH). */
 export const MOTO_SITE = '/opt/moto';
 /** Parts of the standard library moto_server never loads. */
@@ -148,6 +151,9 @@ export async function buildMotoImage(
       return true;
     };
     for (const e of closure.entries) put(join(target, e), join(MOTO_SITE, e), keep);
+    // A fixed name for the interpreter (python3.11, python3.12, ...): the container spec runs it.
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    symlinkSync(closure.python, join(root, MOTO_PYTHON.slice(1)));
     mkdirSync(join(root, 'tmp'), { recursive: true });
     chmodSync(join(root, 'tmp'), 0o1777);
     writeFileSync(
@@ -158,7 +164,7 @@ export async function buildMotoImage(
         'COPY rootfs/ /',
         `ENV PYTHONPATH=${MOTO_SITE} PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1`,
         'WORKDIR /tmp',
-        `ENTRYPOINT ${JSON.stringify([closure.python, '-S', '-m', 'moto.server'])}`,
+        `ENTRYPOINT ${JSON.stringify([MOTO_PYTHON, '-S', '-m', 'moto.server'])}`,
         `CMD ${JSON.stringify(['-H', '0.0.0.0', '-p', String(CONTAINER_KMS_PORT)])}`,
         '',
       ].join('\n'),

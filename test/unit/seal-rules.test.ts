@@ -203,7 +203,6 @@ describe('awskms HCL and secrets', () => {
       for (const input of [
         { version: '2.6.2', seal: { type: 'awskms' as const, awskms: AWS } },
         { seal: { type: 'awskms' as const, awskms: { ...AWS, plugin: PLUGIN } } },
-        { version: '2.6.2', seal: { devKms: { enabled: true } } },
       ]) {
         const rendered = renderCluster(resolveSpec(input).spec, '/state/x');
         const text = rendered.files.map((f) => f.content).join('\n') + JSON.stringify(rendered.containers);
@@ -213,5 +212,19 @@ describe('awskms HCL and secrets', () => {
     } finally {
       process.env = saved;
     }
+  });
+
+  it('the dev KMS: its own container on the network, fixed dev credentials, nothing taken from the environment', () => {
+    const s = resolveSpec({ name: 'devk', version: '2.6.2', seal: { devKms: { enabled: true } } }).spec;
+    const rendered = renderCluster(s, '/state/x');
+    const kms = rendered.containers.find((c) => c.name === 'devk-kms');
+    expect(kms?.network.aliases).toEqual(['kms']);
+    expect(kms?.ports).toEqual([{ hostIp: '127.0.0.1', hostPort: s.seal.devKms.port, containerPort: 5000 }]);
+    const node = rendered.containers[0]!;
+    expect(node.passEnv).toEqual([]);
+    expect(node.env.AWS_ACCESS_KEY_ID).toBe('vaultctl-dev');
+    expect(rendered.files.find((f) => f.path === 'nodes/vault-1/node.hcl')?.content).toContain(
+      'endpoint   = "http://kms:5000"',
+    );
   });
 });
