@@ -132,9 +132,9 @@ describe('hclString', () => {
   });
 
   it('escapes "${" in user values in the rendered HCL', () => {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${ is what is tested
     const s = spec({
       version: PREVIOUS,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${ is what is tested
       seal: { type: 'awskms', awskms: { region: 'eu-west-1', kmsKeyId: 'key-${x}' } },
     });
     expect(renderNodeHcl(s, s.nodes[0]!)).toContain('kms_key_id = "key-$${x}"');
