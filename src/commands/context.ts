@@ -97,6 +97,8 @@ export interface SpecFlags {
   readonly monitoring?: boolean;
   readonly monitoringImage?: string;
   readonly monitoringPort?: string;
+  /** `up` only: run the dev KMS (moto) and seal with awskms through it. */
+  readonly devKms?: boolean;
 }
 
 function intOrRaw(v: string | undefined): number | string | undefined {
@@ -114,7 +116,8 @@ export function specFlagsLayer(global: GlobalOptions, f: SpecFlags): Record<stri
     apiPortBase: intOrRaw(f.apiPort),
     bindAddress: f.bindAddress,
   };
-  if (f.seal) layer.seal = { type: f.seal };
+  if (f.seal || f.devKms)
+    layer.seal = { ...(f.seal ? { type: f.seal } : {}), ...(f.devKms ? { devKms: { enabled: true } } : {}) };
   if (f.tls !== undefined) layer.tls = { enabled: f.tls };
   const monitoring: Record<string, unknown> = {
     enabled: f.monitoring,

@@ -8,6 +8,7 @@ import {
   DEBIAN_PROMETHEUS,
 } from '../image/host-binary.js';
 import { buildServerImage } from '../image/image.js';
+import { buildMotoImage } from '../image/moto-image.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 
@@ -16,6 +17,12 @@ export interface ImageBuildOptions {
   readonly tag?: string;
   readonly prometheus?: boolean;
   readonly haproxy?: boolean;
+  /** The dev KMS image from a pip --target directory holding moto[server]. */
+  readonly moto?: string;
+  readonly python?: string;
+  /** A KMS plugin binary baked into the server image (its SHA-256 is printed and labelled). */
+  readonly kmsPlugin?: string;
+  readonly kmsPluginSha256?: string;
 }
 
 export async function run(
@@ -29,6 +36,21 @@ export async function run(
       '--prometheus and --haproxy together',
       'build one image at a time',
     );
+  if (opts.moto) {
+    const res = await buildMotoImage(
+      resolve(deps.cwd, opts.moto),
+      { ...(opts.python ? { python: opts.python } : {}), ...(opts.tag ? { tag: opts.tag } : {}) },
+      { runtime: deps.runtime(), progress: deps.progress },
+    );
+    if (global.format === 'json') deps.out(json(res));
+    else {
+      deps.out(
+        `Built ${res.tag} (moto ${res.motoVersion} on Python ${res.pythonVersion}, ${res.id.replace('sha256:', '').slice(0, 12)}; ${res.packages} package entries, ${res.libraries.length} shared libraries)`,
+      );
+      deps.out('Use it with: vaultctl up --seal awskms --dev-kms --server-version 2.6.2');
+    }
+    return 0;
+  }
   if (opts.haproxy) {
     const res = await buildHaproxyImage(resolve(deps.cwd, opts.binary ?? DEBIAN_HAPROXY), opts.tag, {
       runtime: deps.runtime(),
@@ -65,16 +87,27 @@ export async function run(
       'no --binary given',
       'give the server binary: --binary "$(bash scripts/setup.sh --print-bao)", or --prometheus for a Prometheus image',
     );
-  const res = await buildServerImage(resolve(deps.cwd, opts.binary), opts.tag, {
-    runtime: deps.runtime(),
-    progress: deps.progress,
-  });
+  const res = await buildServerImage(
+    resolve(deps.cwd, opts.binary),
+    opts.tag,
+    { runtime: deps.runtime(), progress: deps.progress },
+    opts.kmsPlugin
+      ? {
+          kmsPlugin: resolve(deps.cwd, opts.kmsPlugin),
+          ...(opts.kmsPluginSha256 ? { kmsPluginSha256: opts.kmsPluginSha256 } : {}),
+        }
+      : {},
+  );
   if (global.format === 'json') deps.out(json(res));
   else {
     deps.out(
       `Built ${res.tag} (${res.flavor} ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)})`,
     );
     deps.out(`Use it with: vaultctl up --image ${res.tag}   (or image: ${res.tag} in vaultctl.yaml)`);
+    if (res.kmsPlugin)
+      deps.out(
+        `KMS plugin ${res.kmsPlugin.command} (sha256 ${res.kmsPlugin.sha256}) in ${res.kmsPlugin.directory}: seal.awskms.plugin: {binary: ${opts.kmsPlugin}, sha256: ${res.kmsPlugin.sha256}}`,
+      );
   }
   return 0;
 }
@@ -90,7 +123,9 @@ export function register(program: Command, deps: CommandDeps): void {
         "With --prometheus it builds the Prometheus image of `up --monitoring` from Debian's prometheus binary and the " +
         "shared libraries it loads (ldd); with --haproxy the image of the active-node endpoint from Debian's haproxy, the same way.\n\n" +
         'Example:\n  $ vaultctl image build --binary "$(bash scripts/setup.sh --print-bao)" --tag vaultctl/openbao:2.7.2\n' +
-        '  $ vaultctl image build --prometheus\n  $ vaultctl image build --haproxy',
+        '  $ vaultctl image build --prometheus\n  $ vaultctl image build --haproxy\n' +
+        '  $ vaultctl image build --binary "$(bash scripts/setup.sh --print-bao)" --kms-plugin ./openbao-plugin-kms-aws --kms-plugin-sha256 <hex>\n' +
+        '  $ vaultctl image build --moto ~/.cache/vaultctl/moto-5.2.1',
     )
     .option(
       '--binary <path>',
@@ -101,6 +136,19 @@ export function register(program: Command, deps: CommandDeps): void {
       '--haproxy',
       `build the endpoint's HAProxy image from ${DEBIAN_HAPROXY} (default tag vaultctl/haproxy:<version>)`,
     )
+    .option(
+      '--kms-plugin <path>',
+      'with --binary: bake this KMS plugin (e.g. openbao-plugin-kms-aws) into the image, for seal.awskms.plugin on OpenBao >= 2.7',
+    )
+    .option(
+      '--kms-plugin-sha256 <hex>',
+      "refuse the plugin unless its SHA-256 is this (the release's checksum)",
+    )
+    .option(
+      '--moto <dir>',
+      'build the dev KMS image (vaultctl/moto:<version>) from a pip --target dir holding moto[server]',
+    )
+    .option('--python <path>', 'with --moto: the Python to build it from (default python3)')
     .option('--tag <ref>', 'image tag (default vaultctl/<flavor>:<version>)')
     .action(async (opts: ImageBuildOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));

@@ -82,7 +82,8 @@ export function register(program: Command, deps: CommandDeps): void {
         'With --monitoring it also runs Prometheus on the cluster network, scraping every node (metrics token from `init`), ' +
         'its port published on 127.0.0.1.\n\n' +
         'Example:\n  $ vaultctl up --dry-run\n  $ vaultctl up --image vaultctl/openbao:2.7.2\n' +
-        '  $ vaultctl up --monitoring --monitoring-image vaultctl/prometheus:2.42.0',
+        '  $ vaultctl up --monitoring --monitoring-image vaultctl/prometheus:2.42.0\n' +
+        '  $ vaultctl up --dev-kms --server-version 2.6.2   (awskms through a local KMS API)',
     )
     .option('--dry-run', 'print the plan and change nothing')
     .addOption(
@@ -99,6 +100,12 @@ export function register(program: Command, deps: CommandDeps): void {
       new Option('--monitoring-port <port>', 'Prometheus port on 127.0.0.1 (default 9090)').helpGroup(
         'Monitoring:',
       ),
+    )
+    .addOption(
+      new Option(
+        '--dev-kms',
+        "development only: run moto's AWS KMS API (vaultctl/moto) on the cluster network and auto-unseal with awskms through it (remembered; seal.devKms.enabled)",
+      ).helpGroup('Cluster spec:'),
     );
   addSpecOptions(cmd).action(async (opts: UpOptions, c: Command) => {
     deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));

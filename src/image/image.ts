@@ -3,6 +3,7 @@
  * pull from a registry. `FROM scratch` plus the binary: nothing else runs in the container.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
@@ -11,6 +12,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   readSync,
   rmSync,
   statSync,
@@ -128,14 +130,55 @@ export interface ImageBuildResult {
   readonly id: string;
   readonly flavor: Flavor;
   readonly version: string;
+  /** The KMS plugin baked in, when one was given. */
+  readonly kmsPlugin?: { readonly command: string; readonly sha256: string; readonly directory: string };
+}
+
+/** The image label that names the SHA-256 of the KMS plugin baked in (`up` checks it against the spec). */
+export const KMS_PLUGIN_LABEL = 'io.vaultctl.kms-plugin-sha256';
+
+/** Checks a KMS plugin binary: a static ELF (FROM scratch has no libraries), with the SHA-256 asked for. */
+export function inspectKmsPlugin(path: string, want?: string): { command: string; sha256: string } {
+  const doing = `checking the KMS plugin ${path}`;
+  let elf: ReturnType<typeof inspectElf>;
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a regular file');
+    elf = inspectElf(path);
+  } catch (err) {
+    throw new UsageError(
+      doing,
+      (err as Error).message,
+      'give the plugin executable, e.g. openbao-plugin-kms-aws from the openbao-plugins releases',
+    );
+  }
+  if (!elf.elf) throw new UsageError(doing, 'not an ELF executable', 'give the plugin binary itself');
+  if (!elf.static)
+    throw new UsageError(
+      doing,
+      'dynamically linked: it cannot run in a FROM scratch image',
+      'use the release build (CGO disabled)',
+    );
+  const sha256 = createHash('sha256').update(readFileSync(path)).digest('hex');
+  if (want && want.toLowerCase() !== sha256)
+    throw new UsageError(
+      doing,
+      `its SHA-256 is ${sha256}, not ${want.toLowerCase()}`,
+      'download the plugin again and compare with the checksum of its release',
+    );
+  return { command: basename(path), sha256 };
 }
 
 export async function buildServerImage(
   binary: string,
   tag: string | undefined,
   deps: { runtime: ContainerRuntime; progress: Progress },
+  opts: { readonly kmsPlugin?: string; readonly kmsPluginSha256?: string } = {},
 ): Promise<ImageBuildResult> {
   const facts = await inspectBinary(binary);
+  const plugin = opts.kmsPlugin ? inspectKmsPlugin(opts.kmsPlugin, opts.kmsPluginSha256) : undefined;
+  if (plugin && facts.flavor !== 'openbao')
+    throw new UsageError('building an image', 'Vault loads no KMS plugins', 'drop --kms-plugin');
+  const pluginDir = `/${facts.flavor}/plugins`;
   const finalTag = tag ?? defaultLocalTag(facts);
   const name = facts.flavor === 'openbao' ? 'bao' : 'vault';
   await deps.runtime.ping();
@@ -148,6 +191,11 @@ export async function buildServerImage(
     }
     mkdirSync(join(dir, 'tmp'));
     chmodSync(join(dir, 'tmp'), 0o1777);
+    if (plugin) {
+      mkdirSync(join(dir, 'plugins'));
+      copyFileSync(opts.kmsPlugin!, join(dir, 'plugins', plugin.command));
+      chmodSync(join(dir, 'plugins', plugin.command), 0o755);
+    }
     writeFileSync(
       join(dir, 'Dockerfile'),
       [
@@ -155,6 +203,7 @@ export async function buildServerImage(
         'FROM scratch',
         `COPY ${name} /bin/${name}`,
         'COPY tmp /tmp',
+        ...(plugin ? [`COPY plugins ${pluginDir}`] : []),
         'ENV PATH=/bin',
         `ENTRYPOINT ["/bin/${name}"]`,
         `CMD ["server", "-config=/${facts.flavor}/config"]`,
@@ -165,14 +214,24 @@ export async function buildServerImage(
     const id = await deps.runtime.buildImage(
       {
         contextDir: dir,
-        files: ['Dockerfile', name, 'tmp'],
+        files: ['Dockerfile', name, 'tmp', ...(plugin ? ['plugins'] : [])],
         tag: finalTag,
-        labels: { 'io.vaultctl.flavor': facts.flavor, 'io.vaultctl.version': facts.version },
+        labels: {
+          'io.vaultctl.flavor': facts.flavor,
+          'io.vaultctl.version': facts.version,
+          ...(plugin ? { [KMS_PLUGIN_LABEL]: plugin.sha256 } : {}),
+        },
       },
       (e: ProgressEvent) => deps.progress.debug(e.status),
     );
     deps.progress.done(`built ${finalTag}`);
-    return { tag: finalTag, id, flavor: facts.flavor, version: facts.version };
+    return {
+      tag: finalTag,
+      id,
+      flavor: facts.flavor,
+      version: facts.version,
+      ...(plugin ? { kmsPlugin: { ...plugin, directory: pluginDir } } : {}),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

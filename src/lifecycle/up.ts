@@ -10,6 +10,7 @@ import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
 import { errorMessage, RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
+import { devKmsContainerName } from '../spec/dev-kms-names.js';
 import {
   clusterLabels,
   endpointAddress,
@@ -27,6 +28,7 @@ import type { RenderedCluster } from '../templates/rendered.js';
 import { clientTlsFromState, ensureTls } from '../tls/tls.js';
 import { ensureUnsealer, transitNodeToken, withTransitToken } from '../unsealer/unsealer.js';
 import type { VaultConnector, VaultTls } from '../vault/port.js';
+import { ensureDevKmsKey } from './dev-kms.js';
 import {
   ensureImage,
   haproxyImageHint,
@@ -294,10 +296,17 @@ export async function upCluster(
   const creates = plan.steps.filter((s) => s.action === 'create-container').map((s) => s.target);
   const monitoringName = monitoringContainerName(spec);
   const endpointName = endpointContainerName(spec);
-  const pulled = creates.some((n) => n !== monitoringName && n !== endpointName)
+  const kmsContainer = devKmsContainerName(spec.name);
+  const pulled = creates.some((n) => n !== monitoringName && n !== endpointName && n !== kmsContainer)
     ? await ensureImage(spec.image, serverImageHint(spec), deps)
     : false;
   if (creates.includes(endpointName)) await ensureImage(spec.endpoint.image, haproxyImageHint(spec), deps);
+  if (creates.includes(devKmsContainerName(spec.name)))
+    await ensureImage(
+      spec.seal.devKms.image,
+      'build it from moto[server]: bash scripts/setup.sh (or vaultctl image build --moto DIR)',
+      deps,
+    );
   if (monitoring && creates.includes(monitoringName))
     await ensureImage(spec.monitoring.image, prometheusImageHint(spec), deps);
 
@@ -341,13 +350,33 @@ export async function upCluster(
     }
   };
 
+  // The dev KMS starts first and holds the key before any node starts: a node whose seal key is
+  // missing exits at once.
+  const kmsName = devKmsContainerName(spec.name);
+  const steps = spec.seal.devKms.enabled
+    ? [
+        ...plan.steps.filter((s) => !s.action.endsWith('-container')),
+        ...plan.steps.filter((s) => s.action.endsWith('-container') && s.target === kmsName),
+        ...plan.steps.filter((s) => s.action.endsWith('-container') && s.target !== kmsName),
+      ]
+    : plan.steps;
+  let kmsReady = !spec.seal.devKms.enabled;
+  const kmsKey = async () => {
+    progress.step('waiting for the dev KMS and its key');
+    const key = await ensureDevKmsKey(spec, { signal: deps.signal });
+    if (key.created)
+      progress.info(`dev KMS: created the key ${key.alias} (${key.keyId}); it lives in memory only`);
+    kmsReady = true;
+  };
   try {
-    for (const s of plan.steps) {
+    for (const s of steps) {
       if (deps.signal?.aborted) throw deps.signal.reason ?? new Error('aborted');
+      if (!kmsReady && s.action === 'start-container' && s.target !== kmsName) await kmsKey();
       progress.step(describeStep(s));
       await apply(s);
       progress.debug(describeStep(s), s.container?.hostname);
     }
+    if (!kmsReady) await kmsKey();
     if (plan.steps.length > 0) progress.step('waiting for every node to answer');
     await waitForApis(rendered, deps, opts.readyTimeoutMs ?? 60_000, clientTlsFromState(spec, state));
     if (monitoring) {

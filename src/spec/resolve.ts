@@ -5,10 +5,12 @@
  * problem is reported at once with its dotted path.
  */
 import { ConfigError } from '../errors.js';
+import { CONTAINER_KMS_PORT, DEV_KMS_HOST, DEV_KMS_REGION, devKmsKeyAlias } from './dev-kms-names.js';
 import {
   type ClusterSpec,
   defaultHaproxyImage,
   defaultImage,
+  defaultMotoImage,
   defaultPrometheusImage,
   type NodeSpec,
   type ParsedSpec,
@@ -18,6 +20,7 @@ import {
   versionOfImage,
 } from './schema.js';
 import { readsOnlyAccepted, schemaPass } from './schema-pass.js';
+import { sealFindings, serverRules } from './seal-rules.js';
 
 /** A cross-field problem and the dotted paths of the values it was judged on. */
 interface RuleProblem extends SpecProblem {
@@ -48,7 +51,12 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
   const sealType = sealTypeOf(p);
   const endpoint = endpointPorts(p, nodes);
   const minQuorum = p.raft.autopilot.minQuorum ?? nodes.length;
-  const warnings: string[] = [];
+  const warnings: string[] = sealFindings(serverRules(p.flavor, serverVersionOf(p)), {
+    type: sealType,
+    plugin: p.seal.awskms?.plugin !== undefined,
+  })
+    .filter((f) => f.severity === 'warning')
+    .map((f) => `${f.path}: ${f.message}`);
 
   if (p.bindAddress !== '127.0.0.1') {
     warnings.push(
@@ -74,9 +82,18 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
     input: stripUndefined(input as Json),
     ...rest,
     image: p.image ?? defaultImage(p.flavor, p.version),
-    serverVersion: p.version ?? versionOfImage(p.image ?? defaultImage(p.flavor)),
+    serverVersion: serverVersionOf(p),
     nodes,
-    seal: { ...p.seal, type: sealType },
+    seal: {
+      ...p.seal,
+      type: sealType,
+      ...(p.seal.devKms.enabled ? { awskms: devKmsSeal(p.name) } : {}),
+      devKms: {
+        ...p.seal.devKms,
+        port: devKmsPort(p, nodes),
+        image: p.seal.devKms.image ?? defaultMotoImage(),
+      },
+    },
     monitoring: { ...p.monitoring, image: p.monitoring.image ?? defaultPrometheusImage() },
     endpoint: {
       ...p.endpoint,
@@ -108,7 +125,25 @@ function endpointPorts(
 }
 
 function sealTypeOf(p: ParsedSpec): SealType {
-  return p.seal.type ?? (p.flavor === 'openbao' ? 'static' : 'shamir');
+  return p.seal.type ?? (p.seal.devKms.enabled ? 'awskms' : p.flavor === 'openbao' ? 'static' : 'shamir');
+}
+
+function serverVersionOf(p: ParsedSpec): string | undefined {
+  return p.version ?? versionOfImage(p.image ?? defaultImage(p.flavor));
+}
+
+/** The dev KMS on the cluster network: moto's server under the alias `kms`, a key named after the cluster. */
+function devKmsSeal(cluster: string): NonNullable<ParsedSpec['seal']['awskms']> {
+  return {
+    region: DEV_KMS_REGION,
+    kmsKeyId: devKmsKeyAlias(cluster),
+    endpoint: `http://${DEV_KMS_HOST}:${CONTAINER_KMS_PORT}`,
+  };
+}
+
+/** The dev KMS' host port: after the endpoint's two. */
+function devKmsPort(p: ParsedSpec, nodes: readonly NodeSpec[]): number {
+  return p.seal.devKms.port ?? p.apiPortBase + 2 * nodes.length + 2;
 }
 
 function nodesOf(p: ParsedSpec): NodeSpec[] {
@@ -190,7 +225,21 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
     );
   }
   const sealReads = ['flavor', 'seal.type'];
-  if (sealType === 'awskms' && !p.seal.awskms) {
+  if (p.seal.devKms.enabled && sealType !== 'awskms') {
+    add(
+      'seal.devKms',
+      `the dev KMS serves the awskms seal, not ${sealType}: drop --dev-kms or use --seal awskms`,
+      ['seal.devKms', ...sealReads],
+    );
+  }
+  if (p.seal.devKms.enabled && p.seal.awskms) {
+    add(
+      'seal.awskms',
+      'the dev KMS brings its own key and endpoint: remove seal.awskms, or turn seal.devKms off for a real KMS',
+      ['seal.devKms', 'seal.awskms'],
+    );
+  }
+  if (sealType === 'awskms' && !p.seal.awskms && !p.seal.devKms.enabled) {
     add('seal.awskms', 'seal type awskms needs seal.awskms.region and seal.awskms.kmsKeyId', [
       ...sealReads,
       'seal.awskms',
@@ -210,6 +259,12 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
         'a token file is for an existing transit server (seal.transit.address); the unsealer issues its own token',
         [...sealReads, 'seal.transit'],
       );
+  }
+  for (const f of sealFindings(serverRules(p.flavor, serverVersionOf(p)), {
+    type: sealType,
+    plugin: p.seal.awskms?.plugin !== undefined,
+  })) {
+    if (f.severity === 'problem') add(f.path, f.message, f.reads);
   }
   // Autopilot prunes a dead server only while more than minQuorum remain: with the node count as the
   // floor, a dead node is removed once its replacement has joined, never shrinking the cluster.
@@ -249,6 +304,25 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
       add('endpoint.standbyPort', `port ${standbyPort} is the endpoint's own port`, reads);
   }
 
+  if (p.seal.devKms.enabled) {
+    const kmsPort = devKmsPort(p, nodes);
+    const owner = [
+      ...nodes.flatMap((n) => [
+        { port: n.apiPort, by: `the API port of ${n.name}` },
+        { port: n.apiPort + 1, by: `the metrics port of ${n.name}` },
+      ]),
+      ...(p.endpoint.enabled ? [{ port: endpointPort, by: "the endpoint's port" }] : []),
+      ...(standbyPort !== undefined ? [{ port: standbyPort, by: "the endpoint's standby port" }] : []),
+      ...(p.monitoring.enabled ? [{ port: p.monitoring.port, by: 'the Prometheus port' }] : []),
+    ].find((t) => t.port === kmsPort);
+    if (owner)
+      add('seal.devKms.port', `port ${kmsPort} is ${owner.by}`, [
+        'seal.devKms',
+        'endpoint',
+        'monitoring.port',
+        ...portReads,
+      ]);
+  }
   const portOwner = nodes.find((n) => n.apiPort === p.monitoring.port);
   if (portOwner) {
     add('monitoring.port', `port ${p.monitoring.port} is the API port of ${portOwner.name}`, [

@@ -19,6 +19,8 @@ export const PINNED = {
   prometheus: '2.42.0',
   /** Debian 12's haproxy: the active-node endpoint's image is built from it on hosts without a registry. */
   haproxy: '2.6.12',
+  /** moto's server (PyPI moto[server]): a local AWS KMS API for the awskms seal's tests and `up --dev-kms`. */
+  moto: '5.2.1',
 } as const;
 
 export const FLAVORS = ['openbao', 'vault'] as const;
@@ -97,8 +99,31 @@ export const specInputSchema = z.strictObject({
           region: z.string().min(1),
           kmsKeyId: z.string().min(1),
           endpoint: z.string().url().optional(),
+          /**
+           * An external KMS plugin (OpenBao >= 2.6; required from 2.7, which has no built-in awskms):
+           * the binary on this host, baked into the server image by `vaultctl image build
+           * --kms-plugin`, and its SHA-256, which the server checks before it runs it.
+           */
+          plugin: z
+            .strictObject({
+              binary: z.string().min(1),
+              sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the SHA-256 as 64 lowercase hex digits'),
+            })
+            .optional(),
         })
         .optional(),
+      /**
+       * Development only: `up` runs moto's KMS server on the cluster network and creates the key;
+       * the seal then needs no seal.awskms (an in-memory key: removing the container loses the data).
+       */
+      devKms: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          /** Host port (127.0.0.1) vaultctl creates the key through; default after the endpoint's. */
+          port: port.optional(),
+          image: z.string().min(1).optional(),
+        })
+        .prefault({}),
       transit: z
         .strictObject({
           /**
@@ -241,7 +266,10 @@ export interface ClusterSpec
    */
   readonly serverVersion: string | undefined;
   readonly nodes: readonly NodeSpec[];
-  readonly seal: ParsedSpec['seal'] & { readonly type: SealType };
+  readonly seal: ParsedSpec['seal'] & {
+    readonly type: SealType;
+    readonly devKms: ParsedSpec['seal']['devKms'] & { readonly port: number; readonly image: string };
+  };
   readonly monitoring: ParsedSpec['monitoring'] & { readonly image: string };
   readonly endpoint: ParsedSpec['endpoint'] & {
     readonly image: string;
@@ -287,6 +315,11 @@ export function versionOfImage(ref: string): string | undefined {
   if (colon < 0 || name.slice(colon).includes('/')) return undefined;
   const m = /^v?(\d+\.\d+\.\d+)$/.exec(name.slice(colon + 1));
   return m?.[1];
+}
+
+/** The dev KMS image: built by scripts/setup.sh from the host's Python and a pip --target of moto[server]. */
+export function defaultMotoImage(): string {
+  return `vaultctl/moto:${PINNED.moto}`;
 }
 
 export function defaultHaproxyImage(): string {

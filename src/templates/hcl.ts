@@ -2,9 +2,11 @@
  * Node configuration (HCL) for OpenBao and Vault. One function per stanza keeps each readable;
  * `renderNodeHcl` puts them together. Values are escaped with `hclString`.
  */
+import { basename } from 'node:path';
 import { apiScheme, CONTAINER_METRICS_PORT, transitSettings } from '../spec/names.js';
 import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT, CONTAINER_CLUSTER_PORT } from '../spec/schema.js';
+import { serverRules } from '../spec/seal-rules.js';
 
 /** Where things live inside a node's container, by flavor. */
 export interface NodePaths {
@@ -16,6 +18,8 @@ export interface NodePaths {
   readonly sealKey: string;
   /** Directory with ca.pem, cert.pem, key.pem of the node (mounted read-only). */
   readonly tls: string;
+  /** `plugin_directory`: where `image build --kms-plugin` puts a KMS plugin in the server image. */
+  readonly plugins: string;
   readonly binary: string;
   readonly envPrefix: 'BAO' | 'VAULT';
 }
@@ -30,6 +34,7 @@ export function nodePaths(flavor: ClusterSpec['flavor']): NodePaths {
     logs: `${base}/logs`,
     sealKey: `${base}/seal/seal.key`,
     tls: `${base}/tls`,
+    plugins: `${base}/plugins`,
     binary: flavor === 'openbao' ? 'bao' : 'vault',
     envPrefix: flavor === 'openbao' ? 'BAO' : 'VAULT',
   };
@@ -67,6 +72,7 @@ function sealStanza(spec: ClusterSpec, paths: NodePaths): string {
     case 'awskms': {
       const k = s.awskms!;
       return [
+        ...(k.plugin ? kmsPluginStanza('awskms', k.plugin, paths) : []),
         '# Auto-unseal with AWS KMS. Credentials come from the environment (AWS_* variables or an instance role).',
         'seal "awskms" {',
         `  region     = ${hclString(k.region)}`,
@@ -95,6 +101,32 @@ function sealStanza(spec: ClusterSpec, paths: NodePaths): string {
       ].join('\n');
     }
   }
+}
+
+/** The file name a KMS plugin has in the image's plugin directory (what `image build` copies it as). */
+export function kmsPluginCommand(plugin: { readonly binary: string }): string {
+  return basename(plugin.binary);
+}
+
+/**
+ * An external KMS plugin, registered under the seal's own name so that `seal "<name>"` runs it.
+ * The server checks the binary's SHA-256 before it executes it.
+ */
+function kmsPluginStanza(
+  seal: string,
+  plugin: { readonly binary: string; readonly sha256: string },
+  paths: NodePaths,
+): string[] {
+  return [
+    `# The ${seal} seal as an external KMS plugin (OpenBao 2.7 has no built-in cloud KMS seals),`,
+    '# baked into the server image by `vaultctl image build --kms-plugin`.',
+    `plugin_directory = ${hclString(paths.plugins)}`,
+    `plugin "kms" ${hclString(seal)} {`,
+    `  command   = ${hclString(kmsPluginCommand(plugin))}`,
+    `  sha256sum = ${hclString(plugin.sha256)}`,
+    '}',
+    '',
+  ];
 }
 
 /** http or https, as the spec says. */
@@ -165,17 +197,18 @@ export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
   const paths = nodePaths(spec.flavor);
   const scheme = apiScheme(spec);
   const peers = spec.nodes.filter((n) => n.name !== node.name);
+  const fields = serverRules(spec.flavor, spec.serverVersion).fields;
   const lines: string[] = [
     `# ${spec.flavor === 'openbao' ? 'OpenBao' : 'Vault'} node ${node.name} of cluster ${spec.name}.`,
     '# Rendered by vaultctl from the cluster spec: change the spec and run `vaultctl up`, do not edit.',
     '',
     `ui            = ${spec.ui}`,
-    // OpenBao has no mlock, and 2.7 logs the field as unknown on every start; Vault with Raft
-    // storage must have it off explicitly.
-    ...(spec.flavor === 'vault' ? ['disable_mlock = true'] : []),
+    // Only the fields this server knows (seal-rules.ts): OpenBao logs disable_mlock as unknown on
+    // every start; Vault with Raft storage must have it off explicitly.
+    ...(fields.disableMlock ? ['disable_mlock = true'] : []),
     // Standbys answer reads from their own, lagging state only when the spec opts in; otherwise they
     // forward every request to the active node, and a write is read back through any node.
-    ...(spec.flavor === 'openbao' ? [`disable_standby_reads = ${!spec.standbyReads}`] : []),
+    ...(fields.disableStandbyReads ? [`disable_standby_reads = ${!spec.standbyReads}`] : []),
     `log_level     = ${hclString(spec.logLevel)}`,
     `cluster_name  = ${hclString(spec.name)}`,
     `api_addr      = ${hclString(`${scheme}://${node.name}:${CONTAINER_API_PORT}`)}`,

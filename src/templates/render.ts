@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ContainerSpec, Mount } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
+import { DEV_KMS_CREDENTIALS } from '../spec/dev-kms-names.js';
 import {
   apiScheme,
   COMPOSE_FILE,
@@ -27,6 +28,7 @@ import type { ClusterSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT } from '../spec/schema.js';
 import { renderUnsealer } from '../unsealer/render.js';
 import { renderCompose } from './compose.js';
+import { renderDevKms } from './dev-kms.js';
 import { renderEndpoint } from './endpoint.js';
 import { nodePaths, renderNodeHcl } from './hcl.js';
 import {
@@ -39,7 +41,15 @@ import type { NamedResource, RenderedCluster, RenderedFile } from './rendered.js
 
 /** Seal credentials the nodes read from their environment; passed through, never rendered. */
 export function sealCredentialEnv(spec: ClusterSpec): string[] {
-  if (spec.seal.type === 'awskms') return ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+  if (spec.seal.type === 'awskms' && !spec.seal.devKms.enabled)
+    return [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_SESSION_TOKEN',
+      'AWS_REGION',
+      'AWS_DEFAULT_REGION',
+      'AWS_PROFILE',
+    ];
   if (spec.seal.type === 'transit') return [`${nodePaths(spec.flavor).envPrefix}_TOKEN`];
   return [];
 }
@@ -93,6 +103,13 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
         ...(spec.tls.enabled ? { [`${paths.envPrefix}_CACERT`]: `${paths.tls}/ca.pem` } : {}),
         // The official images' entrypoints drop privileges and setcap; vaultctl runs the binary directly.
         SKIP_SETCAP: 'true',
+        // The dev KMS checks no credentials, but the AWS SDK wants some: a fixed pair, not a secret.
+        ...(spec.seal.devKms.enabled
+          ? {
+              AWS_ACCESS_KEY_ID: DEV_KMS_CREDENTIALS.accessKeyId,
+              AWS_SECRET_ACCESS_KEY: DEV_KMS_CREDENTIALS.secretAccessKey,
+            }
+          : {}),
       },
       passEnv: sealCredentialEnv(spec),
       mounts,
@@ -127,6 +144,7 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
       .slice(0, 16);
     return { ...base, labels: { ...nodeLabels, [LABELS.kind]: 'node', [LABELS.configHash]: configHash } };
   });
+  if (spec.seal.devKms.enabled) containers.push(renderDevKms(spec, network));
   if (spec.endpoint.enabled) {
     const e = renderEndpoint(spec, outDir, network);
     files.push(...e.files);

@@ -110,7 +110,7 @@ describe('resolveSpec cross-field rules', () => {
   });
 
   it('refuses the awskms seal without its settings', () => {
-    expect(problemPaths({ seal: { type: 'awskms' } })).toEqual(['seal.awskms']);
+    expect(problemPaths({ version: '2.6.2', seal: { type: 'awskms' } })).toEqual(['seal.awskms']);
   });
 
   it('takes the transit seal without an address as the unsealer vaultctl runs (OpenBao only)', () => {
@@ -264,9 +264,9 @@ describe('resolveSpec reports schema and cross-field problems together', () => {
   });
 
   it('a missing required field is reported once, and the rule on its object is skipped', () => {
-    expect(problemPaths({ seal: { type: 'awskms', awskms: { region: 'eu-west-1' } } })).toEqual([
-      'seal.awskms.kmsKeyId',
-    ]);
+    expect(
+      problemPaths({ version: '2.6.2', seal: { type: 'awskms', awskms: { region: 'eu-west-1' } } }),
+    ).toEqual(['seal.awskms.kmsKeyId']);
   });
 
   it('rules that read only accepted values still run next to refused ones', () => {

@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { LABELS } from '../../src/runtime/port.js';
 import { COMPOSE_FILE } from '../../src/spec/names.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
-import type { ClusterSpec, SpecInput } from '../../src/spec/schema.js';
+import { type ClusterSpec, PINNED, type SpecInput } from '../../src/spec/schema.js';
 import { hclString, renderNodeHcl } from '../../src/templates/hcl.js';
 import { renderPolicies } from '../../src/templates/policies.js';
 import { renderCluster } from '../../src/templates/render.js';
@@ -20,6 +20,8 @@ const CASES: Record<string, SpecInput> = {
   'vault-shamir': { flavor: 'vault' },
   'openbao-shamir-5': { seal: { type: 'shamir' }, nodeCount: 5 },
   'openbao-awskms': {
+    // The last OpenBao with the awskms seal built in; 2.7 needs the plugin (the next case).
+    version: PINNED.openbaoPrevious,
     seal: {
       type: 'awskms',
       awskms: {
@@ -29,7 +31,22 @@ const CASES: Record<string, SpecInput> = {
       },
     },
   },
+  'openbao-awskms-plugin': {
+    seal: {
+      type: 'awskms',
+      awskms: {
+        region: 'eu-central-1',
+        kmsKeyId: 'alias/vaultctl-unseal',
+        plugin: {
+          binary: '/opt/plugins/openbao-plugin-kms-aws',
+          sha256: '5f4dcc3b5aa765d61d8327deb882cf995f4dcc3b5aa765d61d8327deb882cf99',
+        },
+      },
+    },
+  },
 };
+
+const PREVIOUS = PINNED.openbaoPrevious;
 
 function spec(input: SpecInput = {}): ClusterSpec {
   return resolveSpec(input).spec;
@@ -106,14 +123,20 @@ describe('hclString', () => {
   });
 
   it('escapes user values in the rendered HCL', () => {
-    const s = spec({ seal: { type: 'awskms', awskms: { region: 'eu-west-1', kmsKeyId: 'k"%{x}\n' } } });
+    const s = spec({
+      version: PREVIOUS,
+      seal: { type: 'awskms', awskms: { region: 'eu-west-1', kmsKeyId: 'k"%{x}\n' } },
+    });
     const hcl = renderNodeHcl(s, s.nodes[0]!);
     expect(hcl).toContain('kms_key_id = "k\\"%%{x}\\n"');
   });
 
   it('escapes "${" in user values in the rendered HCL', () => {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${ is what is tested
-    const s = spec({ seal: { type: 'awskms', awskms: { region: 'eu-west-1', kmsKeyId: 'key-${x}' } } });
+    const s = spec({
+      version: PREVIOUS,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${ is what is tested
+      seal: { type: 'awskms', awskms: { region: 'eu-west-1', kmsKeyId: 'key-${x}' } },
+    });
     expect(renderNodeHcl(s, s.nodes[0]!)).toContain('kms_key_id = "key-$${x}"');
   });
 });
@@ -240,7 +263,10 @@ describe('rendered containers', () => {
 describe('compose file', () => {
   it('passes awskms credentials through by name only, never by value', () => {
     const doc = parsed(
-      spec({ seal: { type: 'awskms', awskms: { region: 'eu-west-1', kmsKeyId: 'alias/k' } } }),
+      spec({
+        version: PREVIOUS,
+        seal: { type: 'awskms', awskms: { region: 'eu-west-1', kmsKeyId: 'alias/k' } },
+      }),
     );
     expect(doc.services['vault-1'].environment).toEqual(
       expect.arrayContaining(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']),
