@@ -148,7 +148,7 @@ async function waitForApis(
         await pollUntil(() => api.sealStatus(), {
           what: `${node.name} to answer on ${api.address}`,
           timeoutMs,
-          intervalMs: 200,
+          intervalMs: 100,
           signal: deps.signal,
           ...(deps.clock ? { clock: deps.clock } : {}),
         });
@@ -313,13 +313,26 @@ export async function upCluster(
     }
   };
 
+  const applyLogged = async (s: PlanStep) => {
+    progress.step(describeStep(s));
+    await apply(s);
+    progress.debug(describeStep(s), s.container?.hostname);
+  };
+  // Starting a container is the slow step (a third of a second each on a busy machine: the engine
+  // sets up its network and mounts), and no node needs another one running to start (retry_join
+  // keeps trying; the endpoint resolves its nodes late). So everything else is applied in order and
+  // the starts go together at the end; a failed start still rolls back the whole run, once every
+  // start has settled.
+  const starts = plan.steps.filter((s) => s.action === 'start-container');
   try {
     for (const s of plan.steps) {
       if (deps.signal?.aborted) throw deps.signal.reason ?? new Error('aborted');
-      progress.step(describeStep(s));
-      await apply(s);
-      progress.debug(describeStep(s), s.container?.hostname);
+      if (s.action !== 'start-container') await applyLogged(s);
     }
+    if (deps.signal?.aborted) throw deps.signal.reason ?? new Error('aborted');
+    const started = await Promise.allSettled(starts.map(applyLogged));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (plan.steps.length > 0) progress.step('waiting for every node to answer');
     await waitForApis(rendered, deps, opts.readyTimeoutMs ?? 60_000, clientTlsFromState(spec, state));
     if (monitoring) {
