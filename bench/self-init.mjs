@@ -8,7 +8,7 @@
 // Changes nothing it does not remove again: containers vctl-bench-si-*, network vctl-bench-si-net,
 // host ports 18410-18412, a temporary directory.
 //
-// Usage: node bench/self-init.mjs [--runs 5] [--image REF]
+// Usage: node bench/self-init.mjs [--runs 5] [--image REF] [--replace-first]
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,8 @@ import { join } from 'node:path';
 import { arg, version } from './lib.mjs';
 
 const runs = Number(arg('--runs', '5'));
+// --replace-first: after each run, the first node comes back with empty storage (see oneRun).
+const replaceFirst = process.argv.includes('--replace-first');
 const image = arg('--image', `vaultctl/openbao:${version}`);
 const prefix = 'vctl-bench-si';
 const net = `${prefix}-net`;
@@ -137,7 +139,7 @@ async function oneRun(selfInit) {
         writeFileSync(join(dir, n, 'seal', 'secret-id'), secretId, { mode: 0o644 });
       }
     }
-    for (const [i, n] of nodes.entries()) {
+    const create = (i, n) =>
       docker(
         'create',
         '--name',
@@ -158,7 +160,7 @@ async function oneRun(selfInit) {
         'server',
         '-config=/openbao/config',
       );
-    }
+    for (const [i, n] of nodes.entries()) create(i, n);
     const t0 = performance.now();
     await Promise.all(nodes.map((n) => new Promise((r) => r(docker('start', `${prefix}-${n}`)))));
     await until(async () => ((await get(0, 'sys/seal-status')).status === 200 ? true : undefined));
@@ -194,7 +196,26 @@ async function oneRun(selfInit) {
     const tAll = performance.now() - t0;
     const servers = (await get(0, 'sys/storage/raft/configuration', { headers: { 'X-Vault-Token': token } }))
       .body?.data?.config?.servers;
-    return { tAnswer, tInit, tActive, tToken, tAll, servers: servers?.length ?? 0 };
+    let replaced;
+    if (replaceFirst) {
+      // The first node loses its data and comes back with the same configuration, as after a
+      // disk loss or `docker volume rm`: does it rejoin the cluster, or initialise a new one?
+      docker('rm', '-f', '-v', `${prefix}-${nodes[0]}`);
+      create(0, nodes[0]);
+      docker('start', `${prefix}-${nodes[0]}`);
+      const id = async (i) => (await get(i, 'sys/health')).body?.cluster_id;
+      try {
+        await until(async () => {
+          const h = await get(0, 'sys/health');
+          return h.status === 200 || h.status === 429 ? true : undefined;
+        }, 120_000);
+        replaced = (await id(0)) === (await id(1)) ? 'rejoined' : 'NEW CLUSTER';
+      } catch {
+        const h = await get(0, 'sys/health').catch((e) => ({ status: e.message }));
+        replaced = `not unsealed after 120 s (sys/health ${h.status}); log: ${docker('logs', '--tail', '4', `${prefix}-${nodes[0]}`).trim().replace(/\s+/g, ' ')}`;
+      }
+    }
+    return { tAnswer, tInit, tActive, tToken, tAll, servers: servers?.length ?? 0, replaced };
   } finally {
     for (const n of nodes)
       try {
@@ -215,7 +236,7 @@ for (let i = 0; i < runs; i++) {
     const r = await oneRun(mode === 'self');
     res[mode].push(r);
     console.error(
-      `  ${mode} run ${i + 1}: first active ${fmt(r.tActive)}, all unsealed ${fmt(r.tAll)}, raft servers ${r.servers} (load ${load()})`,
+      `  ${mode} run ${i + 1}: first active ${fmt(r.tActive)}, all unsealed ${fmt(r.tAll)}, raft servers ${r.servers}${r.replaced ? `, first node replaced: ${r.replaced}` : ''} (load ${load()})`,
     );
   }
 }
