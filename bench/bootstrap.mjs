@@ -10,6 +10,9 @@
 //        [--spec-extra 'yaml lines'] [--init-flags '--x --y']
 //        [--cli PATH,PATH]
 //   --trace       also print every progress line of the first run with its time since `up` began
+//   --spec-extra  lines added to the spec after `raft.autopilot.serverStabilizationTime` (indent 4
+//                 to stay under autopilot; '\n' between lines); '|' separates alternatives, each
+//                 its own setting, e.g. '|    reconcileInterval: 1s\n    updateInterval: 500ms'
 //   --cli         the CLIs to compare (default this checkout's bin/vaultctl); runs are interleaved
 //                 (one run of each setting in turn), so a load change hits every setting alike
 import { execFileSync, spawn } from 'node:child_process';
@@ -24,7 +27,8 @@ const runs = Number(arg('--runs', '5'));
 const stabilizations = arg('--stabilization', '10s,3s').split(',');
 const image = arg('--image', `vaultctl/openbao:${version}`);
 const trace = process.argv.includes('--trace');
-const specExtra = arg('--spec-extra', '');
+// Alternatives separated by '|', each compared as its own setting; '\n' separates lines.
+const specExtras = arg('--spec-extra', '').split('|');
 const initFlags = arg('--init-flags', '').split(' ').filter(Boolean);
 const name = 'vctl-bench';
 
@@ -74,7 +78,7 @@ const load = () =>
 /** The time of the first progress line that contains `needle` (undefined when none does). */
 const lineAt = (lines, needle) => lines.find((l) => l.text.includes(needle))?.at;
 
-async function oneRun(cli, stabilization) {
+async function oneRun(cli, stabilization, specExtra) {
   const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-'));
   writeFileSync(
     join(cwd, 'vaultctl.yaml'),
@@ -164,17 +168,22 @@ const phases = [
   ['total', 'total (up + init + health)'],
 ];
 const settings = clis.flatMap((cli, ci) =>
-  stabilizations.map((st) => ({
-    cli,
-    st,
-    label: `${clis.length > 1 ? `cli ${ci + 1} ` : ''}stabilization ${st}`,
-  })),
+  stabilizations.flatMap((st) =>
+    specExtras.map((extra, ei) => ({
+      cli,
+      st,
+      extra,
+      label: `${clis.length > 1 ? `cli ${ci + 1} ` : ''}${specExtras.length > 1 ? `spec ${ei + 1} ` : ''}stabilization ${st}`,
+    })),
+  ),
 );
+if (specExtras.length > 1)
+  for (const [i, e] of specExtras.entries()) console.log(`spec ${i + 1}: ${e || '(as is)'}`);
 if (clis.length > 1) for (const [i, c] of clis.entries()) console.log(`cli ${i + 1}: ${c}`);
 const results = new Map(settings.map((s) => [s.label, []]));
 for (let i = 0; i < runs; i++) {
   for (const s of settings) {
-    const r = await oneRun(s.cli, s.st);
+    const r = await oneRun(s.cli, s.st, s.extra);
     results.get(s.label).push(r);
     console.error(`  ${s.label} run ${i + 1}/${runs}: total ${fmt(r.phases.total)} (load ${load()})`);
     if (trace && i === 0) {
