@@ -68,6 +68,13 @@ export interface BootstrapContext {
   waitOn<T>(node: NodeHandle, what: string, check: () => Promise<T | undefined>, ms?: number): Promise<T>;
 }
 
+/**
+ * Every bootstrap wait is for something a node does in tens to hundreds of milliseconds (answer,
+ * unseal, elect itself, join): a wait ends on average half an interval after its event, and a
+ * bootstrap has about eight of them. The checks are single cheap GETs on loopback.
+ */
+const BOOTSTRAP_POLL_MS = 100;
+
 /** The context of one run; throws a usage error for a cluster vaultctl does not manage. */
 export function bootstrapContext(
   cluster: RunningCluster,
@@ -114,11 +121,11 @@ export function bootstrapContext(
       timings[phase] = Math.round(clock.now() - t0);
     },
     poll: (what, check, ms = timeoutMs) =>
-      pollUntil(check, { what, timeoutMs: ms, intervalMs: 250, signal, clock }),
+      pollUntil(check, { what, timeoutMs: ms, intervalMs: BOOTSTRAP_POLL_MS, signal, clock }),
     waitOn: (node, what, check, ms = timeoutMs) =>
       cluster.waitFor(what, check, {
         timeoutMs: ms,
-        intervalMs: 250,
+        intervalMs: BOOTSTRAP_POLL_MS,
         signal,
         node,
         doing: `bootstrapping ${node.name}`,

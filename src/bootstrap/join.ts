@@ -87,7 +87,13 @@ export async function waitForVoters(ctx: BootstrapContext, leaderNode: NodeHandl
     },
     ctx.timeoutMs + durationMs(spec.raft.autopilot.serverStabilizationTime),
   );
-  const voters = servers.filter((s) => s.voter).map((s) => s.node_id);
+  // In the spec's order, not raft's (the order the followers happened to join in).
+  const order = ctx.cluster.nodes.map((n) => n.name);
+  const rank = (id: string) => (order.includes(id) ? order.indexOf(id) : order.length);
+  const voters = servers
+    .filter((s) => s.voter)
+    .map((s) => s.node_id)
+    .sort((a, b) => rank(a) - rank(b));
   // Voters alone are not the end: autopilot must also see every server healthy, so that
   // `vaultctl health` right after init reports the failure tolerance the cluster really has.
   const wantTolerance = Math.floor((count - 1) / 2);

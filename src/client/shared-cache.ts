@@ -20,7 +20,8 @@
  *   (it may have missed messages).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createClient, type RedisClientType, TimeoutError } from '@redis/client';
+import { createRequire } from 'node:module';
+import type { RedisClientType } from '@redis/client';
 import { Deadlines } from './deadlines.js';
 import type { CacheEntry } from './envelope.js';
 import { cacheKeyBytes, openEntry, sealEntry } from './envelope.js';
@@ -32,6 +33,18 @@ import {
   type SharedKeyNames,
   sharedKeyNames,
 } from './shared-keys.js';
+
+/**
+ * `@redis/client` (CommonJS) is loaded when a shared cache is made, not when this module is: every
+ * CLI command imports the client library through `bench`, and node-redis costs a tenth of a second
+ * or more of each command's start.
+ */
+type RedisModule = typeof import('@redis/client');
+let redisModule: RedisModule | undefined;
+const redis = (): RedisModule => {
+  redisModule ??= createRequire(import.meta.url)('@redis/client') as RedisModule;
+  return redisModule;
+};
 
 /** A client from `@redis/client`'s `createClient()` (no modules). */
 export type RedisClient = RedisClientType;
@@ -200,14 +213,14 @@ export class SharedCache {
     const socket = { connectTimeout: Math.max(500, this.timeoutMs * 5), reconnectStrategy };
     this.owned = !opts.client;
     // Commands while disconnected fail at once instead of queueing behind a reconnect.
-    this.redis = opts.client ?? createClient({ url: opts.url, socket, disableOfflineQueue: true });
+    this.redis = opts.client ?? redis().createClient({ url: opts.url, socket, disableOfflineQueue: true });
     // node-redis's own command timeout (5 s by default) makes an AbortSignal.timeout, a timer
     // that lives its full 5 s, for every command, and only covers the time before the command is
     // written; our bound covers the whole call. A command that times out is not taken back from
     // node-redis's queue: a late GET is dropped, a late fill or invalidation is guarded in its
     // script like any concurrent one.
     this.cmd = this.redis.withCommandOptions({ timeout: 0 }) as RedisClient;
-    this.deadlines = new Deadlines(this.timeoutMs, () => new TimeoutError());
+    this.deadlines = new Deadlines(this.timeoutMs, () => new (redis().TimeoutError)());
     this.redis.on('error', () => {});
     this.redis.on('ready', () => this.flushPending());
     this.firstReady = new Promise<void>((resolve) => {
@@ -261,7 +274,7 @@ export class SharedCache {
       return result;
     } catch (err) {
       this.s.errors += 1;
-      if (err instanceof TimeoutError) {
+      if (err instanceof redis().TimeoutError) {
         this.s.timeouts += 1;
         // One late answer may be this process's own busy event loop; three in a row is Redis.
         if (++this.timeoutsInRow >= 3) {

@@ -263,7 +263,7 @@ export async function waitForHealth(
       {
         what: 'a healthy cluster',
         timeoutMs: deps.waitMs,
-        intervalMs: 500,
+        intervalMs: 250,
         signal: deps.signal,
         ...(deps.clock ? { clock: deps.clock } : {}),
       },

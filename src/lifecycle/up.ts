@@ -154,7 +154,7 @@ async function waitForApis(
         await pollUntil(() => api.sealStatus(), {
           what: `${node.name} to answer on ${api.address}`,
           timeoutMs,
-          intervalMs: 200,
+          intervalMs: 100,
           signal: deps.signal,
           ...(deps.clock ? { clock: deps.clock } : {}),
         });
@@ -368,15 +368,28 @@ export async function upCluster(
       progress.info(`dev KMS: created the key ${key.alias} (${key.keyId}); it lives in memory only`);
     kmsReady = true;
   };
+  const applyLogged = async (s: PlanStep) => {
+    progress.step(describeStep(s));
+    await apply(s);
+    progress.debug(describeStep(s), s.container?.hostname);
+  };
+  // Starting a container is the slow step (a third of a second each on a busy machine: the engine
+  // sets up its network and mounts), and no node needs another one running to start (retry_join
+  // keeps trying; the endpoint resolves its nodes late). So everything else is applied in order and
+  // the starts go together at the end (the dev KMS's first, and its key made before any node
+  // starts); a failed start still rolls back the whole run, once every start has settled.
+  const starts = steps.filter((s) => s.action === 'start-container');
   try {
     for (const s of steps) {
       if (deps.signal?.aborted) throw deps.signal.reason ?? new Error('aborted');
-      if (!kmsReady && s.action === 'start-container' && s.target !== kmsName) await kmsKey();
-      progress.step(describeStep(s));
-      await apply(s);
-      progress.debug(describeStep(s), s.container?.hostname);
+      if (s.action !== 'start-container') await applyLogged(s);
     }
+    if (deps.signal?.aborted) throw deps.signal.reason ?? new Error('aborted');
+    for (const s of starts.filter((s) => s.target === kmsName)) await applyLogged(s);
     if (!kmsReady) await kmsKey();
+    const started = await Promise.allSettled(starts.filter((s) => s.target !== kmsName).map(applyLogged));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (plan.steps.length > 0) progress.step('waiting for every node to answer');
     await waitForApis(rendered, deps, opts.readyTimeoutMs ?? 60_000, clientTlsFromState(spec, state));
     if (monitoring) {

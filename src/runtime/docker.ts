@@ -2,8 +2,8 @@
  * DockerRuntime: the ContainerRuntime port on the Docker Engine API, through dockerode.
  * dockerode's types stay in this file.
  */
-import Docker from 'dockerode';
-import { execa } from 'execa';
+import { createRequire } from 'node:module';
+import type Docker from 'dockerode';
 import { RemoteError } from '../errors.js';
 import type {
   BuildImageRequest,
@@ -54,12 +54,21 @@ export function demuxDockerLog(buf: Buffer): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
+/**
+ * execa only for the drill's firewall faults: loaded on first use, not by every command (it is a
+ * tenth of a second of the CLI's start on a busy machine).
+ */
+const loadExeca = () => import('execa');
+
 export class DockerRuntime implements ContainerRuntime {
   readonly description: string;
   private readonly docker: Docker;
 
   constructor(docker?: Docker) {
-    this.docker = docker ?? new Docker();
+    // dockerode (CommonJS, with ssh2 and gRPC behind it) is the largest part of a command's start:
+    // loaded when a runtime is made, which commands that only talk to the nodes (init, health) do
+    // only on failure, for a node's log.
+    this.docker = docker ?? new (createRequire(import.meta.url)('dockerode') as typeof Docker)();
     this.description = `Docker Engine at ${process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'}`;
   }
 
@@ -311,12 +320,14 @@ export class DockerRuntime implements ContainerRuntime {
     const host = process.env.DOCKER_HOST;
     if (host && !host.startsWith('unix://')) return false;
     if (process.getuid?.() !== 0) return false;
+    const { execa } = await loadExeca();
     const ok = async (cmd: string, args: string[]) =>
       execa(cmd, args, { reject: false, stdin: 'ignore' }).then((r) => r.exitCode === 0);
     return (await ok('nsenter', ['--version'])) && (await ok('iptables', ['--version']));
   }
 
   private async iptables(pid: number, args: string[]): Promise<{ ok: boolean; stderr: string }> {
+    const { execa } = await loadExeca();
     const r = await execa('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', ...args], {
       reject: false,
       stdin: 'ignore',

@@ -11,7 +11,7 @@
  *   tls/client/{cert.pem,key.pem}               for mutual TLS (tls.requireClientCert)
  */
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -158,7 +158,10 @@ async function issueCert(
         paths.caCert,
         '-CAkey',
         paths.caKey,
-        '-CAcreateserial',
+        // A random serial (RFC 5280: positive, at most 20 bytes) instead of -CAcreateserial: no
+        // shared ca.srl file, so the certificates of all nodes can be issued at the same time.
+        '-set_serial',
+        `0x${randomSerial()}`,
         '-days',
         '397',
         '-sha256',
@@ -172,8 +175,14 @@ async function issueCert(
   } finally {
     rmSync(csr, { force: true });
     rmSync(ext, { force: true });
-    rmSync(join(paths.dir, 'ca.srl'), { force: true });
   }
+}
+
+/** 16 random bytes as hex, the top bit cleared so that the serial is positive. */
+function randomSerial(): string {
+  const b = randomBytes(16);
+  b[0] = b[0]! & 0x7f;
+  return b.toString('hex');
 }
 
 export interface EnsureTlsResult {
@@ -253,19 +262,27 @@ export async function ensureTls(
   }
   const caPem = readFileSync(paths.caCert, 'utf8');
   const issued: string[] = [];
-  for (const node of spec.nodes) {
-    const dir = paths.nodeDir(node);
-    const certFile = join(dir, 'cert.pem');
-    const sans = nodeSans(spec, node);
-    const current = existsSync(certFile) && certIsCurrent(readFileSync(certFile, 'utf8'), caPem, sans);
-    if (!current || opts.force) {
-      progress.step(`issuing the TLS certificate of ${node.name}`);
-      await issueCert(paths, dir, node.name, sans, 'server');
-      issued.push(node.name);
-    }
-    if (!existsSync(join(dir, 'ca.pem')) || readFileSync(join(dir, 'ca.pem'), 'utf8') !== caPem)
-      writeFileSync(join(dir, 'ca.pem'), caPem, { mode: 0o644 });
-  }
+  // Each node's key and certificate are their own openssl runs: made at the same time.
+  const outcome = await Promise.allSettled(
+    spec.nodes.map(async (node) => {
+      const dir = paths.nodeDir(node);
+      const certFile = join(dir, 'cert.pem');
+      const sans = nodeSans(spec, node);
+      const current = existsSync(certFile) && certIsCurrent(readFileSync(certFile, 'utf8'), caPem, sans);
+      if (!current || opts.force) {
+        progress.step(`issuing the TLS certificate of ${node.name}`);
+        await issueCert(paths, dir, node.name, sans, 'server');
+        issued.push(node.name);
+      }
+      if (!existsSync(join(dir, 'ca.pem')) || readFileSync(join(dir, 'ca.pem'), 'utf8') !== caPem)
+        writeFileSync(join(dir, 'ca.pem'), caPem, { mode: 0o644 });
+    }),
+  );
+  const failed = outcome.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  // In the spec's order, whichever openssl run finished first.
+  const order = spec.nodes.map((n) => n.name);
+  issued.sort((a, b) => order.indexOf(a) - order.indexOf(b));
   if (spec.tls.requireClientCert) {
     const certFile = join(paths.clientDir, 'cert.pem');
     if (!existsSync(certFile) || !certIsCurrent(readFileSync(certFile, 'utf8'), caPem, []) || opts.force) {
