@@ -1,7 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { HISTORY_FILE } from '../../src/seal/journal.js';
 import {
   keyKindAfter,
   migrateKeyKind,
@@ -10,9 +12,12 @@ import {
   planNodeSteps,
   stepId,
 } from '../../src/seal/plan.js';
+import { SNAPSHOT_FORMAT } from '../../src/snapshot/meta.js';
+import { restoreRefusal } from '../../src/snapshot/restore.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import type { SealType, SpecInput } from '../../src/spec/schema.js';
 import type { InitMaterial } from '../../src/state/state-dir.js';
+import { StateDir } from '../../src/state/state-dir.js';
 import { renderNodeHcl } from '../../src/templates/hcl.js';
 import { renderCluster } from '../../src/templates/render.js';
 
@@ -160,5 +165,56 @@ describe('node HCL during a migration (golden)', () => {
     const fin = renderCluster(to, '/state/x').containers[0]!;
     expect(mig.mounts.some((m) => m.target.endsWith('/seal.key'))).toBe(true);
     expect(fin.mounts.some((m) => m.target.endsWith('/seal.key'))).toBe(false);
+  });
+});
+
+describe('snapshot restore after a seal migration', () => {
+  it('refuses a snapshot from before the migration and says which seal it needs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vaultctl-unit-sealmig-'));
+    try {
+      const state = StateDir.forCluster(join(dir, 'state'), 'unit');
+      state.writeFileAtomic(
+        join(state.root, HISTORY_FILE),
+        JSON.stringify([
+          {
+            from: 'static',
+            to: 'transit',
+            startedAt: '2026-11-28T03:00:00.000Z',
+            finishedAt: '2026-11-28T03:05:00.000Z',
+          },
+        ]),
+      );
+      const meta = {
+        format: SNAPSHOT_FORMAT,
+        file: 'u.snap',
+        cluster: 'unit',
+        clusterId: 'c',
+        flavor: 'openbao',
+        version: '2.7.2',
+        sealType: 'static',
+        createdAt: '2026-11-28T02:00:00.000Z',
+        size: 0,
+        sha256: '',
+        plainSize: 0,
+        plainSha256: '',
+        encrypted: null,
+      } as const;
+      const spec = resolveSpec({ name: 'unit', seal: { type: 'transit' } }).spec;
+      const why = restoreRefusal(meta, spec, state, { clusterId: 'c', sealType: 'transit' });
+      expect(why?.forceable).toBe(false);
+      expect(why?.reason).toContain('sealed with the static seal, the target uses transit');
+      expect(why?.reason).toContain(
+        'this cluster migrated from static to transit on 2026-11-28T03:05:00.000Z, after the snapshot was saved',
+      );
+      // A snapshot taken after the migration is on the new seal: no history line applies.
+      expect(
+        restoreRefusal({ ...meta, sealType: 'transit', createdAt: '2026-11-28T04:00:00.000Z' }, spec, state, {
+          clusterId: 'c',
+          sealType: 'transit',
+        }),
+      ).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
