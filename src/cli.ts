@@ -17,6 +17,7 @@ import * as imageBuild from './commands/image-build.js';
 import * as init from './commands/init.js';
 import * as render from './commands/render.js';
 import * as rootToken from './commands/root-token.js';
+import * as seal from './commands/seal.js';
 import * as snapshot from './commands/snapshot.js';
 import * as tenant from './commands/tenant.js';
 import * as tlsRotate from './commands/tls-rotate.js';
@@ -112,6 +113,7 @@ export function buildProgram(deps: CommandDeps): Command {
     tlsRotate,
     rootToken,
     snapshot,
+    seal,
     bench,
     failoverDrill,
     upgrade,

@@ -31,6 +31,11 @@ export interface UnsealWithSharesOptions {
    * threshold); otherwise the node's own answer. A follower whose join is under way may not know yet.
    */
   readonly threshold?: number;
+  /**
+   * The shares are part of a seal migration (`-migrate`): submitted while the node says a migration
+   * is under way, whatever its seal type. Unseal keys from Shamir, recovery keys from an auto seal.
+   */
+  readonly migrate?: boolean;
 }
 
 /**
@@ -50,7 +55,7 @@ export async function unsealWithShares(
   await opts.wait(async () => {
     const st = await node.sealStatus();
     if (!st.sealed) return true;
-    if (st.type !== 'shamir') return undefined;
+    if (opts.migrate ? !st.migration : st.type !== 'shamir') return undefined;
     const ks = await keys();
     const threshold = opts.threshold ?? st.t;
     try {
@@ -63,7 +68,7 @@ export async function unsealWithShares(
             `give ${threshold} different key shares (vaultctl unseal --prompt asks for them)`,
           );
         }
-        const r = await node.unseal(key);
+        const r = await node.unseal(key, opts.migrate ? { migrate: true } : {});
         if (!r.sealed) return true;
       }
     } catch (err) {

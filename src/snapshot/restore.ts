@@ -8,6 +8,7 @@ import { unsealWithShares } from '../bootstrap/unseal.js';
 import type { Progress } from '../cluster/events.js';
 import type { NodeHandle, RunningCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
+import { readHistory } from '../seal/journal.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultNode, VaultTls } from '../vault/port.js';
@@ -40,8 +41,15 @@ export function restoreRefusal(
     };
   }
   if (meta.sealType !== target.sealType) {
+    // A snapshot from before `seal migrate` holds the root key wrapped by the old seal.
+    const migrated = readHistory(state)
+      .filter((h) => h.from === meta.sealType && Date.parse(h.finishedAt) >= Date.parse(meta.createdAt))
+      .at(-1);
+    const why = migrated
+      ? ` (this cluster migrated from ${migrated.from} to ${migrated.to} on ${migrated.finishedAt}, after the snapshot was saved: restore it into a cluster on the ${migrated.from} seal${migrated.from === 'static' ? " with this state dir's seal.key" : ''}, then migrate that cluster again)`
+      : '';
     return {
-      reason: `the snapshot's data is sealed with the ${meta.sealType} seal, the target uses ${target.sealType}: it could not unseal the restored data`,
+      reason: `the snapshot's data is sealed with the ${meta.sealType} seal, the target uses ${target.sealType}: it could not unseal the restored data${why}`,
       forceable: false,
     };
   }

@@ -55,7 +55,20 @@ export function hclString(value: string): string {
 
 export const STATIC_SEAL_KEY_ID = 'vaultctl-1';
 
-function sealStanza(spec: ClusterSpec, paths: NodePaths): string {
+/**
+ * The seal stanza of `spec.seal`. `disabled`: the old seal of a seal migration, which the node
+ * still reads to unwrap its root key while the new seal wraps it again.
+ */
+function sealStanza(spec: ClusterSpec, paths: NodePaths, disabled = false): string {
+  const text = enabledSealStanza(spec, paths);
+  if (!disabled) return text;
+  if (spec.seal.type === 'shamir') return '';
+  return text
+    .replace(/^# /, '# The old seal, kept for a seal migration (`vaultctl seal migrate`): ')
+    .replace(/^(seal "[a-z]+" \{)$/m, '$1\n  disabled = "true"');
+}
+
+function enabledSealStanza(spec: ClusterSpec, paths: NodePaths): string {
   const s = spec.seal;
   switch (s.type) {
     case 'shamir':
@@ -193,7 +206,13 @@ function retryJoin(spec: ClusterSpec, paths: NodePaths, peer: NodeSpec): string[
   ];
 }
 
-export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
+/** What `renderNodeHcl` adds for a seal migration. */
+export interface SealMigrationRender {
+  /** The seal the node migrates from: rendered with `disabled = "true"` beside the new one. */
+  readonly disabledSeal: ClusterSpec['seal'];
+}
+
+export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec, migration?: SealMigrationRender): string {
   const paths = nodePaths(spec.flavor);
   const scheme = apiScheme(spec);
   const peers = spec.nodes.filter((n) => n.name !== node.name);
@@ -229,6 +248,7 @@ export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec): string {
     '',
     ...listenerStanza(spec, paths),
     '',
+    ...(migration ? [sealStanza({ ...spec, seal: migration.disabledSeal }, paths, true)] : []),
     sealStanza(spec, paths),
     '# Without a telemetry stanza /v1/sys/metrics answers 400.',
     'telemetry {',

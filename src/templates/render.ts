@@ -30,7 +30,7 @@ import { renderUnsealer } from '../unsealer/render.js';
 import { renderCompose } from './compose.js';
 import { renderDevKms } from './dev-kms.js';
 import { renderEndpoint } from './endpoint.js';
-import { nodePaths, renderNodeHcl } from './hcl.js';
+import { nodePaths, renderNodeHcl, type SealMigrationRender } from './hcl.js';
 import {
   PROMETHEUS_CONFIG_FILE,
   PROMETHEUS_RULES_FILE,
@@ -57,13 +57,17 @@ export function sealCredentialEnv(spec: ClusterSpec): string[] {
 /**
  * @param outDir absolute directory the files are written to; bind mounts point into it.
  */
-export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluster {
+export function renderCluster(
+  spec: ClusterSpec,
+  outDir: string,
+  migration?: SealMigrationRender,
+): RenderedCluster {
   const paths = nodePaths(spec.flavor);
   const network: NamedResource = { name: networkName(spec), labels: clusterLabels(spec) };
   const files: RenderedFile[] = [];
   const volumes: NamedResource[] = [];
   const containers = spec.nodes.map((node): ContainerSpec => {
-    const hcl = renderNodeHcl(spec, node);
+    const hcl = renderNodeHcl(spec, node, migration);
     const hclPath = join(nodeConfigDir(node), 'node.hcl');
     files.push({ path: hclPath, content: hcl });
     const nodeLabels = { ...clusterLabels(spec), [LABELS.node]: node.name };
@@ -84,7 +88,8 @@ export function renderCluster(spec: ClusterSpec, outDir: string): RenderedCluste
         readOnly: true,
       });
     }
-    if (spec.seal.type === 'static') {
+    // During a seal migration from static the node still unwraps its root key with the old key.
+    if (spec.seal.type === 'static' || migration?.disabledSeal.type === 'static') {
       mounts.push({
         type: 'bind',
         source: join(outDir, SEAL_KEY_FILE),

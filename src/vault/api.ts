@@ -125,8 +125,9 @@ export class VaultNodeApi implements VaultNode {
     return this.call('PUT', '/sys/init', 'initialising', req, 60_000);
   }
 
-  unseal(key: string): Promise<SealStatus> {
-    return this.call('PUT', '/sys/unseal', 'submitting an unseal key', { key }, 30_000);
+  unseal(key: string, opts: { migrate?: boolean } = {}): Promise<SealStatus> {
+    const body = opts.migrate ? { key, migrate: true } : { key };
+    return this.call('PUT', '/sys/unseal', 'submitting an unseal key', body, 30_000);
   }
 
   /**

@@ -27,6 +27,8 @@ export interface SealStatus {
   readonly version?: string;
   readonly recovery_seal?: boolean;
   readonly cluster_id?: string;
+  /** True while the node's config has a disabled old seal and the migration is not done. */
+  readonly migration?: boolean;
 }
 
 export interface LeaderResponse {
@@ -178,7 +180,8 @@ export interface VaultNode {
   sealStatus(): Promise<SealStatus>;
   leader(): Promise<LeaderResponse>;
   init(req: InitRequest): Promise<InitResponse>;
-  unseal(key: string): Promise<SealStatus>;
+  /** `migrate`: the share is part of a seal migration (the node's config has a disabled old seal). */
+  unseal(key: string, opts?: { migrate?: boolean }): Promise<SealStatus>;
   raftJoin(leaderApiAddr: string, tls?: RaftJoinTls): Promise<{ joined: boolean }>;
   raftServers(): Promise<RaftServer[]>;
   autopilotState(): Promise<AutopilotState>;
