@@ -145,7 +145,7 @@ export class VaultRequestError extends RemoteError {
     } else if (detail.status === 403) {
       hint = 'the token lacks permission or has expired: check VAULT_TOKEN/BAO_TOKEN or the state dir';
     }
-    super(`${what} on ${address}`, cause, hint, { cause: detail.cause });
+    super(`${what} on ${address}`, cause, hint, { cause: scrubCause(detail.cause) });
     this.kind = kind;
     this.status = detail.status;
     this.errors = errors;
@@ -211,3 +211,18 @@ export interface RaftJoinTls {
 
 /** Makes a `VaultNode` for an address: the one way use cases get API clients (fakes in tests). */
 export type VaultConnector = (opts: VaultNodeOptions) => VaultNode;
+
+/**
+ * The HTTP client's error carries the request it failed on, headers included: the X-Vault-Token.
+ * Node prints a whole `cause` chain for an error nobody formatted, so keep only what explains the
+ * failure (message, code, stack), never the request or the response.
+ */
+export function scrubCause(cause: unknown): Error | undefined {
+  if (cause === undefined || cause === null) return undefined;
+  const src = cause as { message?: unknown; code?: unknown; stack?: unknown; name?: unknown };
+  const out = new Error(typeof src.message === 'string' ? src.message : String(cause));
+  if (typeof src.name === 'string') out.name = src.name;
+  if (typeof src.code === 'string') (out as Error & { code?: string }).code = src.code;
+  if (typeof src.stack === 'string') out.stack = src.stack;
+  return out;
+}

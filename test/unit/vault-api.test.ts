@@ -41,3 +41,23 @@ describe('VaultNodeApi answers', () => {
     expect((err as VaultRequestError).status).toBe(404);
   });
 });
+
+describe('VaultRequestError keeps no request in its cause', () => {
+  it('drops the headers (the token) and keeps the message and code', async () => {
+    const { inspect } = await import('node:util');
+    const token = 's.not-a-real-token-0123456789';
+    const raw = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+      code: 'ECONNREFUSED',
+      options: { headers: { 'X-Vault-Token': token } },
+      config: { headers: { 'X-Vault-Token': token } },
+      response: { request: { headers: { 'X-Vault-Token': token } } },
+    });
+    const err = new VaultRequestError('https://127.0.0.1:1', 'reading x', 'unreachable', { cause: raw });
+    const printed = inspect(err, { depth: 10 });
+    expect(printed).not.toContain(token);
+    expect(JSON.stringify(err)).not.toContain(token);
+    expect((err.cause as Error & { code?: string }).code).toBe('ECONNREFUSED');
+    expect((err.cause as Error).message).toBe('connect ECONNREFUSED 127.0.0.1:1');
+    expect(err.message).toContain('ECONNREFUSED');
+  });
+});
