@@ -60,6 +60,7 @@ export async function runSealDrillCommand(
     runtime: deps.runtime(),
     connect: connectVaultNode,
     tls: cluster.tls,
+    state: cluster.state!,
   });
   const r = await runSealDrill(cfg, { cluster, backend, progress: deps.progress, signal: deps.signal });
   deps.progress.stop();

@@ -98,7 +98,10 @@ export function judgeHealth(
   const sealReason =
     sealBlocked.length > 0
       ? [
-          `seal backend unreachable: ${sealBlocked.map((n) => n.name).join(', ')} cannot unseal (${sealBlocked[0]!.sealBackend}); they unseal themselves once it answers again`,
+          // A token the backend no longer takes (expired, revoked) fails the same way at start.
+          /permission denied|403|invalid token/i.test(sealBlocked[0]!.sealBackend!)
+            ? `seal backend refuses the nodes' credentials: ${sealBlocked.map((n) => n.name).join(', ')} cannot unseal (${sealBlocked[0]!.sealBackend}); with the unsealer, \`vaultctl up\` issues a new token`
+            : `seal backend unreachable: ${sealBlocked.map((n) => n.name).join(', ')} cannot unseal (${sealBlocked[0]!.sealBackend}); they unseal themselves once it answers again`,
         ]
       : [];
   for (const n of nodes) {

@@ -8,7 +8,9 @@ import type { SealBackend } from '../drill/seal.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { unsealerAddress, unsealerContainerName } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import type { StateDir } from '../state/state-dir.js';
 import type { VaultConnector, VaultTls } from '../vault/port.js';
+import { renewTransitToken } from './unsealer.js';
 
 export function unsealerBackend(
   spec: ClusterSpec,
@@ -16,6 +18,7 @@ export function unsealerBackend(
     readonly runtime: ContainerRuntime;
     readonly connect: VaultConnector;
     readonly tls: VaultTls | undefined;
+    readonly state: StateDir;
     readonly clock?: Clock;
   },
 ): SealBackend {
@@ -38,6 +41,8 @@ export function unsealerBackend(
           ...(deps.clock ? { clock: deps.clock } : {}),
         },
       );
+      // The servers' own renewal does not survive an outage at renewal time: renew it here.
+      await renewTransitToken(deps.state, api);
     },
   };
 }

@@ -54,3 +54,19 @@ describe('judgeHealth with a seal backend away', () => {
     expect(j.reasons).toContain('vault-3 down: its seal backend is unreachable');
   });
 });
+
+describe('judgeHealth with a seal backend that refuses the token', () => {
+  it('says the credentials are refused, and what issues new ones', () => {
+    const n: NodeHealth = {
+      name: 'vault-1',
+      address: 'https://127.0.0.1:8200',
+      reachable: false,
+      sealBackend: 'transit: Error making API request. Code: 403. Errors: * permission denied',
+    };
+    const j = judgeHealth([n], 1, undefined);
+    expect(j.verdict).toBe('down');
+    expect(j.reasons[0]).toMatch(
+      /^seal backend refuses the nodes' credentials: vault-1 cannot unseal .*`vaultctl up` issues a new token$/,
+    );
+  });
+});
