@@ -80,7 +80,8 @@ for (const seal of seals) {
       const t0 = performance.now();
       docker('start', ...containers);
       while (!(await healthy())) {
-        if (performance.now() - t0 > 180_000) throw new Error(`not healthy 180 s after a full restart: ${last?.reasons.join('; ')}`);
+        if (performance.now() - t0 > 180_000)
+          throw new Error(`not healthy 180 s after a full restart: ${last?.reasons.join('; ')}`);
         await new Promise((r) => setTimeout(r, 250));
       }
       times.push(performance.now() - t0);
