@@ -11,6 +11,7 @@ import { json, table } from '../output/format.js';
 import type { PartitionMethod } from '../runtime/port.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, durationOption, numberOption, openManagedCluster } from './context.js';
+import { runSealDrillCommand } from './failover-drill-seal.js';
 
 export interface DrillOptions {
   readonly fault: string;
@@ -64,6 +65,7 @@ export function parseDrillOptions(opts: DrillOptions): DrillConfig & { maxRtoMs:
 const ms = (v: number | null) => (v === null ? '-' : (v / 1000).toFixed(2));
 
 export async function run(global: GlobalOptions, opts: DrillOptions, deps: CommandDeps): Promise<number> {
+  if (opts.fault === 'seal') return runSealDrillCommand(global, opts, deps);
   const doing = 'running the failover drill';
   const cfg = parseDrillOptions(opts);
   if (!Number.isInteger(cfg.rounds))
@@ -172,10 +174,20 @@ export function register(program: Command, deps: CommandDeps): void {
         'acknowledgements, failed reads and writes, lost writes, rejoin and heal times. Exit 0 when every check passes; ' +
         '3 when a write was lost, the cluster did not heal, or the RTO exceeded --max-rto. A fault is always healed before ' +
         'the drill exits, Ctrl-C included. Asks for confirmation unless --yes.\n\n' +
+        'With --fault seal (a cluster on the transit seal of its unsealer) the seal backend goes away instead: a follower ' +
+        'restarts, then every node; they must stay sealed, health must be down (exit 2) naming the seal backend, and once ' +
+        'the backend is back every node must unseal itself with no acknowledged write lost; reports the time from ' +
+        '"backend back" to "healthy".\n\n' +
         'Example:\n  $ vaultctl failover-drill --fault kill --target leader --rounds 3 --yes\n' +
+        '  $ vaultctl failover-drill --fault seal --yes\n' +
         '  $ vaultctl failover-drill --fault partition --duration 15s --format json --yes',
     )
-    .addOption(new Option('--fault <kind>', 'kill, stop, pause or partition').default('kill'))
+    .addOption(
+      new Option(
+        '--fault <kind>',
+        'kill, stop, pause, partition, or seal (the seal backend goes away)',
+      ).default('kill'),
+    )
     .addOption(new Option('--target <node>', 'leader, follower or all').default('leader'))
     .option('--rate <n>', 'writes per second', String(DRILL_DEFAULTS.rate))
     .option('--read-rate <n>', 'reads per second through each node', String(DRILL_DEFAULTS.readRate))

@@ -110,6 +110,8 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     );
   const h = await waitForHealth(targets, expected, {
     connect: cluster.connector,
+    // Only for the containers vaultctl manages: their logs name a seal backend they cannot reach.
+    logsOf: cluster.spec ? (name: string) => cluster.node(name).logs(60) : undefined,
     endpoint: cluster.endpoint?.address,
     token,
     tls,

@@ -34,6 +34,11 @@ export interface NodeHealth {
   readonly error?: string;
   /** What to do about `error`, when vaultctl knows (e.g. an http:// address of a TLS node). */
   readonly hint?: string;
+  /**
+   * Why a node that is down or sealed cannot unseal, read from its log: its seal backend (the
+   * KMS, the transit server) did not answer at start, and the server exits then.
+   */
+  readonly sealBackend?: string;
 }
 
 export interface RaftFacts {
@@ -88,8 +93,21 @@ export function judgeHealth(
   if (nodes.length >= expectedVoters && unsealed.length < quorum)
     down.push(`${unsealed.length} of ${expectedVoters} nodes unsealed, quorum needs ${quorum}`);
 
+  const sealBlocked = nodes.filter((n) => n.sealBackend);
+  // The cause first, whatever the verdict: one node blocked is degraded, a cluster blocked is down.
+  const sealReason =
+    sealBlocked.length > 0
+      ? [
+          // A token the backend no longer takes (expired, revoked) fails the same way at start.
+          /permission denied|403|invalid token/i.test(sealBlocked[0]!.sealBackend!)
+            ? `seal backend refuses the nodes' credentials: ${sealBlocked.map((n) => n.name).join(', ')} cannot unseal (${sealBlocked[0]!.sealBackend}); with the unsealer, \`vaultctl up\` issues a new token`
+            : `seal backend unreachable: ${sealBlocked.map((n) => n.name).join(', ')} cannot unseal (${sealBlocked[0]!.sealBackend}); they unseal themselves once it answers again`,
+        ]
+      : [];
   for (const n of nodes) {
-    if (!n.reachable) degraded.push(`${n.name} unreachable${n.error ? ` (${n.error})` : ''}`);
+    if (n.sealBackend)
+      degraded.push(`${n.name} ${n.reachable ? 'sealed' : 'down'}: its seal backend is unreachable`);
+    else if (!n.reachable) degraded.push(`${n.name} unreachable${n.error ? ` (${n.error})` : ''}`);
     else if (!n.initialized) degraded.push(`${n.name} not initialised`);
     else if (n.sealed) degraded.push(`${n.name} sealed`);
   }
@@ -114,12 +132,35 @@ export function judgeHealth(
     );
   }
   if (down.length > 0)
-    return { verdict: 'down', reasons: [...down, ...degraded], activeCount: active.length };
-  if (degraded.length > 0) return { verdict: 'degraded', reasons: degraded, activeCount: active.length };
+    return { verdict: 'down', reasons: [...sealReason, ...down, ...degraded], activeCount: active.length };
+  if (degraded.length > 0)
+    return { verdict: 'degraded', reasons: [...sealReason, ...degraded], activeCount: active.length };
   return { verdict: 'healthy', reasons: [], activeCount: active.length };
 }
 
+/**
+ * Why a node cannot unseal, from the last lines of its log: a seal backend (KMS, transit) that did
+ * not answer when the server configured its seal. The server exits then ("Error configuring seal
+ * ..."), and its container restarts until the backend answers; a start after the error clears it.
+ */
+export function sealBackendCause(log: string): string | undefined {
+  const lines = log.split('\n');
+  let cause: string | undefined;
+  for (const line of lines) {
+    const m = /Error configuring seal "?([\w-]+)"?: (.*)$/i.exec(line);
+    if (m) cause = `${m[1]}: ${m[2]!.trim().slice(0, 200)}`;
+    else if (/server started!|core: (vault is unsealed|post-unseal setup complete)/i.test(line))
+      cause = undefined;
+  }
+  return cause;
+}
+
 export interface HealthDeps {
+  /**
+   * A node's last log lines (managed clusters): read for nodes that are down or sealed, to name a
+   * seal backend they cannot reach.
+   */
+  readonly logsOf?: ((name: string) => Promise<string>) | undefined;
   /** Makes the API clients (the cluster's connector; a fake in unit tests). */
   readonly connect: VaultConnector;
   /** The active-node endpoint's address, checked as a client sees it. */
@@ -199,7 +240,14 @@ export async function checkHealth(
 ): Promise<ClusterHealth> {
   const timeoutMs = deps.timeoutMs ?? 3000;
   const [nodes, endpoint] = await Promise.all([
-    Promise.all(targets.map((t) => nodeFacts(t, timeoutMs, deps))),
+    Promise.all(
+      targets.map(async (t) => {
+        const n = await nodeFacts(t, timeoutMs, deps);
+        if (!deps.logsOf || (n.reachable && !n.sealed)) return n;
+        const cause = sealBackendCause(await deps.logsOf(t.name).catch(() => ''));
+        return cause ? { ...n, sealBackend: cause } : n;
+      }),
+    ),
     deps.endpoint ? endpointFacts(deps.endpoint, timeoutMs, deps) : Promise.resolve(undefined),
   ]);
   let raft: RaftFacts | undefined;

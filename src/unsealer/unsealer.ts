@@ -173,6 +173,32 @@ async function waitActive(api: VaultNode, name: string, deps: UnsealerDeps, time
   }
 }
 
+/**
+ * Renews the nodes' token from the unsealer's root token (renew-accessor), without issuing a new
+ * one. The servers renew it themselves, but their renewal does not survive an outage of the
+ * unsealer at renewal time (measured: the token then expires at the end of its period), so
+ * vaultctl renews it after it brought the unsealer back, and on every `up`. Returns false when
+ * the token is gone (`vaultctl up` issues a new one, and recreates the nodes with it).
+ */
+export async function renewTransitToken(state: StateDir, api: VaultNode): Promise<boolean> {
+  const file = path(state, UNSEALER_FILES.nodeToken);
+  const root = unsealerRootToken(state);
+  if (!existsSync(file) || !root) return false;
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as NodeTokenFile;
+  api.setToken(root);
+  try {
+    await api.write(
+      'auth/token/renew-accessor',
+      { accessor: saved.accessor },
+      "renewing the nodes' transit token",
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof VaultRequestError && err.status === 400) return false;
+    throw err;
+  }
+}
+
 /** Renews the nodes' token when it still lives; issues a new one when it does not. */
 async function ensureNodeToken(
   spec: ClusterSpec,

@@ -122,6 +122,25 @@ describe('a 3-node cluster on the transit seal of its own unsealer', () => {
     expect(h.verdict, h.reasons.join('; ')).toBe('healthy');
   });
 
+  it("a revoked (or expired) nodes' token: up issues a new one and recreates the nodes with it", async () => {
+    const root = unsealerRootToken(cluster.state)!;
+    const old = nodeToken();
+    const { accessor } = JSON.parse(readFileSync(join(cluster.state.root, UNSEALER_FILES.nodeToken), 'utf8'));
+    await unsealer(root).write('auth/token/revoke-accessor', { accessor });
+    const up = await cluster.cli(['up', '--format', 'json']);
+    expect(up.exitCode, up.stderr).toBe(0);
+    const res = JSON.parse(up.stdout);
+    expect(res.unsealer.actions).toEqual(['token issued']);
+    expect(res.steps.filter((s: { action: string }) => s.action === 'create-container')).toHaveLength(3);
+    expect(nodeToken()).not.toBe(old);
+    const h = await waitForHealth(targets(), 3, { ...cluster.healthDeps(), waitMs: 120_000 });
+    expect(h.verdict, h.reasons.join('; ')).toBe('healthy');
+    for (let i = 0; i < 3; i++) await cluster.runtime.stopContainer(cluster.container(i), 5);
+    for (let i = 0; i < 3; i++) await cluster.runtime.startContainer(cluster.container(i));
+    const again = await waitForHealth(targets(), 3, { ...cluster.healthDeps(), waitMs: 120_000 });
+    expect(again.verdict, again.reasons.join('; ')).toBe('healthy');
+  });
+
   it('up again changes nothing and renews the token; down --purge without --volumes refuses', async () => {
     const before = nodeToken();
     const again = await cluster.cli(['up', '--seal', 'transit', '--format', 'json']);

@@ -1,0 +1,89 @@
+/**
+ * `failover-drill --fault seal`: the seal backend goes away under live writes (see drill/seal.ts).
+ * Called by failover-drill.ts; prints the outage checks, the recovery time and the writes.
+ */
+import { DRILL_DEFAULTS } from '../drill/config.js';
+import { runSealDrill } from '../drill/seal.js';
+import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
+import { json } from '../output/format.js';
+import { usesUnsealer } from '../spec/names.js';
+import { unsealerBackend } from '../unsealer/backend.js';
+import { connectVaultNode } from '../vault/api.js';
+import type { CommandDeps, GlobalOptions } from './context.js';
+import { confirm, durationOption, numberOption, openManagedCluster } from './context.js';
+
+/** The failover-drill options the seal drill reads. */
+export interface SealDrillOptions {
+  readonly rate: string;
+  readonly duration: string;
+  readonly healTimeout: string;
+  readonly yes?: boolean;
+}
+
+const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
+
+export async function runSealDrillCommand(
+  global: GlobalOptions,
+  opts: SealDrillOptions,
+  deps: CommandDeps,
+): Promise<number> {
+  const doing = 'running the seal drill';
+  const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
+  if (!usesUnsealer(spec))
+    throw new UsageError(
+      doing,
+      spec.seal.type === 'transit'
+        ? 'the transit server is not one vaultctl runs: it cannot take it away'
+        : `the cluster uses the ${spec.seal.type} seal, and vaultctl has no seal backend of it to stop`,
+      'run the seal drill on a cluster with the unsealer: vaultctl up --seal transit (no seal.transit.address)',
+    );
+  const cfg = {
+    ...DRILL_DEFAULTS,
+    fault: 'stop' as const,
+    target: 'all' as const,
+    rate: numberOption(opts.rate, 'rate', 1, 1000),
+    readRate: 0,
+    holdMs: durationOption(opts.duration, 'duration'),
+    healTimeoutMs: durationOption(opts.healTimeout, 'heal-timeout'),
+  };
+  await confirm(
+    deps,
+    `This will stop the seal backend of cluster ${spec.name} and restart every node under live writes. Continue?`,
+    opts.yes,
+    doing,
+    {
+      action: `the drill will stop the unsealer and restart every node of ${spec.name}`,
+      undone: 'nothing was done',
+    },
+  );
+  const backend = unsealerBackend(spec, {
+    runtime: deps.runtime(),
+    connect: connectVaultNode,
+    tls: cluster.tls,
+    state: cluster.state!,
+  });
+  const r = await runSealDrill(cfg, { cluster, backend, progress: deps.progress, signal: deps.signal });
+  deps.progress.stop();
+  if (global.format === 'json') deps.out(json({ drill: r.id, fault: 'seal', cluster: spec.name, ...r }));
+  else {
+    deps.out(`seal backend: ${r.backend}, away for ${secs(r.outageMs)}`);
+    deps.out(
+      `  one follower restarted (${r.oneRestarted.node}): health ${r.oneRestarted.verdict} (exit ${r.oneRestarted.exitCode})`,
+    );
+    deps.out(
+      `  every node restarted: health ${r.allRestarted.verdict} (exit ${r.allRestarted.exitCode}); cause in every log after ${secs(r.allRestarted.causeSeenMs)}`,
+    );
+    for (const reason of r.allRestarted.reasons.slice(0, 1)) deps.out(`    ${reason}`);
+    deps.out(`  backend back -> healthy: ${secs(r.recoveryMs)}`);
+    deps.out(
+      `  writes: ${r.writes.acked} acknowledged, ${r.writes.failed} failed (while no node could serve), ${r.lostWrites} lost`,
+    );
+    for (const c of r.checks) deps.out(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
+  }
+  if (!r.ok)
+    throw new CheckFailedError(
+      doing,
+      r.checks.filter((c) => !c.ok).map((c) => c.name),
+    );
+  return ExitCode.ok;
+}
