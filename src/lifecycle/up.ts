@@ -2,7 +2,7 @@
  * `upCluster`: observe, plan, apply. Idempotent: a second run finds nothing to do. A run that fails
  * or is cancelled half-way removes what it created in that run (never volumes that existed before).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Progress } from '../cluster/events.js';
 import type { Clock } from '../cluster/poll.js';
@@ -171,6 +171,34 @@ async function waitForApis(
   );
 }
 
+/**
+ * seal.awskms.credentialsFile is bind-mounted into every node: a missing file would make Docker
+ * create an empty directory in its place, and one others can read leaks the keys on this host.
+ */
+function checkAwsCredentialsFile(spec: ClusterSpec): void {
+  const file = spec.seal.type === 'awskms' ? spec.seal.awskms?.credentialsFile : undefined;
+  if (!file) return;
+  let mode: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new Error('not a regular file');
+    mode = st.mode & 0o777;
+  } catch (err) {
+    throw new UsageError(
+      'checking seal.awskms.credentialsFile',
+      `${file}: ${errorMessage(err)}`,
+      'give the absolute path of an AWS shared credentials file ([default] aws_access_key_id = ..., aws_secret_access_key = ...), mode 0600',
+    );
+  }
+  if (mode & 0o077) {
+    throw new UsageError(
+      'checking seal.awskms.credentialsFile',
+      `${file} has mode 0${mode.toString(8)}: other users of this host can read the AWS keys`,
+      `chmod 600 ${file}`,
+    );
+  }
+}
+
 export async function upCluster(
   requested: ClusterSpec,
   state: StateDir,
@@ -193,6 +221,7 @@ export async function upCluster(
     );
   }
   if (transitToken) rendered = withTransitToken(rendered, transitToken);
+  checkAwsCredentialsFile(spec);
 
   let observed = await observeCluster(runtime, rendered);
   if (observed.foreignNames.length > 0) {

@@ -100,6 +100,15 @@ export const specInputSchema = z.strictObject({
           kmsKeyId: z.string().min(1),
           endpoint: z.string().url().optional(),
           /**
+           * An AWS shared credentials file on this host (0600), mounted read-only into each node
+           * and named by AWS_SHARED_CREDENTIALS_FILE there; AWS_PROFILE picks the profile. The
+           * alternative to AWS_* variables; its contents never reach a rendered file.
+           */
+          credentialsFile: z
+            .string()
+            .regex(/^\//, 'expected an absolute path (the file is bind-mounted into each node)')
+            .optional(),
+          /**
            * An external KMS plugin (OpenBao >= 2.6; required from 2.7, which has no built-in awskms):
            * the binary on this host, baked into the server image by `vaultctl image build
            * --kms-plugin`, and its SHA-256, which the server checks before it runs it.

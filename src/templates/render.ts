@@ -39,6 +39,9 @@ import {
 } from './prometheus.js';
 import type { NamedResource, RenderedCluster, RenderedFile } from './rendered.js';
 
+/** Where a node finds seal.awskms.credentialsFile (the AWS SDK reads AWS_SHARED_CREDENTIALS_FILE). */
+export const AWS_CREDENTIALS_TARGET = '/run/vaultctl/aws-credentials';
+
 /** Seal credentials the nodes read from their environment; passed through, never rendered. */
 export function sealCredentialEnv(spec: ClusterSpec): string[] {
   if (spec.seal.type === 'awskms' && !spec.seal.devKms.enabled)
@@ -88,6 +91,10 @@ export function renderCluster(
         readOnly: true,
       });
     }
+    const awsCredentials = spec.seal.type === 'awskms' ? spec.seal.awskms?.credentialsFile : undefined;
+    if (awsCredentials) {
+      mounts.push({ type: 'bind', source: awsCredentials, target: AWS_CREDENTIALS_TARGET, readOnly: true });
+    }
     // During a seal migration from static the node still unwraps its root key with the old key.
     if (spec.seal.type === 'static' || migration?.disabledSeal.type === 'static') {
       mounts.push({
@@ -108,6 +115,7 @@ export function renderCluster(
         ...(spec.tls.enabled ? { [`${paths.envPrefix}_CACERT`]: `${paths.tls}/ca.pem` } : {}),
         // The official images' entrypoints drop privileges and setcap; vaultctl runs the binary directly.
         SKIP_SETCAP: 'true',
+        ...(awsCredentials ? { AWS_SHARED_CREDENTIALS_FILE: AWS_CREDENTIALS_TARGET } : {}),
         // The dev KMS checks no credentials, but the AWS SDK wants some: a fixed pair, not a secret.
         ...(spec.seal.devKms.enabled
           ? {

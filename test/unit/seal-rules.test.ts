@@ -4,7 +4,7 @@ import { resolveSpec } from '../../src/spec/resolve.js';
 import { PINNED, type SpecInput } from '../../src/spec/schema.js';
 import { compareVersions, sealFindings, serverRules } from '../../src/spec/seal-rules.js';
 import { renderNodeHcl } from '../../src/templates/hcl.js';
-import { renderCluster } from '../../src/templates/render.js';
+import { AWS_CREDENTIALS_TARGET, renderCluster } from '../../src/templates/render.js';
 
 const AWS = { region: 'eu-west-1', kmsKeyId: 'alias/unseal' };
 const PLUGIN = {
@@ -214,6 +214,32 @@ describe('awskms HCL and secrets', () => {
     }
   });
 
+  it('seal.awskms.credentialsFile is mounted read-only and named in the environment, never read into a file', () => {
+    const file = '/etc/vaultctl/aws-credentials';
+    const s = resolveSpec({
+      version: '2.6.2',
+      seal: { type: 'awskms', awskms: { ...AWS, credentialsFile: file } },
+    }).spec;
+    const rendered = renderCluster(s, '/state/x');
+    for (const node of rendered.containers.filter((c) => c.labels['io.vaultctl.kind'] === 'node')) {
+      expect(node.mounts).toContainEqual({
+        type: 'bind',
+        source: file,
+        target: AWS_CREDENTIALS_TARGET,
+        readOnly: true,
+      });
+      expect(node.env.AWS_SHARED_CREDENTIALS_FILE).toBe(AWS_CREDENTIALS_TARGET);
+    }
+    expect(rendered.files.find((f) => f.path === 'nodes/vault-1/node.hcl')?.content).not.toContain(file);
+    const relative = configErrorOf(() =>
+      resolveSpec({
+        version: '2.6.2',
+        seal: { type: 'awskms', awskms: { ...AWS, credentialsFile: 'aws.txt' } },
+      }),
+    );
+    expect(relative).toContain('expected an absolute path (the file is bind-mounted into each node)');
+  });
+
   it('the dev KMS: its own container on the network, fixed dev credentials, nothing taken from the environment', () => {
     const s = resolveSpec({ name: 'devk', version: '2.6.2', seal: { devKms: { enabled: true } } }).spec;
     const rendered = renderCluster(s, '/state/x');
@@ -228,3 +254,12 @@ describe('awskms HCL and secrets', () => {
     );
   });
 });
+
+function configErrorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return JSON.stringify((err as { problems?: unknown }).problems ?? String(err));
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
