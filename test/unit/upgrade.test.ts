@@ -116,6 +116,24 @@ describe('upgrade preflight', () => {
     expect(() => resolveSpec(bad)).toThrow(ConfigError);
   });
 
+  it('must refuse moving an awskms cluster to a 2.7 image without a KMS plugin, naming the reason', () => {
+    const awskms = {
+      ...saved,
+      seal: { type: 'awskms', awskms: { region: 'eu-central-1', kmsKeyId: 'alias/unseal' } },
+    };
+    expect(() => resolveSpec(awskms)).not.toThrow();
+    let err: unknown;
+    try {
+      resolveSpec(targetInput(awskms, { version: '2.7.2' }));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems.map((p) => p.path)).toEqual(['seal.type']);
+    expect(JSON.stringify(problems)).toContain('unknown wrapper: awskms');
+  });
+
   const health = (over: Partial<ClusterHealth> = {}): ClusterHealth => ({
     verdict: 'healthy',
     reasons: [],
