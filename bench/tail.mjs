@@ -13,6 +13,9 @@
 // Usage: node bench/tail.mjs [--runs 1] [--duration 300s] [--warmup 10s] [--spec 'YAML'] [--keep]
 //                            [--cwd dir] [--out dir]
 //   --spec   YAML appended to the cluster spec (e.g. to try a raft setting)
+//   --sampler on|off|alternate   sample every node's metrics each second (`bench --timeline`, the
+//            default), or not (the bench's own timeline only), or alternate between runs: the
+//            sampler parses three metrics pages a second in the bench's own event loop
 //   --keep   leave the cluster up; with --cwd (its state dir's parent) a later run reuses it
 //   --analyse file.json   only print the analysis of a saved run
 //   --no-proxy-ab         skip the userland-proxy comparison
@@ -28,6 +31,13 @@ const duration = arg('--duration', '300s');
 const warmup = arg('--warmup', '10s');
 const extraSpec = arg('--spec', '');
 const keep = process.argv.includes('--keep');
+const samplerArg = process.argv[process.argv.indexOf('--sampler') + 1];
+const samplerMode = process.argv.includes('--sampler') ? samplerArg : 'on';
+if (!['on', 'off', 'alternate'].includes(samplerMode)) {
+  console.error(`--sampler takes on, off or alternate (got ${samplerMode})`);
+  process.exit(1);
+}
+const samplerFor = (run) => samplerMode === 'on' || (samplerMode === 'alternate' && run % 2 === 1);
 const name = 'vctl-bench-tail';
 const base = 18760;
 const cwd = arg('--cwd', undefined) ?? mkdtempSync(join(tmpdir(), 'vaultctl-bench-tail-'));
@@ -243,24 +253,35 @@ try {
       duration,
       '--warmup',
       warmup,
-      '--timeline',
+      ...(samplerFor(run) ? ['--timeline'] : []),
     ]);
     const after = load();
     const file = join(out, `tail-run${run}.json`);
     writeFileSync(file, text);
     const r = JSON.parse(text);
-    console.log(`\n## run ${run}: load average before ${before}, after ${after}; JSON: ${file}`);
+    console.log(
+      `\n## run ${run} (node sampler ${samplerFor(run) ? 'on' : 'off'}): load average before ${before}, after ${after}; JSON: ${file}`,
+    );
     const verdict = analyse(r);
     const logs = raftLines(since);
     console.log(`raft log lines in the run (${logs.length}):`);
     for (const l of logs.slice(0, 20)) console.log(`  ${l}`);
     const { over, goal } = verdict;
-    summary.push({ run, before, after, readVault: r.readVault, write: r.write, over, goal });
+    summary.push({
+      run,
+      sampler: samplerFor(run),
+      before,
+      after,
+      readVault: r.readVault,
+      write: r.write,
+      over,
+      goal,
+    });
   }
   console.log('\n## summary');
   for (const s of summary)
     console.log(
-      `run ${s.run} (load ${s.before} -> ${s.after}): reads from a node p99 ${s.readVault.p99} max ${s.readVault.max}; writes p99 ${s.write.p99} max ${s.write.max}; seconds over 50 ms ${s.over.read}/${s.over.write}`,
+      `run ${s.run} (sampler ${s.sampler ? 'on' : 'off'}, load ${s.before} -> ${s.after}): reads from a node p99 ${s.readVault.p99} max ${s.readVault.max}; writes p99 ${s.write.p99} max ${s.write.max}; seconds over 50 ms ${s.over.read}/${s.over.write}`,
     );
 } finally {
   if (!keep) cli(['down', '--volumes', '--purge', '--yes', '-q'], { allowFail: true });
