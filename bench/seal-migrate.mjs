@@ -58,6 +58,13 @@ for (const size of sizes) {
       vaultctl('up', '-q');
       vaultctl('init', '-q');
       const client = await writeSecrets(cwd, size);
+      // After thousands of writes the followers are still applying them: autopilot calls them
+      // unhealthy and the migration (rightly) refuses. An operator waits for health first; so do we.
+      const settled = vaultctl('health', '--wait', '120s', '-q');
+      if (size >= 1000)
+        process.stderr.write(
+          `${size} secrets: healthy again ${(settled.ms / 1000).toFixed(1)} s after the writes\n`,
+        );
       const m = vaultctl('seal', 'migrate', '--to', 'transit', '--yes', '-q');
       times.push(m.ms);
       const probe = await client().kvGet(
