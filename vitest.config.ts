@@ -10,6 +10,10 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Some unit tests replay a whole bootstrap against the fakes once per operation (25 runs
+          // for Shamir): 2.5 s on a quiet machine, past vitest's 5 s default on a host at load 15,
+          // which failed them once with nothing wrong. No unit test asserts a duration.
+          testTimeout: 30_000,
         },
       },
       {
