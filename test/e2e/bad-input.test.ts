@@ -124,7 +124,7 @@ describe('bad input', () => {
     const xml = await cli(['--format', 'xml', 'health']);
     expect(xml.exitCode).toBe(1);
     expect(xml.stderr).toBe(
-      "Error reading the command line: option '--format <format>' argument 'xml' is invalid. Allowed choices are table, json.\nhint: see vaultctl --help",
+      "Error reading the command line: option '--format <format>' argument 'xml' is invalid. Allowed choices are table, json, vault-benchmark.\nhint: see vaultctl --help",
     );
     const unknown = await cli(['health', '--frob']);
     expect(unknown.exitCode).toBe(1);
