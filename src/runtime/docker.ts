@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import type Docker from 'dockerode';
 import { RemoteError } from '../errors.js';
+import { createOptions, demuxDockerLog } from './docker-spec.js';
 import type {
   BuildImageRequest,
   ContainerInfo,
@@ -28,30 +29,6 @@ const ENGINE_HINT =
 
 function labelFilter(labels: Readonly<Record<string, string>>): string[] {
   return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
-}
-
-function nanos(ms: number): number {
-  return ms * 1_000_000;
-}
-
-/** Splits Docker's multiplexed log stream (8-byte frame headers) into plain text. */
-export function demuxDockerLog(buf: Buffer): string {
-  if (buf.length < 8) return buf.toString('utf8');
-  const parts: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const kind = buf[i];
-    const size = buf.readUInt32BE(i + 4);
-    if ((kind !== 0 && kind !== 1 && kind !== 2) || buf[i + 1] !== 0 || i + 8 + size > buf.length) {
-      // Not multiplexed (a TTY container): the buffer is the text.
-      return buf.toString('utf8');
-    }
-    parts.push(buf.subarray(i + 8, i + 8 + size));
-    i += 8 + size;
-  }
-  // A cut-off trailing frame header: keep what is there rather than drop it.
-  if (i < buf.length) parts.push(buf.subarray(i));
-  return Buffer.concat(parts).toString('utf8');
 }
 
 /**
@@ -191,54 +168,8 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async createContainer(spec: ContainerSpec): Promise<void> {
-    const portKey = (p: number) => `${p}/tcp`;
     try {
-      await this.docker.createContainer({
-        name: spec.name,
-        Hostname: spec.hostname,
-        Image: spec.image,
-        Entrypoint: [...spec.entrypoint],
-        Cmd: [...spec.cmd],
-        Env: [
-          ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-          ...spec.passEnv
-            .filter((k) => process.env[k] !== undefined && spec.secretEnv?.[k] === undefined)
-            .map((k) => `${k}=${process.env[k]}`),
-          ...Object.entries(spec.secretEnv ?? {}).map(([k, v]) => `${k}=${v}`),
-        ],
-        Labels: { ...spec.labels },
-        ExposedPorts: Object.fromEntries(spec.ports.map((p) => [portKey(p.containerPort), {}])),
-        ...(spec.healthcheck
-          ? {
-              Healthcheck: {
-                Test: ['CMD', ...spec.healthcheck.test],
-                Interval: nanos(spec.healthcheck.intervalMs),
-                Timeout: nanos(spec.healthcheck.timeoutMs),
-                Retries: spec.healthcheck.retries,
-                StartPeriod: nanos(spec.healthcheck.startPeriodMs),
-              },
-            }
-          : {}),
-        ...(spec.user ? { User: spec.user } : {}),
-        HostConfig: {
-          Mounts: spec.mounts.map((m) =>
-            m.type === 'bind'
-              ? { Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }
-              : { Type: 'volume' as const, Source: m.name, Target: m.target },
-          ),
-          PortBindings: Object.fromEntries(
-            spec.ports.map((p) => [
-              portKey(p.containerPort),
-              [{ HostIp: p.hostIp, HostPort: String(p.hostPort) }],
-            ]),
-          ),
-          RestartPolicy: { Name: spec.restart },
-          NetworkMode: spec.network.name,
-        },
-        NetworkingConfig: {
-          EndpointsConfig: { [spec.network.name]: { Aliases: [...spec.network.aliases] } },
-        },
-      });
+      await this.docker.createContainer(createOptions(spec));
     } catch (err) {
       this.fail(`creating container ${spec.name}`, err);
     }

@@ -16,7 +16,7 @@ import {
   UsageError,
 } from '../../src/errors.js';
 import { inspectBinary, inspectElf } from '../../src/image/image.js';
-import { demuxDockerLog } from '../../src/runtime/docker.js';
+import { demuxDockerLog } from '../../src/runtime/docker-spec.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
 describe('errors', () => {
