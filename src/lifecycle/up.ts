@@ -46,6 +46,12 @@ export interface UpDeps {
   readonly progress: Progress;
   readonly signal?: AbortSignal | undefined;
   readonly clock?: Clock;
+  /**
+   * Whether nothing listens on a host port (the preflight). The real probe binds the port; unit
+   * tests against the fake runtime pass their own, so they do not depend on which ports the
+   * integration tests running beside them hold.
+   */
+  readonly portIsFree?: (host: string, port: number) => Promise<boolean>;
 }
 
 export interface UpOptions {
@@ -284,11 +290,12 @@ export async function upCluster(
   const toStart = new Set(
     plan.steps.filter((s) => s.action === 'start-container' && !recreated.has(s.target)).map((s) => s.target),
   );
+  const probePort = deps.portIsFree ?? portIsFree;
   const busy: string[] = [];
   for (const c of rendered.containers) {
     if (!toStart.has(c.name)) continue;
     for (const p of c.ports) {
-      if (!(await portIsFree(p.hostIp, p.hostPort))) busy.push(`${p.hostIp}:${p.hostPort} (${c.hostname})`);
+      if (!(await probePort(p.hostIp, p.hostPort))) busy.push(`${p.hostIp}:${p.hostPort} (${c.hostname})`);
     }
   }
   if (busy.length > 0) {

@@ -170,3 +170,10 @@ export class FakeRuntime implements ContainerRuntime {
     this.volumes.delete(name);
   }
 }
+
+/**
+ * The port preflight for unit tests against this runtime: every host port is free. The real probe
+ * binds each port, so a unit test whose spec shares ports with an integration test running beside
+ * it would fail for that alone.
+ */
+export const everyPortFree = async (): Promise<boolean> => true;

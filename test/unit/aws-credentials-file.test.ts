@@ -11,7 +11,7 @@ import { upCluster } from '../../src/lifecycle/up.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import type { VaultConnector } from '../../src/vault/port.js';
-import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { everyPortFree, FakeRuntime } from '../helpers/fake-runtime.js';
 import { silentProgress } from '../helpers/progress.js';
 
 const noNodes: VaultConnector = ({ address }) => {
@@ -38,6 +38,7 @@ async function up(credentialsFile: string) {
     runtime: rt,
     progress: silentProgress,
     connect: noNodes,
+    portIsFree: everyPortFree,
   }).catch((e) => e);
   return { err, created: rt.calls.filter((c) => c.startsWith('create')) };
 }

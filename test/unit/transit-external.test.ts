@@ -14,7 +14,7 @@ import { resolveSpec } from '../../src/spec/resolve.js';
 import type { SpecInput } from '../../src/spec/schema.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import type { VaultConnector } from '../../src/vault/port.js';
-import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { everyPortFree, FakeRuntime } from '../helpers/fake-runtime.js';
 import { silentProgress } from '../helpers/progress.js';
 
 const noNodes: VaultConnector = ({ address }) => {
@@ -45,6 +45,7 @@ describe('up with an existing transit server', () => {
       runtime: rt,
       progress: silentProgress,
       connect: noNodes,
+      portIsFree: everyPortFree,
     }).catch((e) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect(err.message).toContain('needs a token for the nodes');
@@ -63,12 +64,13 @@ describe('up with an existing transit server', () => {
       await create(c);
     };
     // No node answers in the fake: up fails at the wait, after creating the containers.
-    await upCluster(
+    const err = await upCluster(
       spec,
       StateDir.forCluster(base, spec.name),
-      { runtime: rt, progress: silentProgress, connect: noNodes },
+      { runtime: rt, progress: silentProgress, connect: noNodes, portIsFree: everyPortFree },
       { readyTimeoutMs: 1 },
-    ).catch(() => undefined);
+    ).catch((e) => e);
+    expect(String(err)).toContain('no node API expected');
     const created = specs.filter((c) => c.name.startsWith('vctl-unit-transit-vault-'));
     expect(created).toHaveLength(3);
     for (const c of created) {

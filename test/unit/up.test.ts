@@ -4,7 +4,7 @@
  * OpenBao fake) leaves nothing for the next run to do. No Docker.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { resolveSpec } from '../../src/spec/resolve.js';
 import { defaultImage, PINNED } from '../../src/spec/schema.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import type { VaultConnector } from '../../src/vault/port.js';
-import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { everyPortFree, FakeRuntime } from '../helpers/fake-runtime.js';
 import { FakeVault } from '../helpers/fake-vault.js';
 import { RecordingProgress, silentProgress } from '../helpers/progress.js';
 
@@ -45,7 +45,12 @@ describe('upCluster rollback (fake runtime)', () => {
       new RemoteError('creating vault-2', 'engine said no'),
     );
     await expect(
-      upCluster(spec, state, { runtime: rt, progress: silentProgress, connect: noNodes }),
+      upCluster(spec, state, {
+        runtime: rt,
+        progress: silentProgress,
+        connect: noNodes,
+        portIsFree: everyPortFree,
+      }),
     ).rejects.toThrow('engine said no');
     // It had created the network, the six volumes and vault-1 before the failure.
     expect(creations(rt)).toContain('createContainer vctl-unit-up-vault-1');
@@ -72,7 +77,12 @@ describe('upCluster rollback (fake runtime)', () => {
     }
     rt.failOn('startContainer', 'vctl-unit-up-vault-3', new RemoteError('starting vault-3', 'no'));
     await expect(
-      upCluster(spec, state, { runtime: rt, progress: silentProgress, connect: noNodes }),
+      upCluster(spec, state, {
+        runtime: rt,
+        progress: silentProgress,
+        connect: noNodes,
+        portIsFree: everyPortFree,
+      }),
     ).rejects.toThrow();
     expect([...rt.volumes.keys()].sort()).toEqual(['vctl-unit-up-vault-1-data', 'vctl-unit-up-vault-1-logs']);
     expect(rt.containers.size).toBe(0);
@@ -89,6 +99,7 @@ describe('upCluster rollback (fake runtime)', () => {
       runtime: rt,
       progress: silentProgress,
       connect: noNodes,
+      portIsFree: everyPortFree,
       signal: ac.signal,
     }).catch((e) => e);
     expect(isAbortError(err)).toBe(true);
@@ -118,6 +129,7 @@ describe('upCluster rollback (fake runtime)', () => {
       runtime: rt,
       progress: silentProgress,
       connect: noNodes,
+      portIsFree: everyPortFree,
     }).catch((e) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).message).toContain('vctl-unit-up-vault-2');
@@ -128,17 +140,20 @@ describe('upCluster rollback (fake runtime)', () => {
 
 describe('upCluster preflight and what it remembers (fake runtime)', () => {
   it('a port in use is refused before the state dir, the seal key or the CA are created', async () => {
+    // The real probe, on a port the OS chose: a fixed port could be held by a test running beside.
     const busy = createServer();
-    await new Promise<void>((r) => busy.listen(spec.nodes[1]!.apiPort, '127.0.0.1', r));
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    const held = resolveSpec({ name: 'vctl-unit-up', apiPortBase: port, tls: { enabled: false } }).spec;
     try {
-      const rt = new FakeRuntime([spec.image]);
-      const err = await upCluster(spec, state, {
+      const rt = new FakeRuntime([held.image]);
+      const err = await upCluster(held, state, {
         runtime: rt,
         progress: silentProgress,
         connect: noNodes,
       }).catch((e) => e);
       expect(err).toBeInstanceOf(UsageError);
-      expect((err as UsageError).message).toContain(`127.0.0.1:${spec.nodes[1]!.apiPort}`);
+      expect((err as UsageError).message).toContain(`127.0.0.1:${port} (vault-1)`);
       expect(state.exists()).toBe(false);
       expect(existsSync(state.sealKeyFile)).toBe(false);
       expect(creations(rt)).toEqual([]);
@@ -158,6 +173,7 @@ describe('upCluster preflight and what it remembers (fake runtime)', () => {
       runtime: rt,
       progress: silentProgress,
       connect: noNodes,
+      portIsFree: everyPortFree,
     }).catch((e) => e);
     expect(err).toBeInstanceOf(RemoteError);
     expect((err as RemoteError).render()).toContain('image build --binary');
@@ -173,7 +189,12 @@ describe('upCluster preflight and what it remembers (fake runtime)', () => {
     const rt = new FakeRuntime([local]);
     rt.failOn('createContainer', 'vctl-unit-up-vault-1', new Error('stop here'));
     const progress = new RecordingProgress();
-    await upCluster(upstream, state, { runtime: rt, progress, connect: noNodes }).catch(() => undefined);
+    await upCluster(upstream, state, {
+      runtime: rt,
+      progress,
+      connect: noNodes,
+      portIsFree: everyPortFree,
+    }).catch(() => undefined);
     expect(rt.calls).not.toContain(`pullImage ${upstream.image}`);
     expect(progress.lines.join('\n')).toContain(`using the locally built image ${local}`);
     expect(rt.calls).toContain('createContainer vctl-unit-up-vault-1 (failed)');
@@ -184,7 +205,13 @@ describe('upCluster success path (fake runtime, fake OpenBao nodes)', () => {
   it('starts every node, waits until each answers, and a second run plans nothing', async () => {
     const rt = new FakeRuntime([spec.image]);
     const fake = FakeVault.forSpec(spec);
-    const deps = { runtime: rt, progress: silentProgress, connect: fake.connect, clock: fake.clock };
+    const deps = {
+      runtime: rt,
+      progress: silentProgress,
+      connect: fake.connect,
+      clock: fake.clock,
+      portIsFree: everyPortFree,
+    };
     const first = await upCluster(spec, state, deps);
     expect(first.plan.steps.filter((s) => s.action === 'start-container').map((s) => s.target)).toEqual([
       'vctl-unit-up-vault-1',
@@ -222,6 +249,7 @@ describe('upCluster success path (fake runtime, fake OpenBao nodes)', () => {
       runtime: rt,
       progress: silentProgress,
       connect: fake.connect,
+      portIsFree: everyPortFree,
       clock: fake.clock,
     }).catch((e) => e);
     expect(err).toBeInstanceOf(RemoteError);
