@@ -9,6 +9,7 @@
  * `disable_mlock` as an unknown field.
  */
 import { type Flavor, PINNED, type SealType } from './schema.js';
+import { compareVersions } from './version.js';
 
 /** The cloud KMS seals OpenBao 2.7 moved into external KMS plugins (the spec offers awskms). */
 export const CLOUD_KMS_SEALS = ['awskms', 'gcpckms', 'azurekeyvault', 'alicloudkms', 'ocikms'] as const;
@@ -33,17 +34,6 @@ export interface ServerRules {
     /** OpenBao >= 2.5: standbys serve reads themselves unless told not to. */
     readonly disableStandbyReads: boolean;
   };
-}
-
-/** -1, 0 or 1 as a is older than, the same as, or newer than b (x.y.z, numerically). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
 }
 
 const atLeast = (v: string | undefined, min: string, unknown: boolean) =>

@@ -14,11 +14,12 @@ import { LABELS } from '../runtime/port.js';
 import { clusterLabels, containerName } from '../spec/names.js';
 import { resolveSpec } from '../spec/resolve.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { compareVersions } from '../spec/version.js';
 import type { StateDir } from '../state/state-dir.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 import type { NodeState } from './plan.js';
-import { compareVersions, type ImageVersion, readImageVersion } from './version.js';
+import { type ImageVersion, readImageVersion } from './version.js';
 
 /** What to upgrade to: an image, or a server version whose (local or upstream) image is used. */
 export type UpgradeTarget = { readonly image: string } | { readonly version: string };

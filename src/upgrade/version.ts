@@ -14,21 +14,6 @@ export function versionFromOutput(out: string): string | undefined {
   return /(?:OpenBao|Vault) v(\d+\.\d+\.\d+)/.exec(out)?.[1];
 }
 
-/** The numeric parts of "2.7.2" (a "v" prefix and a "+meta"/"-rc" suffix ignored). */
-function parts(v: string): number[] {
-  const m = /^v?(\d+)\.(\d+)\.(\d+)/.exec(v.trim());
-  if (!m) throw new UsageError('comparing server versions', `"${v}" is not a version`, 'expected X.Y.Z');
-  return [Number(m[1]), Number(m[2]), Number(m[3])];
-}
-
-/** Negative when a < b, 0 when equal, positive when a > b. */
-export function compareVersions(a: string, b: string): number {
-  const x = parts(a);
-  const y = parts(b);
-  for (let i = 0; i < 3; i++) if (x[i]! !== y[i]!) return x[i]! - y[i]!;
-  return 0;
-}
-
 export interface ImageVersion {
   readonly version: string;
   /** Where the version came from: the binary, or the image label when the binary could not say. */

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import { PINNED, type SpecInput } from '../../src/spec/schema.js';
-import { compareVersions, sealFindings, serverRules } from '../../src/spec/seal-rules.js';
+import { sealFindings, serverRules } from '../../src/spec/seal-rules.js';
+import { compareVersions } from '../../src/spec/version.js';
 import { renderNodeHcl } from '../../src/templates/hcl.js';
 import { AWS_CREDENTIALS_TARGET, renderCluster } from '../../src/templates/render.js';
 

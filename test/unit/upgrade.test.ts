@@ -4,10 +4,11 @@ import type { WriteRecord } from '../../src/drill/report.js';
 import { ConfigError, UsageError } from '../../src/errors.js';
 import type { ClusterHealth } from '../../src/health/health.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
+import { compareVersions } from '../../src/spec/version.js';
 import { type NodeState, nextAction, planUpgrade } from '../../src/upgrade/plan.js';
 import { requireHealthy, targetInput } from '../../src/upgrade/preflight.js';
 import { longestAckGap, trafficReport } from '../../src/upgrade/report.js';
-import { compareVersions, readImageVersion, versionFromOutput } from '../../src/upgrade/version.js';
+import { readImageVersion, versionFromOutput } from '../../src/upgrade/version.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 
 const nodes = (active: string, upgraded: string[] = []): NodeState[] =>
