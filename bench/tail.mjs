@@ -19,6 +19,11 @@
 //   --keep   leave the cluster up; with --cwd (its state dir's parent) a later run reuses it
 //   --analyse file.json   only print the analysis of a saved run
 //   --no-proxy-ab         skip the userland-proxy comparison
+//   --tmpfs data|logs|data,logs   an experiment, not a setup to run: the nodes' raft data and/or
+//            audit-log volumes made on tmpfs (swapped in after a first `up`, with the labels vaultctl gives
+//            them, so `up` adopts them): it takes the disk out from under raft's fsync or the audit
+//            file, to tell which of the two the write tail comes from. tmpfs loses everything on a
+//            restart; never for a cluster that keeps data.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
@@ -37,6 +42,12 @@ if (!['on', 'off', 'alternate'].includes(samplerMode)) {
   console.error(`--sampler takes on, off or alternate (got ${samplerMode})`);
   process.exit(1);
 }
+const tmpfs = arg('--tmpfs', '').split(',').filter(Boolean);
+for (const k of tmpfs)
+  if (k !== 'data' && k !== 'logs') {
+    console.error(`--tmpfs takes data, logs or data,logs (got ${k})`);
+    process.exit(1);
+  }
 const samplerFor = (run) => samplerMode === 'on' || (samplerMode === 'alternate' && run % 2 === 1);
 const name = 'vctl-bench-tail';
 const base = 18760;
@@ -233,10 +244,50 @@ console.log(`# bench/tail.mjs: ${runs} run(s) of the seed profile for ${duration
 console.log(`# cluster ${name}, ports ${base}-${base + 6}, spec:\n${spec.replace(/^/gm, '#   ')}`);
 console.log(`# cpus ${(await import('node:os')).cpus().length}, load average before: ${load()}`);
 
+/** The experiment's tmpfs volumes, named and labelled as `up` would make them. */
+function makeTmpfsVolumes() {
+  for (const n of [1, 2, 3])
+    for (const kind of tmpfs) {
+      const labels = {
+        'io.vaultctl.cluster': name,
+        'io.vaultctl.node': `vault-${n}`,
+        'io.vaultctl.kind': kind,
+      };
+      const r = spawnSync(
+        'docker',
+        [
+          'volume',
+          'create',
+          ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+          ...['--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=1g'],
+          `${name}-vault-${n}-${kind}`,
+        ],
+        { encoding: 'utf8' },
+      );
+      if (r.status !== 0) throw new Error(`docker volume create: ${r.stderr}`);
+    }
+}
+
 const summary = [];
 try {
   const t0 = Date.now();
   cli(['up', '-q']);
+  if (tmpfs.length > 0) {
+    // The first up made the state dir (seal key, CA); its volumes are empty (never initialised).
+    cli(['down', '-q']);
+    spawnSync('docker', [
+      'volume',
+      'rm',
+      ...[1, 2, 3].flatMap((n) => tmpfs.map((k) => `${name}-vault-${n}-${k}`)),
+    ]);
+    makeTmpfsVolumes();
+    cli(['up', '-q']);
+    const vols = [1, 2, 3].flatMap((n) => tmpfs.map((k) => `${name}-vault-${n}-${k}`));
+    const seen = spawnSync('docker', ['volume', 'inspect', '-f', '{{.Name}} {{.Options}}', ...vols], {
+      encoding: 'utf8',
+    }).stdout.trim();
+    console.log(`# experiment: ${tmpfs.join(' and ')} volumes on tmpfs:\n${seen.replace(/^/gm, '#   ')}`);
+  }
   cli(['init', '-q']);
   cli(['health', '--wait', '90s', '-q']);
   console.log(`# cluster healthy in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
