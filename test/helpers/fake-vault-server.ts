@@ -24,7 +24,10 @@ export interface FakeServerOptions {
   readonly electionMs?: number;
   /** From a raft join to the leader's challenge (auto-unseal: to unsealed). Default 0.5 s. */
   readonly joinMs?: number;
-  /** retry_join: an uninitialised node joins on its own this long after a leader appears. Off by default. */
+  /**
+   * retry_join: an uninitialised node joins on its own this long after a leader appears (OpenBao
+   * retries every 2 s). Off by default; `FakeVault.forSpec` turns it on, as the rendered HCL does.
+   */
   readonly retryJoinMs?: number;
 }
 

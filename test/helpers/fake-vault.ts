@@ -83,6 +83,8 @@ export class FakeVault {
       seal: spec.seal.type,
       flavor: spec.flavor,
       declaredAuditFile: audit,
+      // The rendered HCL gives every node of a multi-node cluster a retry_join stanza.
+      ...(nodes.length > 1 ? { retryJoinMs: 2000 } : {}),
       ...opts,
     });
   }
