@@ -160,6 +160,7 @@ export class FakeVault {
       return new VaultRequestError(address, what, e, { cause });
     };
     if (!name || this.down.has(name)) throw lost(undefined);
+    if (this.server.wedged(name)) throw lost({ on: rec.op, error: 'timeout' });
     const f = this.fault(rec);
     if (f && !f.after) throw lost(f);
     let res: unknown;
