@@ -27,9 +27,19 @@ function nodeClientCert(
 }
 
 /**
- * Every follower joins and unseals. retry_join would get there on its own, but only on its next
- * attempt (seconds apart, backing off); an explicit join now saves that wait. Failures of the
- * explicit join are not fatal: retry_join may have won the race.
+ * Every follower joins and unseals. Each node's HCL has retry_join, so every follower joins by
+ * itself; with an auto-unseal seal an explicit join as well saves the wait for retry_join's next
+ * attempt (2 s apart), and its failure is not fatal (retry_join may have won the race).
+ *
+ * With Shamir there is no explicit join: the node joins when its unseal keys answer the leader's
+ * challenge, and two joins on one sealed node (explicit and retry_join) can wedge it. OpenBao
+ * 2.7.2 seen here: the explicit join's challenge took the keys and the node joined, retry_join
+ * meanwhile fetched a challenge of its own, the next keys (the node still said sealed, its data
+ * streaming in) waited for that retry_join to finish while holding the node's state lock, and
+ * retry_join found the node initialised and ended without a word: every later request to the node,
+ * seal-status included, hung ("waiting for raft retry join process to complete", then "returning
+ * from raft join as the node is initialized"). Until retry_join has its challenge the node answers
+ * "not initialized", which `unsealWithShares` waits through.
  */
 export async function joinFollowers(ctx: BootstrapContext, leader: NodeHandle): Promise<void> {
   const { cluster, progress } = ctx;
@@ -42,6 +52,10 @@ export async function joinFollowers(ctx: BootstrapContext, leader: NodeHandle): 
     followers.map(async (n) => {
       const s = await ctx.api(n).sealStatus();
       if (s.initialized && !s.sealed) return false;
+      if (!ctx.auto) {
+        await unsealWithStoredShares(ctx, n);
+        return true;
+      }
       if (!s.initialized) {
         await ctx
           .api(n)
@@ -49,10 +63,6 @@ export async function joinFollowers(ctx: BootstrapContext, leader: NodeHandle): 
           .catch((err: Error) =>
             progress.debug(`explicit join: ${err.message}; relying on retry_join`, n.name),
           );
-      }
-      if (!ctx.auto) {
-        await unsealWithStoredShares(ctx, n);
-        return true;
       }
       await ctx.waitOn(n, `${n.name} to join and auto-unseal`, async () => {
         const st = await ctx.api(n).sealStatus();

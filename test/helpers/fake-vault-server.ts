@@ -24,7 +24,10 @@ export interface FakeServerOptions {
   readonly electionMs?: number;
   /** From a raft join to the leader's challenge (auto-unseal: to unsealed). Default 0.5 s. */
   readonly joinMs?: number;
-  /** retry_join: an uninitialised node joins on its own this long after a leader appears. Off by default. */
+  /**
+   * retry_join: an uninitialised node joins on its own this long after a leader appears (OpenBao
+   * retries every 2 s). Off by default; `FakeVault.forSpec` turns it on, as the rendered HCL does.
+   */
   readonly retryJoinMs?: number;
 }
 
@@ -36,6 +39,13 @@ interface NodeState {
   /** Unseal shares submitted so far (base64). */
   shares: string[];
   joinStartedAt?: number | undefined;
+  /** An explicit join (sys/storage/raft/join) is under way. */
+  explicitJoin?: boolean;
+  /**
+   * Joined and unsealed, but answers nothing: with retry_join beside an explicit join, a Shamir
+   * node's unseal can wait for a retry_join that already ended, holding the node's state lock.
+   */
+  wedged?: boolean;
   unsealedAt?: number | undefined;
 }
 
@@ -95,6 +105,11 @@ export class FakeVaultServer {
     return this.nodes.get(name)!;
   }
 
+  /** The node takes requests but never answers them (see `NodeState.wedged`). */
+  wedged(name: string): boolean {
+    return this.node(name).wedged === true;
+  }
+
   /** Lets time act: elections, joins and auto-unseal completing, autopilot promoting voters. */
   tick(): void {
     const now = this.opts.now();
@@ -118,7 +133,13 @@ export class FakeVaultServer {
   }
 
   private joined(n: NodeState): void {
-    Object.assign(n, { joinStartedAt: undefined, member: true, sealed: false, shares: [] });
+    Object.assign(n, {
+      joinStartedAt: undefined,
+      explicitJoin: undefined,
+      member: true,
+      sealed: false,
+      shares: [],
+    });
     n.unsealedAt = this.opts.now();
     if (!this.servers.some((s) => s.name === n.name))
       this.servers.push({ name: n.name, voter: false, since: this.opts.now() });
@@ -255,6 +276,11 @@ export class FakeVaultServer {
     const good = n.shares.every((s) => this.keys.includes(s));
     n.shares = [];
     if (!good) throw new HttpAnswer(400, ['cipher: message authentication failed']);
+    // OpenBao 2.7.2 on a Shamir node with both joins: the explicit join's challenge takes the keys,
+    // retry_join fetches one of its own before the data is in, the next keys wait for a retry_join
+    // that then ends ("returning from raft join as the node is initialized") without releasing
+    // them. A race in the server; the fake always loses it.
+    if (!n.member && n.explicitJoin && this.opts.retryJoinMs !== undefined) n.wedged = true;
     if (!n.member) this.joined(n);
     n.sealed = false;
     n.unsealedAt = this.opts.now();
@@ -267,6 +293,7 @@ export class FakeVaultServer {
     if (!host || host !== this.leader)
       throw new HttpAnswer(500, [`failed to join raft cluster via ${leaderAddr}`]);
     n.joinStartedAt = this.opts.now();
+    n.explicitJoin = true;
     return { joined: true };
   }
 

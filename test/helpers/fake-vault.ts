@@ -83,6 +83,8 @@ export class FakeVault {
       seal: spec.seal.type,
       flavor: spec.flavor,
       declaredAuditFile: audit,
+      // The rendered HCL gives every node of a multi-node cluster a retry_join stanza.
+      ...(nodes.length > 1 ? { retryJoinMs: 2000 } : {}),
       ...opts,
     });
   }
@@ -158,6 +160,7 @@ export class FakeVault {
       return new VaultRequestError(address, what, e, { cause });
     };
     if (!name || this.down.has(name)) throw lost(undefined);
+    if (this.server.wedged(name)) throw lost({ on: rec.op, error: 'timeout' });
     const f = this.fault(rec);
     if (f && !f.after) throw lost(f);
     let res: unknown;

@@ -80,6 +80,58 @@ describe('FakeVault', () => {
     expect((await leader.autopilotConfig()).dead_server_last_contact_threshold).toBe('24h0m0s');
   });
 
+  it('retry_join (as forSpec renders it): a follower joins by itself; Shamir: the shares then unseal it', async () => {
+    const fake = FakeVault.forSpec(spec('shamir'));
+    const leader = fake.connect({ address: addr(0) });
+    const follower = fake.connect({ address: addr(1) });
+    const res = await leader.init({ secret_shares: 3, secret_threshold: 2 });
+    for (const k of res.keys_base64!.slice(0, 2)) await leader.unseal(k);
+    await fake.clock.sleep(1000);
+    expect(await follower.sealStatus()).toMatchObject({ initialized: false, sealed: true });
+    expect(await failure(follower.unseal(res.keys_base64![0]!))).toMatchObject({
+      status: 400,
+      errors: ['Vault is not initialized'],
+    });
+    await fake.clock.sleep(2000);
+    // retry_join has started: the node waits for the leader's challenge, then takes the shares.
+    expect(await follower.sealStatus()).toMatchObject({ initialized: true, sealed: true, t: 0 });
+    expect(await failure(follower.unseal(res.keys_base64![0]!))).toMatchObject({
+      status: 400,
+      errors: ['raft join in progress'],
+    });
+    await fake.clock.sleep(500);
+    await follower.unseal(res.keys_base64![0]!);
+    expect((await follower.unseal(res.keys_base64![1]!)).sealed).toBe(false);
+    leader.setToken(res.root_token);
+    expect((await leader.raftServers()).map((s) => s.node_id)).toEqual(['vault-1', 'vault-2']);
+  });
+
+  it('Shamir: an explicit join beside retry_join wedges the follower once unsealed (it answers nothing)', async () => {
+    const fake = FakeVault.forSpec(spec('shamir'));
+    const leader = fake.connect({ address: addr(0) });
+    const follower = fake.connect({ address: addr(1) });
+    const res = await leader.init({ secret_shares: 3, secret_threshold: 2 });
+    for (const k of res.keys_base64!.slice(0, 2)) await leader.unseal(k);
+    await fake.clock.sleep(1000);
+    expect(await follower.raftJoin('http://vault-1:8200')).toEqual({ joined: true });
+    await fake.clock.sleep(500);
+    await follower.unseal(res.keys_base64![0]!);
+    expect((await follower.unseal(res.keys_base64![1]!)).sealed).toBe(false);
+    expect(fake.server.wedged('vault-2')).toBe(true);
+    expect(await failure(follower.sealStatus())).toMatchObject({ kind: 'timeout' });
+    // Without retry_join (a single node's HCL has none) the explicit join is harmless.
+    const alone = FakeVault.forSpec(spec('shamir'), { retryJoinMs: undefined });
+    const l2 = alone.connect({ address: addr(0) });
+    const f2 = alone.connect({ address: addr(1) });
+    const r2 = await l2.init({ secret_shares: 1, secret_threshold: 1 });
+    await l2.unseal(r2.keys_base64![0]!);
+    await alone.clock.sleep(1000);
+    await f2.raftJoin('http://vault-1:8200');
+    await alone.clock.sleep(500);
+    expect((await f2.unseal(r2.keys_base64![0]!)).sealed).toBe(false);
+    expect(await f2.sealStatus()).toMatchObject({ sealed: false });
+  });
+
   it('faults: the nth call of a method or path, a number of times, or a node down', async () => {
     const fake = FakeVault.forSpec(spec('static'));
     const api = fake.connect({ address: addr(0) });
