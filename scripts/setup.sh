@@ -151,7 +151,9 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"
-  $SUDO sh -c 'nohup dockerd >/var/log/vaultctl-dockerd.log 2>&1 &'
+  # Its own session (setsid): the Engine must outlive the shell that started it, also when that
+  # shell's process group is killed (a CI step or a terminal closed); it appends to its log.
+  $SUDO sh -c 'setsid nohup dockerd >>/var/log/vaultctl-dockerd.log 2>&1 </dev/null &'
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1
