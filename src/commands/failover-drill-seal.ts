@@ -5,6 +5,7 @@
 import { DRILL_DEFAULTS } from '../drill/config.js';
 import { runSealDrill } from '../drill/seal.js';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
+import { devKmsBackend } from '../lifecycle/dev-kms.js';
 import { json } from '../output/format.js';
 import { usesUnsealer } from '../spec/names.js';
 import { unsealerBackend } from '../unsealer/backend.js';
@@ -29,13 +30,14 @@ export async function runSealDrillCommand(
 ): Promise<number> {
   const doing = 'running the seal drill';
   const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
-  if (!usesUnsealer(spec))
+  const devKms = spec.seal.type === 'awskms' && spec.seal.devKms.enabled;
+  if (!usesUnsealer(spec) && !devKms)
     throw new UsageError(
       doing,
       spec.seal.type === 'transit'
         ? 'the transit server is not one vaultctl runs: it cannot take it away'
-        : `the cluster uses the ${spec.seal.type} seal, and vaultctl has no seal backend of it to stop`,
-      'run the seal drill on a cluster with the unsealer: vaultctl up --seal transit (no seal.transit.address)',
+        : `the cluster uses the ${spec.seal.type} seal${spec.seal.type === 'awskms' ? ' of a KMS vaultctl does not run' : ''}, and vaultctl has no seal backend of it to take away`,
+      'run the seal drill on a cluster whose seal backend vaultctl runs: the unsealer (vaultctl up --seal transit, no seal.transit.address) or the dev KMS (vaultctl up --dev-kms)',
     );
   const cfg = {
     ...DRILL_DEFAULTS,
@@ -48,20 +50,22 @@ export async function runSealDrillCommand(
   };
   await confirm(
     deps,
-    `This will stop the seal backend of cluster ${spec.name} and restart every node under live writes. Continue?`,
+    `This will take the seal backend of cluster ${spec.name} and restart every node under live writes. Continue?`,
     opts.yes,
     doing,
     {
-      action: `the drill will stop the unsealer and restart every node of ${spec.name}`,
+      action: `the drill will take ${devKms ? 'the dev KMS' : 'the unsealer'} away and restart every node of ${spec.name}`,
       undone: 'nothing was done',
     },
   );
-  const backend = unsealerBackend(spec, {
-    runtime: deps.runtime(),
-    connect: connectVaultNode,
-    tls: cluster.tls,
-    state: cluster.state!,
-  });
+  const backend = devKms
+    ? devKmsBackend(spec, { runtime: deps.runtime() })
+    : unsealerBackend(spec, {
+        runtime: deps.runtime(),
+        connect: connectVaultNode,
+        tls: cluster.tls,
+        state: cluster.state!,
+      });
   const r = await runSealDrill(cfg, { cluster, backend, progress: deps.progress, signal: deps.signal });
   deps.progress.stop();
   if (global.format === 'json') deps.out(json({ drill: r.id, fault: 'seal', cluster: spec.name, ...r }));

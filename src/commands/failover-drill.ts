@@ -174,7 +174,8 @@ export function register(program: Command, deps: CommandDeps): void {
         'acknowledgements, failed reads and writes, lost writes, rejoin and heal times. Exit 0 when every check passes; ' +
         '3 when a write was lost, the cluster did not heal, or the RTO exceeded --max-rto. A fault is always healed before ' +
         'the drill exits, Ctrl-C included. Asks for confirmation unless --yes.\n\n' +
-        'With --fault seal (a cluster on the transit seal of its unsealer) the seal backend goes away instead: a follower ' +
+        'With --fault seal (a cluster on the transit seal of its own unsealer, which is stopped, or on the dev KMS of ' +
+        'up --dev-kms, which is cut off its network) the seal backend goes away instead: a follower ' +
         'restarts, then every node; they must stay sealed, health must be down (exit 2) naming the seal backend, and once ' +
         'the backend is back every node must unseal itself with no acknowledged write lost; reports the time from ' +
         '"backend back" to "healthy".\n\n' +

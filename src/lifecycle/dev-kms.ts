@@ -5,8 +5,16 @@
  */
 import type { Clock } from '../cluster/poll.js';
 import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
+import type { SealBackend } from '../drill/seal.js';
 import { errorMessage, RemoteError } from '../errors.js';
-import { DEV_KMS_CREDENTIALS, DEV_KMS_REGION, devKmsKeyAlias } from '../spec/dev-kms-names.js';
+import type { ContainerRuntime } from '../runtime/port.js';
+import {
+  DEV_KMS_CREDENTIALS,
+  DEV_KMS_REGION,
+  devKmsContainerName,
+  devKmsKeyAlias,
+} from '../spec/dev-kms-names.js';
+import { networkName } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
 
 export interface DevKmsKey {
@@ -83,4 +91,41 @@ export async function ensureDevKmsKey(
       `\`docker logs ${spec.name}-kms\``,
     );
   }
+}
+
+/**
+ * The dev KMS as the seal drill's seal backend. moto keeps its keys in memory, so stopping its
+ * container would lose the cluster's key for good: the outage is a network cut instead. `stop`
+ * disconnects the KMS from the cluster network (the nodes' `http://kms:5000` no longer resolves);
+ * `start` connects it again under the same alias and resolves once the key answers DescribeKey.
+ */
+export function devKmsBackend(
+  spec: ClusterSpec,
+  deps: { readonly runtime: ContainerRuntime; readonly clock?: Clock },
+): SealBackend {
+  const name = devKmsContainerName(spec.name);
+  const network = networkName(spec);
+  const alias = devKmsKeyAlias(spec.name);
+  const endpoint = `http://127.0.0.1:${spec.seal.devKms.port}/`;
+  return {
+    description: `awskms (dev KMS ${name}, cut off from ${network})`,
+    async stop() {
+      await deps.runtime.partitionContainer(name, [], network, 'network');
+    },
+    async start() {
+      await deps.runtime.healPartition(name, [], network, 'network');
+      await pollUntil(
+        async () => {
+          const r = await kmsCall(endpoint, 'DescribeKey', { KeyId: alias }).catch(() => undefined);
+          return r?.status === 200 ? true : undefined;
+        },
+        {
+          what: `the dev KMS ${name} to answer again`,
+          timeoutMs: 60_000,
+          intervalMs: 100,
+          ...(deps.clock ? { clock: deps.clock } : {}),
+        },
+      );
+    },
+  };
 }

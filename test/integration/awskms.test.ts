@@ -2,7 +2,7 @@
  * The awskms seal for real: OpenBao 2.6.2 (the last with the seal built in) auto-unseals through
  * moto's KMS API, which runs as its own container on the cluster network (`up --dev-kms`). A full
  * restart of every node comes back unsealed with no key typed. OpenBao 2.7.2 without a KMS plugin
- * is refused before anything is created.
+ * is refused before anything is created. The KMS-outage drill cuts the dev KMS off the network.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +76,37 @@ describe('awskms on OpenBao 2.6.2 through moto on the cluster network', () => {
     }
     const logs = await cluster.runtime.containerLogs(cluster.container(0), 200);
     expect(logs).toContain('Auto Seal: awskms');
+  });
+
+  it('the KMS unavailable (failover-drill --fault seal, the dev KMS cut off): down naming the seal backend, back: every node unseals itself, 0 lost', async () => {
+    const res = await cluster.cli([
+      'failover-drill',
+      '--fault',
+      'seal',
+      '--duration',
+      '5s',
+      '--heal-timeout',
+      '150s',
+      '--yes',
+      '--format',
+      'json',
+    ]);
+    expect(res.exitCode, `${res.stdout}\n${res.stderr}`).toBe(0);
+    const r = JSON.parse(res.stdout);
+    expect(r.backend).toContain('dev KMS');
+    expect(r.oneRestarted.sealBlocked).toContain(r.oneRestarted.node);
+    expect(r.allRestarted.exitCode).toBe(2);
+    expect(r.allRestarted.unsealed).toEqual([]);
+    expect(r.allRestarted.sealBlocked).toHaveLength(3);
+    expect(r.allRestarted.reasons[0]).toMatch(/^seal backend unreachable/);
+    expect(r.healed).toBe(true);
+    expect(r.writes.acked).toBeGreaterThan(0);
+    expect(r.lostWrites).toBe(0);
+    // The KMS kept its key through the cut: the 100 secrets are still there.
+    for (let i = 0; i < 100; i += 7) {
+      const got = await cluster.api(i % 3).kvGet('secret', path(i));
+      expect(got?.data).toEqual({ api_key: `key-${i}` });
+    }
   });
 });
 
