@@ -97,7 +97,9 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
 export function register(program: Command, deps: CommandDeps): void {
   const cmd = program
     .command('render')
-    .summary('write node HCL and the docker-compose file from the spec')
+    .summary(
+      'write node HCL and the compose file, Prometheus files, Kubernetes manifests or Helm values from the spec',
+    )
     .description(
       'Renders the configuration of every node (HCL) and a docker-compose file for the same containers `vaultctl up` creates. ' +
         'Without --out the files go to the state dir, where `up` uses them. With --target prometheus it writes a scrape ' +
