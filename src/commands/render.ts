@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { renderPrometheusFiles, renderToDir } from '../lifecycle/render.js';
+import { type KubernetesTarget, renderKubernetesToDir } from '../lifecycle/render-kubernetes.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, loadClusterSpec } from './context.js';
@@ -31,14 +32,41 @@ async function renderPrometheus(
   return 0;
 }
 
+async function renderKubernetesTarget(
+  global: GlobalOptions,
+  opts: RenderOptions,
+  deps: CommandDeps,
+  target: KubernetesTarget,
+): Promise<number> {
+  const doing = target === 'kubernetes' ? 'rendering the Kubernetes manifests' : 'rendering the Helm values';
+  const { spec, state } = loadClusterSpec(global, opts, deps, doing);
+  const res = renderKubernetesToDir(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, target);
+  if (global.format === 'json') {
+    deps.out(json(res));
+    return 0;
+  }
+  deps.out(`Rendered ${target} for cluster ${spec.name} (${spec.nodes.length} pods) into ${res.outDir}`);
+  for (const f of res.files) deps.out(`  ${f}`);
+  deps.out('Create these Secrets first (referenced by name, never rendered):');
+  for (const s of res.secrets) deps.out(`  ${s.name} (keys ${s.keys.join(', ')}): ${s.purpose}`);
+  deps.out(
+    target === 'kubernetes'
+      ? `Apply: kubectl apply -f ${res.outDir} (then -f ${join(res.outDir, 'monitoring')} with the Prometheus Operator)`
+      : `Install: helm install ${spec.name} openbao/openbao -f ${join(res.outDir, res.files[0]!)}`,
+  );
+  return 0;
+}
+
 export async function run(global: GlobalOptions, opts: RenderOptions, deps: CommandDeps): Promise<number> {
   const target = opts.target ?? 'cluster';
   if (target === 'prometheus') return renderPrometheus(global, opts, deps);
+  if (target === 'kubernetes' || target === 'helm-values')
+    return renderKubernetesTarget(global, opts, deps, target);
   if (target !== 'cluster')
     throw new UsageError(
       'reading --target',
       `unknown target "${target}"`,
-      'use --target cluster (node HCL and the compose file) or --target prometheus',
+      'use --target cluster (node HCL and the compose file), prometheus, kubernetes or helm-values',
     );
   const { spec, state } = loadClusterSpec(global, opts, deps, 'rendering the cluster');
   const res = await renderToDir(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, {
@@ -69,18 +97,23 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
 export function register(program: Command, deps: CommandDeps): void {
   const cmd = program
     .command('render')
-    .summary('write node HCL and the docker-compose file from the spec')
+    .summary(
+      'write node HCL and the compose file, Prometheus files, Kubernetes manifests or Helm values from the spec',
+    )
     .description(
       'Renders the configuration of every node (HCL) and a docker-compose file for the same containers `vaultctl up` creates. ' +
         'Without --out the files go to the state dir, where `up` uses them. With --target prometheus it writes a scrape ' +
-        'configuration for every node and the alert rules, for a Prometheus on this host (default: <state dir>/prometheus).\n\n' +
+        'configuration for every node and the alert rules, for a Prometheus on this host (default: <state dir>/prometheus). ' +
+        'With --target kubernetes it writes the manifests of a StatefulSet cluster, with --target helm-values a values file ' +
+        'for the OpenBao Helm chart (default: <state dir>/<target>).\n\n' +
         'Example:\n  $ vaultctl render --out ./rendered && docker-compose -f ./rendered/docker-compose.vault.yml config\n' +
-        '  $ vaultctl render --target prometheus --out ./prom && promtool check config ./prom/prometheus.yml',
+        '  $ vaultctl render --target prometheus --out ./prom && promtool check config ./prom/prometheus.yml\n' +
+        '  $ vaultctl render --target kubernetes --out ./k8s && kubectl apply -f ./k8s',
     )
     .option('-o, --out <dir>', 'write into this directory instead of the state dir')
     .option(
       '--target <what>',
-      'cluster (node HCL, compose file) or prometheus (scrape config, alert rules)',
+      'cluster (node HCL, compose file), prometheus (scrape config, alert rules), kubernetes (manifests) or helm-values',
       'cluster',
     );
   addSpecOptions(cmd).action(async (opts: RenderOptions, c: Command) => {

@@ -37,6 +37,13 @@ const duration = z
   .regex(/^\d+(ms|s|m|h)$/, 'expected a duration such as 10s, 5m or 24h')
   .describe('duration');
 const port = z.number().int().min(1).max(65535);
+/** A Kubernetes resource quantity: 250m, 1, 512Mi, 10Gi. */
+const quantity = z
+  .string()
+  .regex(
+    /^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/,
+    'expected a Kubernetes quantity such as 250m, 512Mi or 10Gi',
+  );
 
 const nodeInput = z.strictObject({
   name: z.string().regex(dnsLabel, 'expected a DNS label (lowercase letters, digits, dashes)'),
@@ -239,6 +246,32 @@ export const specInputSchema = z.strictObject({
         .default('alphapulse-app'),
       tokenTtl: duration.default('1h'),
       tokenMaxTtl: duration.default('4h'),
+    })
+    .prefault({}),
+  /** Only `vaultctl render --target kubernetes|helm-values` reads this: a Docker cluster has no use for it. */
+  kubernetes: z
+    .strictObject({
+      /** The namespace of every manifest; default the cluster name. */
+      namespace: z
+        .string()
+        .regex(dnsLabel, 'expected a DNS label (lowercase letters, digits, dashes)')
+        .optional(),
+      /** The storage class of the data and audit claims; default the cluster's default class. */
+      storageClass: z.string().min(1).optional(),
+      dataSize: quantity.default('10Gi'),
+      auditSize: quantity.default('10Gi'),
+      resources: z
+        .strictObject({
+          cpuRequest: quantity.default('250m'),
+          memoryRequest: quantity.default('256Mi'),
+          cpuLimit: quantity.default('1'),
+          memoryLimit: quantity.default('512Mi'),
+        })
+        .prefault({}),
+      /** The pods' user: above 10000, so it matches no user of the node (checkov CKV_K8S_40). */
+      runAsUser: z.number().int().min(1).default(10001),
+      /** The pods' group, also the volumes' (fsGroup): the server reads its secrets and writes its claims through it. */
+      runAsGroup: z.number().int().min(1).default(10001),
     })
     .prefault({}),
   ui: z.boolean().default(true),
