@@ -117,8 +117,8 @@ function runBench(cli, readRatio, dur, prof) {
   const secs = report.timeline.filter((s) => s.loop?.cpu !== undefined);
   const cpu = secs.reduce((a, s) => a + s.loop.cpu, 0);
   const ops = secs.reduce((a, s) => a + s.ops, 0);
-  if (report.errors > 0) throw new Error(`bench: ${report.errors} errors`);
-  return { rate: report.throughput, cpuPerOp: cpu / ops };
+  // Errors (a request over the client's 2 s timeout on an overloaded host) are counted, not fatal.
+  return { rate: report.throughput, cpuPerOp: cpu / ops, errors: report.errors };
 }
 
 const loads = [];
@@ -159,7 +159,7 @@ try {
       const b = runBench(cli, 1, duration, prof);
       res[cli].read.push(b);
       res[cli].ratio.push(b.rate / w.rate);
-      line += `; [${i}] bench ${b.rate.toFixed(0)}/s = ${(b.rate / w.rate).toFixed(2)}x, ${(b.cpuPerOp * 1000).toFixed(0)} us CPU/read`;
+      line += `; [${i}] bench ${b.rate.toFixed(0)}/s = ${(b.rate / w.rate).toFixed(2)}x, ${(b.cpuPerOp * 1000).toFixed(0)} us CPU/read${b.errors ? ` (${b.errors} errors)` : ''}`;
       if (writes !== '0') {
         const wr = runBench(cli, 0, writes);
         res[cli].write.push(wr);
