@@ -30,7 +30,9 @@ const trace = process.argv.includes('--trace');
 // Alternatives separated by '|', each compared as its own setting; '\n' separates lines.
 const specExtras = arg('--spec-extra', '').split('|');
 const initFlags = arg('--init-flags', '').split(' ').filter(Boolean);
-const name = 'vctl-bench';
+// --name/--port-base: another cluster name and ports (base..base+6), for a second bench beside it.
+const name = arg('--name', 'vctl-bench');
+const portBase = arg('--port-base', '18400');
 
 /** Runs the CLI; each stderr line is kept with its time (ms since `origin`). */
 function vaultctl(cli, cwd, cmd, origin) {
@@ -85,7 +87,7 @@ async function oneRun(cli, stabilization, specExtra) {
     [
       `name: ${name}`,
       `image: ${image}`,
-      'apiPortBase: 18400',
+      `apiPortBase: ${portBase}`,
       'raft:',
       '  autopilot:',
       `    serverStabilizationTime: ${stabilization}`,

@@ -7,7 +7,8 @@
 // Own cluster vctl-bench-drill on ports 18440-18446, removed afterwards (also on failure).
 //
 // Usage: node bench/drill.mjs [--rounds 10] [--multipliers 1,5] [--faults kill,stop,pause,partition]
-//                             [--duration 5s] [--rate 20]
+//                             [--duration 5s] [--rate 20] [--cli bin/vaultctl]
+//                             [--name vctl-bench-drill --port-base 18440] (another cluster, ports base..base+6)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,9 @@ const multipliers = arg('--multipliers', '1,5').split(',').map(Number);
 const faults = arg('--faults', 'kill,stop,pause,partition').split(',');
 const duration = arg('--duration', '5s');
 const rate = arg('--rate', '20');
-const name = 'vctl-bench-drill';
+const name = arg('--name', 'vctl-bench-drill');
+const portBase = arg('--port-base', '18440');
+const cli = arg('--cli', join(root, 'bin/vaultctl'));
 const env = cliEnv;
 
 const median = (xs) => {
@@ -39,10 +42,10 @@ for (const mult of multipliers) {
   const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-drill-'));
   writeFileSync(
     join(cwd, 'vaultctl.yaml'),
-    `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: 18440\nraft:\n  performanceMultiplier: ${mult}\n`,
+    `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: ${portBase}\nraft:\n  performanceMultiplier: ${mult}\n`,
   );
   const vaultctl = (...a) => {
-    const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], {
+    const r = spawnSync('node', [cli, ...a], {
       cwd,
       env,
       encoding: 'utf8',

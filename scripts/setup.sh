@@ -149,7 +149,11 @@ command -v node >/dev/null 2>&1 || die "Node.js >= 20 is required (https://nodej
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js >= 20 is required, found $(node -v)"
 
 # npm dependencies, only when the lock file changed since the last install.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A node_modules that is a symlink is a shared install (a git worktree's): npm ci would empty the
+# directory it points to, under everyone using it, so it is left alone.
+if [ -L node_modules ]; then
+  log "node_modules is a link to $(readlink node_modules): not reinstalling a shared install"
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
@@ -174,6 +178,8 @@ command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || need+=(iproute2)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 # VaultClient's shared cache tier: its tests and bench start their own redis-server on loopback.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# wrk: bench/wrk.mjs measures `vaultctl bench` against it (the HTTP floor on the same machine).
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/vaultctl-dockerd.log)"

@@ -33,6 +33,8 @@ export interface BenchConfig {
   readonly cache: boolean;
   /** Sample every node's metrics each second and print the timeline as a table. */
   readonly timeline?: boolean | undefined;
+  /** Drive the load through the cluster's endpoint (HAProxy, one address) instead of the nodes. */
+  readonly viaEndpoint?: boolean | undefined;
   /** The think time, duration and warm-up as the user wrote them: the report and progress echo them. */
   readonly as: { readonly think: string; readonly duration: string; readonly warmup: string };
 }

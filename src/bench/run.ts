@@ -16,7 +16,7 @@ import {
   VaultctlError,
 } from '../errors.js';
 import { checkHealth } from '../health/health.js';
-import { nodeMetricsAddress } from '../spec/names.js';
+import { endpointAddress, nodeMetricsAddress } from '../spec/names.js';
 import type { VaultNode } from '../vault/port.js';
 import { type LoadResult, runLoad } from './load.js';
 import { NodeSampler, type NodeSecond } from './node-sampler.js';
@@ -126,8 +126,11 @@ export async function runBench(
     ...cluster.nodes.filter((n) => n.name === seedOn.name),
     ...cluster.nodes.filter((n) => n.name !== seedOn.name),
   ].map((n) => n.address);
+  const endpoint = config.viaEndpoint ? endpointAddress(spec) : undefined;
+  if (config.viaEndpoint && !endpoint)
+    throw new UsageError(doing, 'the cluster has no endpoint', 'run without --endpoint');
   const client = new VaultClient({
-    addresses,
+    addresses: endpoint ? [endpoint] : addresses,
     token,
     ...(tls
       ? { ca: tls.ca, ...(tls.cert && tls.key ? { clientCert: { cert: tls.cert, key: tls.key } } : {}) }

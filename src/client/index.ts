@@ -13,23 +13,22 @@
  *   application, values sealed with AES-256-GCM, single-flight cold reads, invalidation of every
  *   instance's in-memory copy on a write; Redis trouble never reaches the caller.
  *
- * Built on node-vault for every request (its generic `request` covers KV v2, AppRole and health).
+ * KV v2 reads and writes (the hot operations) go through transport.ts, a lean request on Node's
+ * own HTTP client; AppRole login, health, list and delete through node-vault's generic `request`.
+ * Both keep one keep-alive connection pool per node.
  */
 import { readFileSync } from 'node:fs';
 import nodeVault from 'node-vault';
 import { silenceSecretLeakingDebug } from '../vault/quiet-debug.js';
+import { classify } from './classify.js';
 import type { CredentialType, ExchangeCredential } from './credential-path.js';
 import { credentialPath } from './credential-path.js';
 import type { CacheEntry } from './envelope.js';
-import {
-  VaultForbiddenError,
-  VaultInvalidInputError,
-  VaultRequestRejectedError,
-  VaultUnavailableError,
-} from './errors.js';
+import { VaultInvalidInputError, VaultRequestRejectedError, VaultUnavailableError } from './errors.js';
 import { LocalCache } from './local-cache.js';
 import type { SharedCacheOptions, SharedCacheStats } from './shared-cache.js';
 import { SharedCache } from './shared-cache.js';
+import { NodeTransport } from './transport.js';
 
 export type { CredentialType, ExchangeCredential } from './credential-path.js';
 export { credentialPath } from './credential-path.js';
@@ -40,9 +39,6 @@ export {
   VaultRequestRejectedError,
   VaultUnavailableError,
 } from './errors.js';
-
-/** 400 answers that say the node is not ready yet, not that the request is wrong. */
-const TRANSIENT_400 = /waiting for the primary to upgrade|upgrading from non-versioned to versioned/i;
 
 export type { SharedCacheOptions, SharedCacheStats } from './shared-cache.js';
 
@@ -107,21 +103,13 @@ function pem(value: string | undefined): string | undefined {
   return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8');
 }
 
-interface NodeVaultError extends Error {
-  response?: { statusCode?: number; body?: { errors?: string[] } };
-  code?: string;
-}
-
 interface Node {
   readonly address: string;
   readonly api: ReturnType<typeof nodeVault>;
+  /** The lean path for KV v2 reads and writes. */
+  readonly http: NodeTransport;
   downUntil: number;
 }
-
-type Failure =
-  | { kind: 'retry'; error: Error }
-  | { kind: 'forbidden'; error: Error }
-  | { kind: 'fatal'; error: Error };
 
 export class VaultClient {
   private readonly nodes: Node[];
@@ -156,6 +144,7 @@ export class VaultClient {
     this.nodes = addresses.map((address) => ({
       address,
       downUntil: 0,
+      http: new NodeTransport(address, { ca, cert, key }),
       api: nodeVault({
         endpoint: address,
         // Request bodies hold secret values: node-vault's own debug output stays off.
@@ -192,25 +181,6 @@ export class VaultClient {
       currentAddress: this.currentAddress,
       ...(this.shared ? { shared: this.shared.stats() } : {}),
     };
-  }
-
-  private classify(err: unknown): Failure {
-    const e = err as NodeVaultError;
-    const status = e.response?.statusCode;
-    const detail = e.response?.body?.errors?.join('; ') ?? e.message;
-    if (status === undefined)
-      return {
-        kind: 'retry',
-        error: new VaultUnavailableError(`no answer: ${e.code ?? e.message}`, { cause: err }),
-      };
-    if (status === 403)
-      return { kind: 'forbidden', error: new VaultForbiddenError(`permission denied: ${detail}`) };
-    // A node that has just become active answers 400 while it upgrades the KV mount's data
-    // ("Waiting for the primary to upgrade from non-versioned to versioned data"): it passes.
-    if (status >= 500 || status === 429 || status === 412 || (status === 400 && TRANSIENT_400.test(detail))) {
-      return { kind: 'retry', error: new VaultUnavailableError(`HTTP ${status}: ${detail}`) };
-    }
-    return { kind: 'fatal', error: new VaultRequestRejectedError(`HTTP ${status}: ${detail}`, status) };
   }
 
   /** The node to use now: the current one unless it is cooling down, else the next that is not. */
@@ -251,8 +221,17 @@ export class VaultClient {
     await this.loginInFlight;
   }
 
-  /** One logical request with failover and bounded retries. */
-  private async raw(method: string, path: string, body: unknown, authenticated = true): Promise<unknown> {
+  /**
+   * One logical request with failover and bounded retries; `lean` sends it on the node's
+   * NodeTransport (KV v2 read and write), otherwise through node-vault.
+   */
+  private async raw(
+    method: string,
+    path: string,
+    body: unknown,
+    authenticated = true,
+    lean = false,
+  ): Promise<unknown> {
     if (authenticated && this.opts.appRole && (!this.token || Date.now() >= this.tokenExpiresAt))
       await this.login();
     const maxAttempts = this.opts.maxAttempts ?? Math.max(3, this.nodes.length * 2);
@@ -261,8 +240,16 @@ export class VaultClient {
     let last: Error | undefined;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const node = this.pick(Date.now());
-      node.api.token = (authenticated ? this.token : undefined) as string;
       try {
+        if (lean)
+          return await node.http.request(
+            method,
+            path,
+            body,
+            authenticated ? this.token : undefined,
+            this.opts.timeoutMs ?? 2000,
+          );
+        node.api.token = (authenticated ? this.token : undefined) as string;
         return await node.api.request({
           path,
           method,
@@ -270,7 +257,7 @@ export class VaultClient {
           timeout: this.opts.timeoutMs ?? 2000,
         } as nodeVault.RequestOption);
       } catch (err) {
-        const f = this.classify(err);
+        const f = classify(err);
         if (f.kind === 'fatal') throw f.error;
         if (f.kind === 'forbidden') {
           // An expired AppRole token answers 403: log in once more, then it is a real denial.
@@ -305,7 +292,7 @@ export class VaultClient {
   private async readFromVault(path: string): Promise<CacheEntry | null> {
     this.stats_.vaultReads += 1;
     try {
-      const res = (await this.raw('GET', `/${this.kv}/data/${path}`, undefined)) as {
+      const res = (await this.raw('GET', `/${this.kv}/data/${path}`, undefined, true, true)) as {
         data: { data: Record<string, unknown>; metadata: { version: number } };
       };
       return { data: res.data.data, version: res.data.metadata.version };
@@ -373,7 +360,7 @@ export class VaultClient {
 
   async writeSecret(path: string, data: Record<string, unknown>): Promise<{ version: number }> {
     this.cache?.delete(this.key(path));
-    const res = (await this.raw('POST', `/${this.kv}/data/${path}`, { data })) as {
+    const res = (await this.raw('POST', `/${this.kv}/data/${path}`, { data }, true, true)) as {
       data: { version: number };
     };
     this.cache?.delete(this.key(path));
@@ -473,8 +460,12 @@ export class VaultClient {
     this.cache?.clear();
   }
 
-  /** Closes the shared tier's Redis connections (a process with one open does not exit). */
+  /**
+   * Closes the shared tier's Redis connections (a process with one open does not exit) and the
+   * lean path's pooled connections.
+   */
   async close(): Promise<void> {
+    for (const n of this.nodes) n.http.close();
     await this.shared?.close();
   }
 }

@@ -20,6 +20,7 @@ export interface BenchOptions {
   readonly tenants: string;
   readonly timeline?: boolean;
   readonly check?: boolean;
+  readonly endpoint?: boolean;
 }
 
 export function parseThink(v: string): [number, number] {
@@ -60,6 +61,7 @@ export function parseBenchOptions(opts: BenchOptions): BenchConfig {
     tenants,
     cache: opts.cache === 'on',
     timeline: Boolean(opts.timeline),
+    ...(opts.endpoint ? { viaEndpoint: true } : {}),
     as: { think: opts.think, duration: opts.duration, warmup: opts.warmup },
   };
 }
@@ -135,7 +137,7 @@ export function register(program: Command, deps: CommandDeps): void {
         "--format json has a per-second timeline (latency per operation, operations, errors, the bench process's event-loop delay); with " +
         "--timeline every second also holds each node's metrics (from its metrics listener), and the text output prints it as a table. " +
         "--format vault-benchmark prints hashicorp/vault-benchmark's JSON report (tests kvv2_read_test, kvv2_write_test, kvv2_list_test, total; reads that reached a node).\n\n" +
-        'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json\n  $ vaultctl bench --list-ratio 0.05 --duration 60s\n  $ vaultctl bench --duration 5m --timeline\n  $ vaultctl bench --cache off --list-ratio 0.1 --format vault-benchmark > vb.json',
+        'Example:\n  $ vaultctl bench --duration 60s\n  $ vaultctl bench --cache off --rate 500 --duration 30s --format json\n  $ vaultctl bench --list-ratio 0.05 --duration 60s\n  $ vaultctl bench --duration 5m --timeline\n  $ vaultctl bench --users 32 --think 0 --cache off --read-ratio 1 --endpoint\n  $ vaultctl bench --cache off --list-ratio 0.1 --format vault-benchmark > vb.json',
     )
     .option('--users <n>', 'concurrent users (closed loop)', '100')
     .option('--think <range>', 'think time per user between operations, e.g. 0.1-1s or 0', '0.1-1s')
@@ -151,6 +153,10 @@ export function register(program: Command, deps: CommandDeps): void {
       "sample every node's metrics each second (raft, BoltDB, GC) and print a per-second table",
     )
     .option('--check', 'exit 3 when a target is missed or has no data')
+    .option(
+      '--endpoint',
+      "send every operation through the cluster's endpoint (one address) instead of the nodes",
+    )
     .action(async (opts: BenchOptions, c: Command) => {
       deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
     });

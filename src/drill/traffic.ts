@@ -83,6 +83,12 @@ export class RoleMonitor {
  * flight per node); the first probe that is acknowledged opens the gate. Without the gate,
  * hundreds of retrying writes would flood a cluster that is electing a leader, and the drill would
  * measure its own load.
+ *
+ * Behind the gate each node's sys/health is also polled every 50 ms (a node answers it itself,
+ * never forwarding it): a node that says it is active gets a probe write at once, even while an
+ * earlier probe to it still hangs. Measured (bench/election-gap.mjs): a write sent to a standby
+ * just before the leader dies hangs in the standby's forwarding to the dead leader until the
+ * attempt times out (1 s), long after that standby has become the active node itself.
  */
 export class Writer {
   readonly writes: WriteRecord[] = [];
@@ -92,6 +98,7 @@ export class Writer {
   private readonly inflight = new Set<Promise<void>>();
   private gate: Promise<void> | undefined;
   private probing: Promise<void> = Promise.resolve();
+  private watching: Promise<void> = Promise.resolve();
 
   constructor(
     /** Where writes go: the nodes, or one address (the endpoint) as a single-address client sends them. */
@@ -211,6 +218,48 @@ export class Writer {
       open();
       await Promise.all(probes);
     })();
+    this.watching = this.watchForActive(gate, () => opened, open);
+  }
+
+  /** Behind a closed gate: a probe write to any node whose sys/health says active (one in flight per node). */
+  private async watchForActive(gate: Promise<void>, isOpen: () => boolean, open: () => void): Promise<void> {
+    const checking = new Set<number>();
+    const probing = new Set<number>();
+    const pending: Promise<void>[] = [];
+    while (!isOpen() && !this.stopped) {
+      for (let idx = 0; idx < this.nodes.length; idx++) {
+        if (checking.has(idx) || probing.has(idx)) continue;
+        checking.add(idx);
+        pending.push(
+          this.nodes[idx]!.api.health().then(
+            (h) => {
+              checking.delete(idx);
+              if (isOpen() || !h.initialized || h.sealed || h.standby) return;
+              probing.add(idx);
+              return this.attempt(
+                idx,
+                `${this.prefix}/probe`,
+                { probe: true },
+                now() + this.cfg.attemptTimeoutMs,
+              ).then(
+                () => {
+                  if (!isOpen()) this.preferred = idx;
+                  open();
+                },
+                () => {
+                  probing.delete(idx);
+                },
+              );
+            },
+            () => {
+              checking.delete(idx);
+            },
+          ),
+        );
+      }
+      await Promise.race([gate, sleep(50)]);
+    }
+    await Promise.all(pending);
   }
 
   /** Stops issuing writes and waits for those in flight (each ends by its deadline, or at once behind a closed gate). */
@@ -219,6 +268,7 @@ export class Writer {
     await this.loop;
     await Promise.all([...this.inflight]);
     await this.probing;
+    await this.watching;
   }
 }
 
