@@ -173,6 +173,20 @@ export const specInputSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9._-]+$/, 'expected a file name (no slashes)')
         .default('audit.log'),
+      /** Rotated (compressed) files older than this are removed: the seed's 90 days (SOC 2). */
+      retention: z
+        .string()
+        .regex(/^\d+d$/, 'expected a number of days such as 90d')
+        .default('90d'),
+      /** Rotate the live file when it reaches this size. */
+      rotateSize: z
+        .string()
+        .regex(/^\d+(B|KiB|MiB|GiB)$/, 'expected a size such as 256MiB')
+        .default('256MiB'),
+      /** Rotate the live file when its first entry is this old. */
+      rotateAge: duration.default('24h'),
+      /** Compressed files kept at most (besides the retention in days). */
+      keep: z.number().int().min(1).default(1000),
     })
     .prefault({}),
   telemetry: z
