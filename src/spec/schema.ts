@@ -187,6 +187,19 @@ export const specInputSchema = z.strictObject({
       rotateAge: duration.default('24h'),
       /** Compressed files kept at most (besides the retention in days). */
       keep: z.number().int().min(1).default(1000),
+      /**
+       * A second device that ships each entry to a log receiver (the seed's syslog path), beside the
+       * file device: with two devices a request succeeds when either logs it. OpenBao 2.7.2 tests a
+       * declared device when it unseals and fails its post-unseal setup when the receiver does not
+       * answer then (measured): the receiver must be up before the nodes start.
+       */
+      socket: z
+        .strictObject({
+          /** host:port of the receiver, as the nodes reach it (e.g. the cluster network alias). */
+          address: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port'),
+          socketType: z.enum(['tcp', 'udp']).default('tcp'),
+        })
+        .optional(),
     })
     .prefault({}),
   telemetry: z
