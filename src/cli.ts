@@ -7,6 +7,7 @@
 import { createInterface } from 'node:readline';
 import chalk from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
+import * as audit from './commands/audit.js';
 import * as bench from './commands/bench.js';
 import type { CommandDeps } from './commands/context.js';
 import * as down from './commands/down.js';
@@ -111,6 +112,7 @@ export function buildProgram(deps: CommandDeps): Command {
     env,
     tenant,
     tlsRotate,
+    audit,
     rootToken,
     snapshot,
     seal,

@@ -8,6 +8,7 @@
  * A cluster given only by addresses (`--addr`, `BAO_ADDR`) is a `RunningCluster` too: its nodes
  * have no container, and the runtime operations refuse with a usage error.
  */
+import { auditBlockedHint, auditDeviceCause, probeAuditPath } from '../audit/probe.js';
 import { RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime, PartitionMethod } from '../runtime/port.js';
 import {
@@ -327,6 +328,7 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
         );
       }
       let standby: ServingNode | undefined;
+      let auditBlocked: NodeHandle | undefined;
       const problems: string[] = [];
       for (const n of nodes) {
         const api = n.api({ token: use });
@@ -336,12 +338,28 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
             problems.push(`${n.name} ${h.initialized ? 'sealed' : 'not initialised'}`);
             continue;
           }
-          if (!h.standby) return { api, node: n, standby: false, problems };
+          if (!h.standby) {
+            // sys/health is not audited: an active node that cannot audit looks fine there and
+            // answers 500 ("internal error") to everything else. Say so, with the device's error.
+            if ((await probeAuditPath(cluster.connect(n.address, { token: undefined }))) === 'failing') {
+              auditBlocked = n;
+              break;
+            }
+            return { api, node: n, standby: false, problems };
+          }
           standby ??= { api, node: n, standby: true, problems };
         } catch (err) {
           if (err instanceof VaultRequestError && err.kind === 'tls') throw err;
           problems.push(`${n.name} unreachable`);
         }
+      }
+      if (auditBlocked) {
+        const log = spec ? await auditBlocked.logs(60).catch(() => '') : '';
+        throw new RemoteError(
+          doing,
+          `${auditBlocked.name} (active) answers HTTP 500 to every request: no audit device can write (${auditDeviceCause(log) ?? 'no audit device succeeded in logging the request'})`,
+          auditBlockedHint(auditBlocked.name),
+        );
       }
       if (standby) return standby;
       throw new RemoteError(

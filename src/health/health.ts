@@ -8,6 +8,7 @@
  * `judgeHealth` is pure (unit-tested); `checkHealth` gathers facts over the API.
  */
 
+import { auditBlockedHint, auditDeviceCause, probeAuditPath } from '../audit/probe.js';
 import type { Clock } from '../cluster/poll.js';
 import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
 import { CancelledError } from '../errors.js';
@@ -39,6 +40,11 @@ export interface NodeHealth {
    * KMS, the transit server) did not answer at start, and the server exits then.
    */
   readonly sealBackend?: string;
+  /**
+   * The node answers 500 to a request that goes through the audit path: no audit device can log.
+   * The value is the cause read from its log (the device and its error), or a generic one.
+   */
+  readonly auditFailing?: string;
 }
 
 export interface RaftFacts {
@@ -92,6 +98,19 @@ export function judgeHealth(
   // Only when every node was checked: one address alone says nothing about the others (raft does).
   if (nodes.length >= expectedVoters && unsealed.length < quorum)
     down.push(`${unsealed.length} of ${expectedVoters} nodes unsealed, quorum needs ${quorum}`);
+
+  // An active node that cannot audit answers 500 to every request (the standbys forward to it):
+  // the cluster serves nothing although every node looks unsealed and one is active.
+  const auditBlocked = active.filter((n) => n.auditFailing);
+  for (const n of auditBlocked)
+    down.push(
+      `${n.name} (active) answers HTTP 500 to every request: no audit device can write (${n.auditFailing}); ${auditBlockedHint(n.name)}`,
+    );
+  for (const n of unsealed.filter((x) => x.auditFailing && !x.active))
+    if (auditBlocked.length === 0)
+      degraded.push(
+        `${n.name} answers HTTP 500 to audited requests: no audit device can write (${n.auditFailing})`,
+      );
 
   const sealBlocked = nodes.filter((n) => n.sealBackend);
   // The cause first, whatever the verdict: one node blocked is degraded, a cluster blocked is down.
@@ -174,6 +193,13 @@ async function nodeFacts(target: HealthTarget, timeoutMs: number, deps: HealthDe
   const api = deps.connect({ address: target.address, timeoutMs, tls: deps.tls });
   try {
     const [h, l] = await Promise.all([api.health(), api.leader().catch(() => undefined)]);
+    // No token on this client: the probe is refused (403) when the node can audit it.
+    const audit = h.initialized && !h.sealed ? await probeAuditPath(api) : 'unknown';
+    const auditCause =
+      audit === 'failing'
+        ? (auditDeviceCause(deps.logsOf ? await deps.logsOf(target.name).catch(() => '') : '') ??
+          'no audit device succeeded in logging the request')
+        : undefined;
     return {
       name: target.name,
       address: target.address,
@@ -183,6 +209,7 @@ async function nodeFacts(target: HealthTarget, timeoutMs: number, deps: HealthDe
       active: h.initialized && !h.sealed && !h.standby,
       ...(h.version ? { version: h.version } : {}),
       ...(l?.raft_applied_index !== undefined ? { raftAppliedIndex: l.raft_applied_index } : {}),
+      ...(auditCause ? { auditFailing: auditCause } : {}),
     };
   } catch (err) {
     const msg = err instanceof VaultRequestError ? err.message : (err as Error).message;

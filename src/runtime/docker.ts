@@ -15,6 +15,7 @@ import type {
   PartitionMethod,
   ProgressEvent,
   ResourceInfo,
+  RunImageOptions,
 } from './port.js';
 
 interface DockerodeError extends Error {
@@ -354,6 +355,7 @@ export class DockerRuntime implements ContainerRuntime {
     entrypoint: readonly string[],
     cmd: readonly string[],
     timeoutMs = 30_000,
+    opts: RunImageOptions = {},
   ): Promise<{ exitCode: number; output: string }> {
     const doing = `running ${[...entrypoint, ...cmd].join(' ')} in image ${image}`;
     let container: Docker.Container | undefined;
@@ -363,7 +365,11 @@ export class DockerRuntime implements ContainerRuntime {
         Entrypoint: [...entrypoint],
         Cmd: [...cmd],
         Labels: { 'io.vaultctl.kind': 'probe' },
-        HostConfig: { NetworkMode: 'none' },
+        ...(opts.user ? { User: opts.user } : {}),
+        HostConfig: {
+          NetworkMode: 'none',
+          ...(opts.volumes?.length ? { Binds: opts.volumes.map((v) => `${v.volume}:${v.target}`) } : {}),
+        },
       });
       await container.start();
       const waited = (await Promise.race([

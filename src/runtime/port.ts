@@ -101,6 +101,14 @@ export interface BuildImageRequest {
  */
 export type PartitionMethod = 'peers' | 'network';
 
+/** What a throwaway container of `runImage` gets besides its command. */
+export interface RunImageOptions {
+  /** Named volumes mounted read-write (the audit helper works on a node's audit volume). */
+  readonly volumes?: readonly { readonly volume: string; readonly target: string }[];
+  /** uid[:gid]; absent: the image's own. */
+  readonly user?: string;
+}
+
 export interface ContainerRuntime {
   /** A short name for messages, e.g. "Docker Engine at /var/run/docker.sock". */
   readonly description: string;
@@ -144,6 +152,7 @@ export interface ContainerRuntime {
     entrypoint: readonly string[],
     cmd: readonly string[],
     timeoutMs?: number,
+    opts?: RunImageOptions,
   ): Promise<{ readonly exitCode: number; readonly output: string }>;
   /** The labels of a local image; undefined when it is absent. */
   imageLabels(ref: string): Promise<Readonly<Record<string, string>> | undefined>;

@@ -180,6 +180,33 @@ export const specInputSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9._-]+$/, 'expected a file name (no slashes)')
         .default('audit.log'),
+      /** Rotated (compressed) files older than this are removed: the seed's 90 days (SOC 2). */
+      retention: z
+        .string()
+        .regex(/^\d+d$/, 'expected a number of days such as 90d')
+        .default('90d'),
+      /** Rotate the live file when it reaches this size. */
+      rotateSize: z
+        .string()
+        .regex(/^\d+(B|KiB|MiB|GiB)$/, 'expected a size such as 256MiB')
+        .default('256MiB'),
+      /** Rotate the live file when its first entry is this old. */
+      rotateAge: duration.default('24h'),
+      /** Compressed files kept at most (besides the retention in days). */
+      keep: z.number().int().min(1).default(1000),
+      /**
+       * A second device that ships each entry to a log receiver (the seed's syslog path), beside the
+       * file device: with two devices a request succeeds when either logs it. OpenBao 2.7.2 tests a
+       * declared device when it unseals and fails its post-unseal setup when the receiver does not
+       * answer then (measured): the receiver must be up before the nodes start.
+       */
+      socket: z
+        .strictObject({
+          /** host:port of the receiver, as the nodes reach it (e.g. the cluster network alias). */
+          address: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port'),
+          socketType: z.enum(['tcp', 'udp']).default('tcp'),
+        })
+        .optional(),
     })
     .prefault({}),
   telemetry: z

@@ -9,6 +9,26 @@ import { CONTAINER_ENDPOINT_PORTS } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT } from '../spec/schema.js';
 
+/** The audited request of the endpoint's health check; its audit lines carry this path. */
+export const AUDITED_CHECK_PATH = '/v1/vaultctl-endpoint-check';
+
+/**
+ * The check sequence: the node's role from `sys/health`, then a request that goes through the
+ * audit path. Each `connect default` opens a connection with the server line's TLS options.
+ */
+function checkRules(healthUri: string): string[] {
+  return [
+    '  option httpchk',
+    '  http-check connect default',
+    `  http-check send meth GET uri ${healthUri}`,
+    '  http-check expect status 200',
+    '  http-check connect default',
+    `  http-check send meth GET uri ${AUDITED_CHECK_PATH}`,
+    // 403: audited and refused (no token). 500: no audit device could log it.
+    '  http-check expect status 403',
+  ];
+}
+
 export const HAPROXY_CONFIG_FILE = 'haproxy.cfg';
 /** Where the endpoint container finds its files. */
 export const ENDPOINT_PATHS = {
@@ -77,8 +97,7 @@ export function renderHaproxyConfig(spec: ClusterSpec): string {
     '  default_backend vault_active',
     '',
     'backend vault_active',
-    '  option httpchk GET /v1/sys/health',
-    '  http-check expect status 200',
+    ...checkRules('/v1/sys/health'),
     ...serverLines(spec, checkMs),
   ];
   if (spec.endpoint.standbyPort !== undefined) {
@@ -91,8 +110,7 @@ export function renderHaproxyConfig(spec: ClusterSpec): string {
       'backend vault_any',
       '  balance leastconn',
       // Every unsealed node: the active one and the standbys that serve reads themselves.
-      '  option httpchk GET /v1/sys/health?standbyok=true',
-      '  http-check expect status 200',
+      ...checkRules('/v1/sys/health?standbyok=true'),
       ...serverLines(spec, checkMs),
     );
   }

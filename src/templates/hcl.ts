@@ -266,6 +266,17 @@ export function renderNodeHcl(spec: ClusterSpec, node: NodeSpec, migration?: Sea
       '  }',
       '}',
     );
+    if (spec.audit.socket)
+      lines.push(
+        '',
+        '# A second device that ships entries to a log receiver: one failing device no longer blocks requests.',
+        'audit "socket" "ship" {',
+        '  options {',
+        `    address     = ${hclString(spec.audit.socket.address)}`,
+        `    socket_type = ${hclString(spec.audit.socket.socketType)}`,
+        '  }',
+        '}',
+      );
   }
   return `${lines.join('\n')}\n`;
 }

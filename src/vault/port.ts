@@ -142,6 +142,10 @@ export class VaultRequestError extends RemoteError {
         "the node's certificate is not from the CA vaultctl trusts: use the state dir that holds tls/ca.pem (--state-dir), or set BAO_CACERT/VAULT_CACERT; an http:// address against a TLS node fails the same way";
     } else if (detail.status === 503) {
       hint = 'the node is sealed or still starting: `vaultctl unseal`, or wait and retry';
+    } else if (detail.status === 500 && errors.some((e) => /^internal error$/i.test(e.trim()))) {
+      // What OpenBao answers to every audited request when no audit device can log it.
+      hint =
+        'a node that answers "internal error" to every request usually has no audit device that can write (a full audit volume): `vaultctl health` names the device';
     } else if (detail.status === 403) {
       hint = 'the token lacks permission or has expired: check VAULT_TOKEN/BAO_TOKEN or the state dir';
     }

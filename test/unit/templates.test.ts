@@ -17,6 +17,7 @@ const OUT_DIR = '/state/alphapulse';
 
 const CASES: Record<string, SpecInput> = {
   'openbao-default': {},
+  'openbao-audit-socket': { audit: { socket: { address: 'syslog:5140' } } },
   'vault-shamir': { flavor: 'vault' },
   'openbao-shamir-5': { seal: { type: 'shamir' }, nodeCount: 5 },
   'openbao-awskms': {
