@@ -146,6 +146,9 @@ command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || need+=(iproute2)
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need+=(prometheus)
 # HAProxy: the binary of the active-node endpoint's local image (every cluster has one).
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# busybox-static: the one-shot helper image that hands the containers' volumes to their
+# unprivileged uid (the server images are FROM scratch, without chown).
+[ -x /bin/busybox ] || need+=(busybox-static)
 # VaultClient's shared cache tier: its tests and bench start their own redis-server on loopback.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
@@ -188,6 +191,11 @@ HAPROXY_IMAGE="vaultctl/haproxy:$HAPROXY_VERSION"
 if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$HAPROXY_IMAGE" >/dev/null 2>&1; then
   log "building the local endpoint image $HAPROXY_IMAGE (from /usr/sbin/haproxy)"
   node bin/vaultctl image build --haproxy --tag "$HAPROXY_IMAGE" >&2
+fi
+BUSYBOX_IMAGE="vaultctl/busybox:$BUSYBOX_VERSION"
+if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; then
+  log "building the volume helper image $BUSYBOX_IMAGE (from /bin/busybox)"
+  node bin/vaultctl image build --busybox --tag "$BUSYBOX_IMAGE" >&2
 fi
 MOTO_DIR=$(ensure_moto)
 MOTO_IMAGE="vaultctl/moto:$MOTO_VERSION"
