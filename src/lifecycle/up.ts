@@ -368,6 +368,8 @@ export async function upCluster(
     plan = planUp(rendered, observed);
   }
 
+  // Reported whole; the nodes of a serving cluster are recreated one by one first, the rest applied.
+  const reported = plan;
   plan = await recreateNodesOneByOne(rendered, plan, state, deps, {
     tls: clientTlsFromState(spec, state),
     nodeTimeoutMs: (opts.readyTimeoutMs ?? 60_000) * 2,
@@ -453,12 +455,13 @@ export async function upCluster(
   // Remembered only once applied: a run that failed (an image that could not be pulled) must not
   // make the next plain `up` plan with what failed.
   state.saveSpec(spec);
-  if (plan.steps.length > 0) progress.done(`cluster ${spec.name}: ${plan.steps.length} step(s) applied`);
+  if (reported.steps.length > 0)
+    progress.done(`cluster ${spec.name}: ${reported.steps.length} step(s) applied`);
   return {
     spec,
     stateDir: state.root,
     localSteps,
-    plan,
+    plan: reported,
     dryRun,
     image: { ref: spec.image, pulled },
     nodes,

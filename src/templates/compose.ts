@@ -5,7 +5,7 @@
  */
 import { relative } from 'node:path';
 import { stringify } from 'yaml';
-import { chownScript } from '../runtime/chown-script.js';
+import { bindTarget, chownScript, helperTarget } from '../runtime/chown-script.js';
 import type { ContainerSecurity } from '../runtime/port.js';
 import type { RenderedCluster } from './rendered.js';
 
@@ -35,6 +35,7 @@ function composeSecurity(sec: ContainerSecurity): Record<string, unknown> {
 export function renderCompose(rendered: RenderedCluster, composeDir: string): string {
   const services: Record<string, unknown> = {};
   const volumes: Record<string, unknown> = {};
+  const bindSources = new Set<string>();
   for (const c of rendered.containers) {
     const node = c.labels['io.vaultctl.node'] ?? c.hostname;
     services[node] = {
@@ -56,6 +57,7 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
         if (m.target.endsWith('/seal.key')) source = `\${${SEAL_KEY_ENV}:-${rel}}`;
         // TLS material (a node's directory, the CA for Prometheus) lives where VAULTCTL_TLS_DIR says.
         else if (rel.startsWith('./tls/')) source = `\${${TLS_DIR_ENV}:-./tls}/${rel.slice('./tls/'.length)}`;
+        if (c.security?.owner) bindSources.add(source);
         return `${source}:${m.target}${m.readOnly ? ':ro' : ''}`;
       }),
       ports: c.ports.map((p) => `${p.hostIp}:${p.hostPort}:${p.containerPort}`),
@@ -81,12 +83,13 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
   }
   const owned = rendered.containers.find((c) => c.security?.owner)?.security?.owner;
   if (owned && Object.keys(volumes).length > 0) {
-    // What `up` does before it creates a container: the volumes handed to the service uid (new
-    // volumes belong to root). Bind-mounted state files: `vaultctl render` run as root hands them over.
+    // What `up` does before it creates a container: the volumes, and the state files the services
+    // read (the 0600 seal key, TLS keys), handed to the service uid; new volumes belong to root.
     const names = Object.keys(volumes);
+    const binds = [...bindSources];
     services[VOLUME_OWNER_SERVICE] = {
       image: owned.helperImage,
-      entrypoint: ['/bin/busybox', 'sh', '-c', chownScript(owned.uid, owned.gid, names.length)],
+      entrypoint: ['/bin/busybox', 'sh', '-c', chownScript(owned.uid, owned.gid, names.length, binds.length)],
       user: '0:0',
       network_mode: 'none',
       cap_drop: ['ALL'],
@@ -95,7 +98,10 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
       security_opt: ['no-new-privileges:true'],
       mem_limit: 64 * 1024 * 1024,
       pids_limit: 16,
-      volumes: names.map((n, i) => `${n}:/v/${i}`),
+      volumes: [
+        ...names.map((n, i) => `${n}:${helperTarget(i)}`),
+        ...binds.map((b, i) => `${b}:${bindTarget(i)}`),
+      ],
     };
   }
   const doc = {
