@@ -145,7 +145,7 @@ describe('the Docker create request and the compose file', () => {
     const owner = doc.services['volume-owner'];
     const binds = owner.volumes.filter((v: string) => v.includes(':/b/'));
     expect(owner.volumes.filter((v: string) => v.includes(':/v/'))).toHaveLength(6);
-    expect(binds).toContain('${VAULTCTL_SEAL_KEY_FILE:-./seal.key}:/b/2');
+    expect(binds).toContain(`\${VAULTCTL_SEAL_KEY_FILE:-./seal.key}:/b/2`);
     expect(owner.entrypoint.at(-1)).toBe(chownScript(10001, 10001, 6, binds.length));
     expect(owner.network_mode).toBe('none');
     expect(owner.cap_drop).toEqual(['ALL']);
