@@ -39,9 +39,14 @@ export function serviceIdentity(spec: ClusterSpec): ServiceIdentity {
   return { uid: spec.security.uid, gid: spec.security.gid };
 }
 
-function tmpfs(target: string, size: string, id?: ServiceIdentity): TmpfsMount {
-  const owner = id ? `,uid=${id.uid},gid=${id.gid},mode=0700` : ',mode=1777';
-  return { target, options: `rw,noexec,nosuid,nodev,size=${size}${owner}` };
+/**
+ * A tmpfs owned by the service uid. Docker gives a tmpfs the mode of the image's directory at that
+ * path (a `mode=` option does not win over it: /tmp of a scratch image stays 1755), so only the
+ * owner makes it writable for the unprivileged process (a snapshot restore writes its temp file
+ * to /tmp).
+ */
+function tmpfs(target: string, size: string, id: ServiceIdentity): TmpfsMount {
+  return { target, options: `rw,noexec,nosuid,nodev,size=${size},uid=${id.uid},gid=${id.gid}` };
 }
 
 /** Where each kind writes outside its volumes. */
@@ -49,13 +54,13 @@ function scratch(kind: string, id: ServiceIdentity): TmpfsMount[] {
   switch (kind) {
     case 'node':
     case 'unsealer':
-      return [tmpfs('/tmp', '64m')];
+      return [tmpfs('/tmp', '64m', id)];
     case 'monitoring':
       // Prometheus' TSDB: disposable (the cluster's metrics of the last hours), in memory.
-      return [tmpfs('/prometheus', '256m', id), tmpfs('/tmp', '16m')];
+      return [tmpfs('/prometheus', '256m', id), tmpfs('/tmp', '16m', id)];
     case 'kms':
       // moto's working directory; its keys live in memory anyway.
-      return [tmpfs('/tmp', '64m')];
+      return [tmpfs('/tmp', '64m', id)];
     default:
       return [];
   }

@@ -45,7 +45,7 @@ describe('hardening of every container kind', () => {
     expect(node.security?.memoryBytes).toBe(1024 ** 3);
     expect(node.security?.tmpfs.map((t) => t.target)).toEqual(['/tmp']);
     const prom = all.find((c) => kindOf(c.labels) === 'monitoring')!;
-    expect(prom.security?.tmpfs[0]?.options).toContain('uid=10001,gid=10001,mode=0700');
+    expect(prom.security?.tmpfs[0]?.options).toContain('size=256m,uid=10001,gid=10001');
   });
 
   it('keeps IPC_LOCK for the Vault flavor only', () => {
@@ -116,7 +116,7 @@ describe('the Docker create request and the compose file', () => {
       Memory: 1024 ** 3,
       MemorySwap: 1024 ** 3,
       PidsLimit: 1024,
-      Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=64m,mode=1777' },
+      Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=64m,uid=10001,gid=10001' },
     });
     expect(o.HostConfig?.CapAdd).toBeUndefined();
   });
