@@ -176,8 +176,9 @@ command -v tc >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || need+=(iproute2)
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need+=(prometheus)
 # HAProxy: the binary of the active-node endpoint's local image (every cluster has one).
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
-# busybox-static: the audit helper image (vaultctl/toolbox), which `vaultctl audit rotate` runs
-# to rename and compress audit files in a node's audit volume (the node images hold no tools).
+# busybox-static: the one-shot helper image that hands the containers' volumes to their
+# unprivileged uid (the server images are FROM scratch, without chown), and renames and compresses
+# audit files in a node's audit volume for `vaultctl audit rotate`.
 [ -x /bin/busybox ] || need+=(busybox-static)
 # VaultClient's shared cache tier: its tests and bench start their own redis-server on loopback.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -226,10 +227,10 @@ if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$HAPROXY_IMAGE" >/dev/null 
 fi
 K8S_LINT=$(ensure_k8s_lint)
 log "kubernetes-validate $KUBERNETES_VALIDATE_VERSION, checkov $CHECKOV_VERSION: $K8S_LINT"
-TOOLBOX_IMAGE="vaultctl/toolbox:$TOOLBOX_VERSION"
-if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$TOOLBOX_IMAGE" >/dev/null 2>&1; then
-  log "building the audit helper image $TOOLBOX_IMAGE (from /bin/busybox)"
-  node --input-type=module -e "import('./dist/audit/toolbox.js').then(async (t) => { const { DockerRuntime } = await import('./dist/runtime/docker.js'); await t.ensureToolboxImage(new DockerRuntime()); })" >&2
+BUSYBOX_IMAGE="vaultctl/busybox:$BUSYBOX_VERSION"
+if [ "$BUILD_IMAGE" = 1 ] && ! docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; then
+  log "building the volume helper image $BUSYBOX_IMAGE (from /bin/busybox)"
+  node bin/vaultctl image build --busybox --tag "$BUSYBOX_IMAGE" >&2
 fi
 MOTO_DIR=$(ensure_moto)
 MOTO_IMAGE="vaultctl/moto:$MOTO_VERSION"

@@ -40,7 +40,7 @@ export function register(program: Command, deps: CommandDeps): void {
       'Per node: when the live audit file reached audit.rotateSize or its first entry is older than audit.rotateAge, renames it, ' +
         'has the node reopen its file (SIGHUP, waiting for its "reloading file audit backend" line), compresses the renamed file ' +
         '(gzip) and removes compressed files beyond audit.keep or older than audit.retention (default 90d). The files are ' +
-        "handled in the node's audit volume by a throwaway helper container (vaultctl/toolbox, built from Debian's busybox-static).\n\n" +
+        "handled in the node's audit volume by a throwaway helper container (vaultctl/busybox, built from Debian's busybox-static).\n\n" +
         'Example:\n  $ vaultctl audit rotate\n  $ vaultctl audit rotate --force --node vault-1',
     )
     .addOption(new Option('--force', 'rotate every non-empty live file, due or not').helpGroup('Command:'))

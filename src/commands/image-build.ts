@@ -2,8 +2,10 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import {
+  buildBusyboxImage,
   buildHaproxyImage,
   buildPrometheusImage,
+  DEBIAN_BUSYBOX,
   DEBIAN_HAPROXY,
   DEBIAN_PROMETHEUS,
 } from '../image/host-binary.js';
@@ -17,6 +19,8 @@ export interface ImageBuildOptions {
   readonly tag?: string;
   readonly prometheus?: boolean;
   readonly haproxy?: boolean;
+  /** The volume helper image (a static busybox) that hands volumes to the service uid. */
+  readonly busybox?: boolean;
   /** The dev KMS image from a pip --target directory holding moto[server]. */
   readonly moto?: string;
   readonly python?: string;
@@ -48,6 +52,20 @@ export async function run(
         `Built ${res.tag} (moto ${res.motoVersion} on Python ${res.pythonVersion}, ${res.id.replace('sha256:', '').slice(0, 12)}; ${res.packages} package entries, ${res.libraries.length} shared libraries)`,
       );
       deps.out('Use it with: vaultctl up --seal awskms --dev-kms --server-version 2.6.2');
+    }
+    return 0;
+  }
+  if (opts.busybox) {
+    const res = await buildBusyboxImage(resolve(deps.cwd, opts.binary ?? DEBIAN_BUSYBOX), opts.tag, {
+      runtime: deps.runtime(),
+      progress: deps.progress,
+    });
+    if (global.format === 'json') deps.out(json(res));
+    else {
+      deps.out(`Built ${res.tag} (busybox ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)})`);
+      deps.out(
+        `Use it with: security.helperImage: ${res.tag} in vaultctl.yaml (the default is vaultctl/busybox:<pinned>)`,
+      );
     }
     return 0;
   }
@@ -123,7 +141,7 @@ export function register(program: Command, deps: CommandDeps): void {
         "With --prometheus it builds the Prometheus image of `up --monitoring` from Debian's prometheus binary and the " +
         "shared libraries it loads (ldd); with --haproxy the image of the active-node endpoint from Debian's haproxy, the same way.\n\n" +
         'Example:\n  $ vaultctl image build --binary "$(bash scripts/setup.sh --print-bao)" --tag vaultctl/openbao:2.7.2\n' +
-        '  $ vaultctl image build --prometheus\n  $ vaultctl image build --haproxy\n' +
+        '  $ vaultctl image build --prometheus\n  $ vaultctl image build --haproxy\n  $ vaultctl image build --busybox\n' +
         '  $ vaultctl image build --binary "$(bash scripts/setup.sh --print-bao)" --kms-plugin ./openbao-plugin-kms-aws --kms-plugin-sha256 <hex>\n' +
         '  $ vaultctl image build --moto ~/.cache/vaultctl/moto-5.2.1',
     )
@@ -132,6 +150,10 @@ export function register(program: Command, deps: CommandDeps): void {
       `static bao or vault executable (ELF); with --prometheus default ${DEBIAN_PROMETHEUS}`,
     )
     .option('--prometheus', 'build a Prometheus image (default tag vaultctl/prometheus:<version>)')
+    .option(
+      '--busybox',
+      `build the volume helper image from ${DEBIAN_BUSYBOX} (Debian's busybox-static; default tag vaultctl/busybox:<version>)`,
+    )
     .option(
       '--haproxy',
       `build the endpoint's HAProxy image from ${DEBIAN_HAPROXY} (default tag vaultctl/haproxy:<version>)`,

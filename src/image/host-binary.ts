@@ -18,6 +18,8 @@ const run = promisify(execFile);
 
 /** Debian's prometheus package installs the server here. */
 export const DEBIAN_PROMETHEUS = '/usr/bin/prometheus';
+/** Debian's busybox-static package installs the static busybox here. */
+export const DEBIAN_BUSYBOX = '/bin/busybox';
 /** Debian's haproxy package installs the proxy here. */
 export const DEBIAN_HAPROXY = '/usr/sbin/haproxy';
 
@@ -194,6 +196,34 @@ export function buildHaproxyImage(
       entrypoint: ['/usr/sbin/haproxy'],
       cmd: ['-db', '-W', '-f', '/usr/local/etc/haproxy/haproxy.cfg'],
       installHint: "install Debian's haproxy (bash scripts/setup.sh) or give --binary",
+    },
+    binary,
+    tag,
+    deps,
+  );
+}
+
+/**
+ * `buildBusyboxImage`: the one-shot helper that hands a container's volumes to its unprivileged
+ * uid before it is created (volumes made by an earlier release, and new empty ones, belong to
+ * root; the server images are FROM scratch, without chown). Debian's busybox-static: one binary.
+ */
+export function buildBusyboxImage(
+  binary: string,
+  tag: string | undefined,
+  deps: { runtime: ContainerRuntime; progress: Progress },
+): Promise<HostImageResult> {
+  return buildHostImage(
+    {
+      name: 'busybox',
+      versionArgs: ['--help'],
+      versionPattern: /BusyBox v(\d+\.\d+\.\d+)/,
+      target: '/bin/busybox',
+      dirs: [],
+      workdir: '/',
+      entrypoint: ['/bin/busybox'],
+      cmd: ['true'],
+      installHint: "install Debian's busybox-static (bash scripts/setup.sh) or give --binary",
     },
     binary,
     tag,

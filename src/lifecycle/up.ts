@@ -38,6 +38,7 @@ import {
 } from './images.js';
 import type { Observed, PlanStep, UpPlan } from './plan.js';
 import { describeStep, planUp } from './plan.js';
+import { recreateNodesOneByOne } from './rolling.js';
 
 export interface UpDeps {
   readonly runtime: ContainerRuntime;
@@ -346,6 +347,14 @@ export async function upCluster(
   if (monitoring && creates.includes(monitoringName))
     await ensureImage(spec.monitoring.image, prometheusImageHint(spec), deps);
 
+  // Every container with volumes is created after a helper hands them to its unprivileged uid.
+  if (creates.length > 0 || usesUnsealer(spec))
+    await ensureImage(
+      spec.security.helperImage,
+      'build it from busybox-static: bash scripts/setup.sh (or vaultctl image build --busybox)',
+      deps,
+    );
+
   let unsealerDone: UpResult['unsealer'];
   if (usesUnsealer(spec)) {
     // The unsealer must serve the seal key before any node starts: a node that cannot reach its
@@ -358,6 +367,13 @@ export async function upCluster(
     observed = await observeCluster(runtime, rendered);
     plan = planUp(rendered, observed);
   }
+
+  // Reported whole; the nodes of a serving cluster are recreated one by one first, the rest applied.
+  const reported = plan;
+  plan = await recreateNodesOneByOne(rendered, plan, state, deps, {
+    tls: clientTlsFromState(spec, state),
+    nodeTimeoutMs: (opts.readyTimeoutMs ?? 60_000) * 2,
+  });
 
   const created: { kind: 'container' | 'volume' | 'network'; name: string }[] = [];
   const apply = async (s: PlanStep) => {
@@ -439,12 +455,13 @@ export async function upCluster(
   // Remembered only once applied: a run that failed (an image that could not be pulled) must not
   // make the next plain `up` plan with what failed.
   state.saveSpec(spec);
-  if (plan.steps.length > 0) progress.done(`cluster ${spec.name}: ${plan.steps.length} step(s) applied`);
+  if (reported.steps.length > 0)
+    progress.done(`cluster ${spec.name}: ${reported.steps.length} step(s) applied`);
   return {
     spec,
     stateDir: state.root,
     localSteps,
-    plan,
+    plan: reported,
     dryRun,
     image: { ref: spec.image, pulled },
     nodes,

@@ -29,6 +29,25 @@ export function demuxDockerLog(buf: Buffer): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
+/** HostConfig fields of a container's security profile: nothing when it has none. */
+export function securityOptions(spec: ContainerSpec): Docker.HostConfig {
+  const sec = spec.security;
+  if (!sec) return {};
+  return {
+    CapDrop: ['ALL'],
+    ...(sec.capAdd.length > 0 ? { CapAdd: [...sec.capAdd] } : {}),
+    ReadonlyRootfs: sec.readOnlyRootfs,
+    ...(sec.tmpfs.length > 0
+      ? { Tmpfs: Object.fromEntries(sec.tmpfs.map((t) => [t.target, t.options])) }
+      : {}),
+    SecurityOpt: sec.noNewPrivileges ? ['no-new-privileges:true'] : [],
+    Memory: sec.memoryBytes,
+    // No swap beyond the memory limit: key material stays in RAM and the limit is the limit.
+    MemorySwap: sec.memoryBytes,
+    PidsLimit: sec.pidsLimit,
+  };
+}
+
 /** The Engine's create request for a container spec; passEnv values are read from this process. */
 export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   const portKey = (p: number) => `${p}/tcp`;
@@ -73,6 +92,7 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
       ),
       RestartPolicy: { Name: spec.restart },
       NetworkMode: spec.network.name,
+      ...securityOptions(spec),
     },
     NetworkingConfig: {
       EndpointsConfig: { [spec.network.name]: { Aliases: [...spec.network.aliases] } },

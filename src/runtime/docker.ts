@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import type Docker from 'dockerode';
 import { RemoteError } from '../errors.js';
+import { handOverMounts } from './docker-ownership.js';
 import { createOptions, demuxDockerLog } from './docker-spec.js';
 import type {
   BuildImageRequest,
@@ -169,6 +170,8 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async createContainer(spec: ContainerSpec): Promise<void> {
+    // Before it exists: its first start must find its volumes and files its own.
+    await handOverMounts(this.docker, spec);
     try {
       await this.docker.createContainer(createOptions(spec));
     } catch (err) {

@@ -59,7 +59,36 @@ export interface ContainerSpec {
   readonly healthcheck?: HealthcheckSpec;
   /** User inside the container (uid[:gid]); absent: the image's own. */
   readonly user?: string;
+  /** Least privilege (templates/hardening.ts fills it in for every container vaultctl runs). */
+  readonly security?: ContainerSecurity;
   readonly restart: 'no' | 'unless-stopped' | 'always';
+}
+
+/** In-memory scratch space: options as for mount(8) of a tmpfs (size=, mode=, uid=, gid=). */
+export interface TmpfsMount {
+  readonly target: string;
+  readonly options: string;
+}
+
+/**
+ * What a container may do: which capabilities it keeps, whether its root filesystem is
+ * writable, its memory and process limits, and who owns what it writes.
+ */
+export interface ContainerSecurity {
+  /** Capabilities kept after every one is dropped (IPC_LOCK for Vault's mlock); usually none. */
+  readonly capAdd: readonly string[];
+  readonly readOnlyRootfs: boolean;
+  /** Where it must write outside its volumes (the root filesystem being read-only). */
+  readonly tmpfs: readonly TmpfsMount[];
+  readonly noNewPrivileges: boolean;
+  readonly memoryBytes: number;
+  readonly pidsLimit: number;
+  /**
+   * Hands the container's volumes (and, when vaultctl runs as root, its bind-mounted sources) to
+   * this numeric uid and gid before the container is created: volumes made by an earlier release
+   * belong to root. `helperImage` (a static busybox) does the volumes' chown, once per creation.
+   */
+  readonly owner?: { readonly uid: number; readonly gid: number; readonly helperImage: string };
 }
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removing';

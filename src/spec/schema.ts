@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { securitySchema } from './security-schema.js';
 
 /** Versions vaultctl is tested with. scripts/setup.sh installs the same (config/versions.env). */
 export const PINNED = {
@@ -301,6 +302,8 @@ export const specInputSchema = z.strictObject({
       runAsGroup: z.number().int().min(1).default(10001),
     })
     .prefault({}),
+  /** Who the containers run as, and their memory and process limits (security-schema.ts). */
+  security: securitySchema,
   ui: z.boolean().default(true),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });

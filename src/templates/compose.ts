@@ -5,6 +5,8 @@
  */
 import { relative } from 'node:path';
 import { stringify } from 'yaml';
+import { bindTarget, chownScript, helperTarget } from '../runtime/chown-script.js';
+import type { ContainerSecurity } from '../runtime/port.js';
 import type { RenderedCluster } from './rendered.js';
 
 function seconds(ms: number): string {
@@ -14,9 +16,26 @@ function seconds(ms: number): string {
 export const SEAL_KEY_ENV = 'VAULTCTL_SEAL_KEY_FILE';
 export const TLS_DIR_ENV = 'VAULTCTL_TLS_DIR';
 
+/** The one-shot service that hands the volumes to the service uid before the others start. */
+export const VOLUME_OWNER_SERVICE = 'volume-owner';
+
+function composeSecurity(sec: ContainerSecurity): Record<string, unknown> {
+  return {
+    cap_drop: ['ALL'],
+    ...(sec.capAdd.length > 0 ? { cap_add: [...sec.capAdd] } : {}),
+    read_only: sec.readOnlyRootfs,
+    ...(sec.tmpfs.length > 0 ? { tmpfs: sec.tmpfs.map((t) => `${t.target}:${t.options}`) } : {}),
+    ...(sec.noNewPrivileges ? { security_opt: ['no-new-privileges:true'] } : {}),
+    mem_limit: sec.memoryBytes,
+    memswap_limit: sec.memoryBytes,
+    pids_limit: sec.pidsLimit,
+  };
+}
+
 export function renderCompose(rendered: RenderedCluster, composeDir: string): string {
   const services: Record<string, unknown> = {};
   const volumes: Record<string, unknown> = {};
+  const bindSources = new Set<string>();
   for (const c of rendered.containers) {
     const node = c.labels['io.vaultctl.node'] ?? c.hostname;
     services[node] = {
@@ -38,11 +57,16 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
         if (m.target.endsWith('/seal.key')) source = `\${${SEAL_KEY_ENV}:-${rel}}`;
         // TLS material (a node's directory, the CA for Prometheus) lives where VAULTCTL_TLS_DIR says.
         else if (rel.startsWith('./tls/')) source = `\${${TLS_DIR_ENV}:-./tls}/${rel.slice('./tls/'.length)}`;
+        if (c.security?.owner) bindSources.add(source);
         return `${source}:${m.target}${m.readOnly ? ':ro' : ''}`;
       }),
       ports: c.ports.map((p) => `${p.hostIp}:${p.hostPort}:${p.containerPort}`),
       networks: { vault: { aliases: [...c.network.aliases] } },
       ...(c.user ? { user: c.user } : {}),
+      ...(c.security ? composeSecurity(c.security) : {}),
+      ...(c.security?.owner && c.mounts.some((m) => m.type === 'volume')
+        ? { depends_on: { [VOLUME_OWNER_SERVICE]: { condition: 'service_completed_successfully' } } }
+        : {}),
       ...(c.healthcheck
         ? {
             healthcheck: {
@@ -55,6 +79,29 @@ export function renderCompose(rendered: RenderedCluster, composeDir: string): st
           }
         : {}),
       restart: c.restart,
+    };
+  }
+  const owned = rendered.containers.find((c) => c.security?.owner)?.security?.owner;
+  if (owned && Object.keys(volumes).length > 0) {
+    // What `up` does before it creates a container: the volumes, and the state files the services
+    // read (the 0600 seal key, TLS keys), handed to the service uid; new volumes belong to root.
+    const names = Object.keys(volumes);
+    const binds = [...bindSources];
+    services[VOLUME_OWNER_SERVICE] = {
+      image: owned.helperImage,
+      entrypoint: ['/bin/busybox', 'sh', '-c', chownScript(owned.uid, owned.gid, names.length, binds.length)],
+      user: '0:0',
+      network_mode: 'none',
+      cap_drop: ['ALL'],
+      cap_add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+      read_only: true,
+      security_opt: ['no-new-privileges:true'],
+      mem_limit: 64 * 1024 * 1024,
+      pids_limit: 16,
+      volumes: [
+        ...names.map((n, i) => `${n}:${helperTarget(i)}`),
+        ...binds.map((b, i) => `${b}:${bindTarget(i)}`),
+      ],
     };
   }
   const doc = {

@@ -74,9 +74,6 @@ export function renderEndpoint(
     mounts,
     ports,
     network: { name: network.name, aliases: ['endpoint'] },
-    // Root inside the container: it reads the 0600 client key, and the official image's own user
-    // could not.
-    user: '0',
     restart: 'unless-stopped',
   };
   const configHash = createHash('sha256')

@@ -30,6 +30,7 @@ import { renderUnsealer } from '../unsealer/render.js';
 import { renderCompose } from './compose.js';
 import { renderDevKms } from './dev-kms.js';
 import { renderEndpoint } from './endpoint.js';
+import { hardenContainer, serviceIdentity } from './hardening.js';
 import { nodePaths, renderNodeHcl, type SealMigrationRender } from './hcl.js';
 import {
   PROMETHEUS_CONFIG_FILE,
@@ -174,7 +175,9 @@ export function renderCluster(
     files.push(...m.files);
     containers.push(m.container);
   }
-  const withoutCompose: RenderedCluster = { spec, files, containers, network, volumes };
+  const id = serviceIdentity(spec);
+  const hardened = containers.map((c) => hardenContainer(spec, c, id));
+  const withoutCompose: RenderedCluster = { spec, files, containers: hardened, network, volumes };
   files.push({ path: COMPOSE_FILE, content: renderCompose(withoutCompose, outDir) });
   return withoutCompose;
 }
@@ -189,8 +192,9 @@ const PROM = {
 /**
  * The Prometheus container of `up --monitoring`: on the cluster's network (nodes by name), its
  * configuration directory (with the metrics token `init` writes there) and the CA mounted
- * read-only, its port on 127.0.0.1 only. It runs as root to read the 0600 token file; the image
- * is `FROM scratch` (local build) or prom/prometheus, and its data is disposable.
+ * read-only, its port on 127.0.0.1 only. It runs as the service uid, which owns the 0600 token file
+ * (hardening.ts); the image is `FROM scratch` (local build) or prom/prometheus, and its data is
+ * disposable (a tmpfs).
  */
 function renderMonitoring(
   spec: ClusterSpec,
@@ -247,7 +251,6 @@ function renderMonitoring(
       { hostIp: '127.0.0.1', hostPort: spec.monitoring.port, containerPort: CONTAINER_PROMETHEUS_PORT },
     ],
     network: { name: network.name, aliases: ['prometheus'] },
-    user: '0',
     restart: 'unless-stopped',
   };
   const configHash = createHash('sha256')

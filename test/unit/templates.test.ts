@@ -285,14 +285,14 @@ describe('compose file', () => {
 
   it('parses as YAML with services vault-1..3', () => {
     const doc = parsed(spec());
-    expect(Object.keys(doc.services)).toEqual(['vault-1', 'vault-2', 'vault-3', 'endpoint']);
+    expect(Object.keys(doc.services)).toEqual(['vault-1', 'vault-2', 'vault-3', 'endpoint', 'volume-owner']);
     expect(doc.services['vault-2'].container_name).toBe('alphapulse-vault-2');
     expect(doc.services['vault-2'].image).toBe(spec().image);
   });
 
   it('publishes every port on 127.0.0.1', () => {
     const doc = parsed(spec());
-    const ports = Object.values(doc.services).flatMap((svc) => (svc as { ports: string[] }).ports);
+    const ports = Object.values(doc.services).flatMap((svc) => (svc as { ports?: string[] }).ports ?? []);
     expect(ports).toEqual([
       '127.0.0.1:8200:8200',
       '127.0.0.1:8201:8210',
