@@ -141,8 +141,8 @@ describe('the errors the issue found without a hint', () => {
     expect(r.code).toBe(1);
     expectShape(
       r,
-      'Error reading --users: "0" is not a number in [1, 10000]',
-      '--users takes a number from 1 to 10000',
+      'Error reading --users: "0" is not a whole number in [1, 10000]',
+      '--users takes a whole number from 1 to 10000, e.g. --users 1',
     );
   });
 
