@@ -1,7 +1,8 @@
 /**
  * Messages issue 26 found misleading or cut short (items 7, 8 and 10), each as the user meets it:
  * the drill's refusal of a cluster that is not healthy (exit 1, as upgrade refuses), an unbuilt
- * checkout, SIGTERM, a YAML error, `health -q` of a cluster given by address, and a closed stdout.
+ * checkout, SIGTERM, a YAML error, `health -q` of a cluster given by address, a closed stdout and
+ * a failed image pull.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,10 +11,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { cancellingMessage, guardClosedOutput, main } from '../../src/cli.js';
 import { runDrill } from '../../src/drill/run.js';
-import { UsageError } from '../../src/errors.js';
+import { RemoteError, UsageError } from '../../src/errors.js';
+import { DockerRuntime } from '../../src/runtime/docker.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import { fakeSnapshotCluster } from '../helpers/fake-snapshot-cluster.js';
@@ -161,5 +164,23 @@ describe('a closed stdout (item 10)', () => {
     expect(() => stream.emit('error', epipe)).not.toThrow();
     const other = Object.assign(new Error('write EIO'), { code: 'EIO' });
     expect(() => stream.emit('error', other)).toThrow('write EIO');
+  });
+});
+
+describe('a failed image pull (item 10)', () => {
+  it("gives the Engine's message, not only its HTTP reason", async () => {
+    // The error dockerode raises when the Engine cannot reach the registry (recorded from a real pull).
+    const engineError = Object.assign(
+      new Error(
+        '(HTTP code 500) server error - Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host ',
+      ),
+      { statusCode: 500, reason: 'server error', json: null },
+    );
+    const docker = { pull: async () => Promise.reject(engineError) } as unknown as Docker;
+    const err = await new DockerRuntime(docker).pullImage('vctl-fl/none:1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RemoteError);
+    expect((err as RemoteError).render()).toBe(
+      'Error pulling image vctl-fl/none:1: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host',
+    );
   });
 });
