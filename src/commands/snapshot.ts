@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { errorMessage, RemoteError, UsageError } from '../errors.js';
+import { errorMessage, UsageError } from '../errors.js';
 import { table } from '../output/format.js';
 import { listSnapshots, pruneSnapshots } from '../snapshot/catalog.js';
 import { chooseEncryption, parseRecipients, readIdentities, readPassphrase } from '../snapshot/encryption.js';
 import { encryptionFormat, hasKeyFor, type SnapshotKeys, type SnapshotMeta } from '../snapshot/meta.js';
 import { restoreCluster } from '../snapshot/restore-cluster.js';
 import { saveSnapshot } from '../snapshot/save.js';
+import { chooseSnapshotSource } from '../snapshot/source.js';
 import { verifySnapshot } from '../snapshot/verify.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, openManagedCluster, output } from './context.js';
@@ -93,34 +94,15 @@ export async function runSave(
     );
   }
   const { spec, state, cluster } = openManagedCluster(global, {}, deps, doing);
-  const token = await cluster.token();
-  const serving = await cluster.servingNode(doing, token);
-  const stale = serving.standby
-    ? { node: serving.node.name, reason: `no active node (${serving.problems.join(', ') || 'no leader'})` }
-    : undefined;
-  // Standbys that forward every request (the default, standbyReads: false) have no active node to
-  // forward a snapshot request to: only a cluster with standby reads can save a stale one.
-  const staleSavable = spec.standbyReads;
-  if (stale && (!opts.allowStale || !staleSavable)) {
-    throw new RemoteError(
-      doing,
-      `${stale.reason}: only the standby ${stale.node} answers, and its data may miss writes the cluster acknowledged`,
-      staleSavable
-        ? 'bring the other nodes back (`vaultctl health` shows them, `vaultctl up` starts stopped ones), or pass --allow-stale to save what this standby has'
-        : 'bring the other nodes back (`vaultctl health` shows them, `vaultctl up` starts stopped ones); its standbys forward every request (standbyReads: false), so no standby can save one, --allow-stale neither',
-    );
-  }
-  // Loud on purpose: a backup job's log is where a stale snapshot must be noticed.
-  if (stale)
-    deps.progress.warn(
-      `STALE SNAPSHOT (--allow-stale): ${stale.reason}; saving from the standby ${stale.node}, whose data may miss acknowledged writes; the sidecar records it`,
-    );
-  const api = serving.api;
-  const tls = cluster.tls;
+  const { api, token, stale } = await chooseSnapshotSource(cluster, spec, {
+    allowStale: opts.allowStale ?? false,
+    progress: deps.progress,
+    doing,
+  });
   const meta = await saveSnapshot(
     spec,
     state,
-    { api, token: token!, tls, progress: deps.progress, signal: deps.signal },
+    { api, token, tls: cluster.tls, progress: deps.progress, signal: deps.signal },
     {
       ...(file ? { file: resolve(deps.cwd, file) } : {}),
       ...(opts.dir ? { dir: resolve(deps.cwd, opts.dir) } : {}),
