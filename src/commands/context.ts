@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { loginAppRole } from '../bootstrap/admin.js';
+import { managedTokenSources } from '../bootstrap/admin.js';
 import { openCluster, type RunningCluster } from '../cluster/running.js';
 import { UsageError } from '../errors.js';
 import type { StderrProgress } from '../output/progress.js';
@@ -188,22 +188,7 @@ export function openManagedCluster(
     tls,
     connect: connectVaultNode,
     runtime: deps.runtime,
-    tokens: {
-      envToken: envToken(deps.env),
-      adminLogin: async () => {
-        const admin = state.readAdmin();
-        if (!admin) return undefined;
-        for (const n of cluster.nodes) {
-          try {
-            return await loginAppRole(n.api({ token: undefined }), admin);
-          } catch {
-            // next node
-          }
-        }
-        return undefined;
-      },
-      rootToken: () => (state.rootRevoked() ? undefined : state.readInit()?.rootToken),
-    },
+    tokens: managedTokenSources(state, () => cluster.nodes, envToken(deps.env)),
   });
   return { ...loaded, cluster };
 }
