@@ -1,18 +1,8 @@
 #!/usr/bin/env node
-// Failover drill benchmark: N rounds per fault kind (kill, stop, pause, partition) on the leader,
-// for each raft performance_multiplier given, through the CLI as an operator runs it. Prints the
-// median and worst RTO (longest time without an acknowledged write), the median time to a new
-// leader, failed and lost writes, and rejoin time, per multiplier and fault; then the same rounds
-// as the drill's second writer saw them through the active-node endpoint (one address).
-// Own cluster vctl-bench-drill on ports 18440-18446, removed afterwards (also on failure).
-//
-// Usage: node bench/drill.mjs [--rounds 10] [--multipliers 1,5] [--faults kill,stop,pause,partition]
-//                             [--duration 5s] [--rate 20]
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, cliEnv, max, median, vaultctlIn, version } from './lib.mjs';
 
 const rounds = arg('--rounds', '10');
 const multipliers = arg('--multipliers', '1,5').split(',').map(Number);
@@ -20,18 +10,8 @@ const faults = arg('--faults', 'kill,stop,pause,partition').split(',');
 const duration = arg('--duration', '5s');
 const rate = arg('--rate', '20');
 const name = 'vctl-bench-drill';
-const env = cliEnv;
+const _env = cliEnv;
 
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
-const max = (xs) => {
-  const v = xs.filter((x) => x !== null);
-  return v.length ? Math.max(...v) : null;
-};
 const s = (ms) => (ms === null ? '-' : (ms / 1000).toFixed(2));
 
 const rows = [];
@@ -41,15 +21,7 @@ for (const mult of multipliers) {
     join(cwd, 'vaultctl.yaml'),
     `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: 18440\nraft:\n  performanceMultiplier: ${mult}\n`,
   );
-  const vaultctl = (...a) => {
-    const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], {
-      cwd,
-      env,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    return { status: r.status, out: r.stdout };
-  };
+  const { run: vaultctl } = vaultctlIn(cwd, { stderr: 'inherit' });
   const must = (...a) => {
     const r = vaultctl(...a);
     if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')} exited ${r.status}`);
