@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import chalk from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
 import * as bench from './commands/bench.js';
-import type { CommandDeps } from './commands/context.js';
+import type { CommandDeps } from './commands/command-deps.js';
 import * as down from './commands/down.js';
 import * as env from './commands/env.js';
 import * as failoverDrill from './commands/failover-drill.js';

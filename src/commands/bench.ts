@@ -5,8 +5,8 @@ import { runBench } from '../bench/run.js';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
 import { table } from '../output/format.js';
 import { renderTimeline } from './bench-timeline.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openManagedCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag, numberFlag, ratioFlag } from './flags.js';
 
 export interface BenchOptions {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { downCluster } from '../lifecycle/down.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, loadClusterSpec, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, loadClusterSpec, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export interface DownOptions {

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { endpointAddress, nodeAddress } from '../spec/names.js';
 import { tlsPaths } from '../tls/tls.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { loadClusterSpec, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export interface EnvOptions {

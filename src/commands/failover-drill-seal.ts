@@ -9,8 +9,8 @@ import { devKmsBackend } from '../lifecycle/dev-kms.js';
 import { usesUnsealer } from '../spec/names.js';
 import { unsealerBackend } from '../unsealer/backend.js';
 import { connectVaultNode } from '../vault/api.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
 import { durationFlag, numberFlag } from './flags.js';
 
 /** The failover-drill options the seal drill reads. */

@@ -9,8 +9,8 @@ import { failureLines, formatSeconds, summarize } from '../drill/summary.js';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
 import { table } from '../output/format.js';
 import type { PartitionMethod } from '../runtime/port.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
 import { runSealDrillCommand } from './failover-drill-seal.js';
 import { action, choiceFlag, countFlag, durationFlag, numberFlag } from './flags.js';
 

@@ -5,8 +5,8 @@ import type { NodeMetrics } from '../health/node-metrics.js';
 import { readNodeMetrics } from '../health/node-metrics.js';
 import { table, verdictColour } from '../output/format.js';
 import { nodeMetricsAddress } from '../spec/names.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { openTargetCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openTargetCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag } from './flags.js';
 
 export interface HealthOptions {

@@ -9,7 +9,7 @@ import {
 } from '../image/host-binary.js';
 import { buildServerImage } from '../image/image.js';
 import { buildMotoImage } from '../image/moto-image.js';
-import { type CommandDeps, type GlobalOptions, output } from './context.js';
+import { type CommandDeps, type GlobalOptions, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export interface ImageBuildOptions {

@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import { bootstrapCluster } from '../bootstrap/bootstrap.js';
 import { UsageError } from '../errors.js';
 import { nodeAddress } from '../spec/names.js';
-import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
+import { addSpecOptions, openManagedCluster, output } from './command-deps.js';
 import { action, durationFlag } from './flags.js';
 
 export interface InitOptions extends SpecFlags {

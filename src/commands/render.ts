@@ -2,8 +2,8 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { renderPrometheusFiles, renderToDir } from '../lifecycle/render.js';
-import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, loadClusterSpec, output } from './context.js';
+import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
+import { addSpecOptions, loadClusterSpec, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export interface RenderOptions extends SpecFlags {

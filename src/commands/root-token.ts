@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { generateRootToken } from '../bootstrap/admin.js';
 import { UsageError } from '../errors.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export interface RootTokenOptions {

@@ -3,8 +3,8 @@ import { UsageError } from '../errors.js';
 import { table } from '../output/format.js';
 import { migrateSeal } from '../seal/migrate.js';
 import type { SealType } from '../spec/schema.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
 
 const TARGETS: readonly SealType[] = ['transit', 'awskms', 'shamir', 'static'];

@@ -10,8 +10,8 @@ import { restoreCluster } from '../snapshot/restore-cluster.js';
 import { saveSnapshot } from '../snapshot/save.js';
 import { chooseSnapshotSource } from '../snapshot/source.js';
 import { verifySnapshot } from '../snapshot/verify.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag } from './flags.js';
 
 interface PassOpts {

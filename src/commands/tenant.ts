@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { table } from '../output/format.js';
 import { createTenant, deleteTenant, listTenants, validateTenantId } from '../tenant/tenant.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export async function runCreate(

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { table } from '../output/format.js';
 import { rotateTls } from '../tls/rotate.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export async function run(global: GlobalOptions, deps: CommandDeps): Promise<number> {

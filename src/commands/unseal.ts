@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { unsealCluster } from '../bootstrap/unseal.js';
 import { UsageError } from '../errors.js';
 import { table } from '../output/format.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { addressTargets, openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { addressTargets, openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export interface UnsealOptions {

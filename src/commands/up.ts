@@ -4,8 +4,8 @@ import { Option } from 'commander';
 import { describeStep } from '../lifecycle/plan.js';
 import { upCluster } from '../lifecycle/up.js';
 import { connectVaultNode } from '../vault/api.js';
-import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, loadClusterSpec, output } from './context.js';
+import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
+import { addSpecOptions, loadClusterSpec, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export interface UpOptions extends SpecFlags {

@@ -4,8 +4,8 @@ import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
 import { table } from '../output/format.js';
 import type { UpgradeTarget } from '../upgrade/preflight.js';
 import { type UpgradeResult, upgradeCluster } from '../upgrade/upgrade.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster, output } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
 import { action, durationFlag, numberFlag } from './flags.js';
 
 export interface UpgradeCommandOptions {

@@ -3,6 +3,7 @@
  * "hint:" line, commander's own refusals included; every vaultctl error in src carries a hint; the
  * README's Troubleshooting entries (message, exit code) hold for the cases that need no Docker.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -287,6 +288,15 @@ describe("the README's Troubleshooting entries", () => {
       } finally {
         vi.unstubAllEnvs();
       }
+    },
+    // bin/vaultctl in a checkout with no dist/: a copy of the entry point beside no build.
+    'dist/cli.js is missing: this checkout was never built': async () => {
+      const clone = join(work, 'unbuilt');
+      mkdirSync(join(clone, 'bin'), { recursive: true });
+      writeFileSync(join(clone, 'bin', 'vaultctl'), readFileSync(join(REPO_ROOT, 'bin', 'vaultctl')));
+      writeFileSync(join(clone, 'package.json'), '{"type":"module"}');
+      const r = spawnSync(process.execPath, [join(clone, 'bin', 'vaultctl'), '--help'], { encoding: 'utf8' });
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
     'it is readable by other users': () => {
       const dir = join(work, 'state', 'vctl-unit-perm');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { durationMs } from '../../src/bootstrap/context.js';
+import { durationMs } from '../../src/bootstrap/bootstrap-context.js';
 import { type Clock, PollTimeoutError, parseDuration, pollUntil } from '../../src/cluster/poll.js';
 import { CancelledError, UsageError } from '../../src/errors.js';
 
