@@ -19,39 +19,13 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli.js';
 import { SNAPSHOT_FORMAT } from '../../src/snapshot/meta.js';
+import { type Run, runMain } from '../helpers/main-in-process.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** Runs the CLI in this process, as bin/vaultctl does, and captures what it prints. */
 async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    stdout += String(s);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    stderr += String(s);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'vaultctl', '--state-dir', join(work, 'state'), ...args], {
-      NO_COLOR: '1',
-      CI: 'true',
-      ...env,
-    });
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
+  return runMain(['--state-dir', join(work, 'state'), ...args], { CI: 'true', ...env });
 }
 
 /** The "Error ...: ..." line followed by a "hint: ..." line, and nothing else of commander's. */

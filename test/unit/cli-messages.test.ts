@@ -12,41 +12,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { cancellingMessage, guardClosedOutput, main } from '../../src/cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cancellingMessage, guardClosedOutput } from '../../src/cli.js';
 import { runDrill } from '../../src/drill/run.js';
 import { RemoteError, UsageError } from '../../src/errors.js';
 import { DockerRuntime } from '../../src/runtime/docker.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import { StateDir } from '../../src/state/state-dir.js';
 import { fakeSnapshotCluster } from '../helpers/fake-snapshot-cluster.js';
+import { type Run, runMain } from '../helpers/main-in-process.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { silentProgress } from '../helpers/progress.js';
 
 const work = mkdtempSync(join(tmpdir(), 'vaultctl-unit-messages-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function run(args: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    stdout += String(s);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    stderr += String(s);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'vaultctl', '--state-dir', join(work, 'state'), ...args], {
-      NO_COLOR: '1',
-      ...env,
-    });
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
+async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return runMain(['--state-dir', join(work, 'state'), ...args], env);
 }
 
 describe('failover-drill on a cluster that is not healthy (item 7)', () => {

@@ -9,8 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseDrillOptions, refuseFlagsNotForSeal } from '../../src/commands/failover-drill.js';
 import {
   countFlag,
@@ -22,6 +21,7 @@ import {
 } from '../../src/commands/flags.js';
 import { parseInitOptions } from '../../src/commands/init.js';
 import { UsageError } from '../../src/errors.js';
+import { type Run, runMain } from '../helpers/main-in-process.js';
 
 const work = mkdtempSync(join(tmpdir(), 'vaultctl-unit-flags-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -36,27 +36,8 @@ function refusal(fn: () => unknown): UsageError {
   throw new Error('expected a refusal, got none');
 }
 
-/** Runs the CLI in this process, as bin/vaultctl does. */
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    stdout += String(s);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    stderr += String(s);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'vaultctl', '--state-dir', join(work, 'state'), ...args], {
-      NO_COLOR: '1',
-    });
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
+async function run(args: string[]): Promise<Run> {
+  return runMain(['--state-dir', join(work, 'state'), ...args]);
 }
 
 describe('durations', () => {
