@@ -17,9 +17,9 @@
 //                 (one run of each setting in turn), so a load change hits every setting alike
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, cliEnv, loadAverage, median, root, version } from './lib.mjs';
 
 // --cli a,b compares builds (another worktree's bin/vaultctl) in the same, interleaved runs.
 const clis = arg('--cli', join(root, 'bin/vaultctl')).split(',');
@@ -66,16 +66,7 @@ function vaultctl(cli, cwd, cmd, origin) {
   });
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 
 /** The time of the first progress line that contains `needle` (undefined when none does). */
 const lineAt = (lines, needle) => lines.find((l) => l.text.includes(needle))?.at;
@@ -145,7 +136,7 @@ try {
   process.exit(1);
 }
 
-const loadBefore = load();
+const loadBefore = loadAverage();
 console.log(
   `vaultctl bootstrap benchmark: ${runs} runs per setting, image ${image}, ${new Date().toISOString()}`,
 );
@@ -187,7 +178,7 @@ for (let i = 0; i < runs; i++) {
   for (const s of settings) {
     const r = await oneRun(s.cli, s.st, s.extra);
     results.get(s.label).push(r);
-    console.error(`  ${s.label} run ${i + 1}/${runs}: total ${fmt(r.phases.total)} (load ${load()})`);
+    console.error(`  ${s.label} run ${i + 1}/${runs}: total ${fmt(r.phases.total)} (load ${loadAverage()})`);
     if (trace && i === 0) {
       for (const l of r.lines) console.error(`    ${fmt(l.at).padStart(8)}  ${l.text}`);
     }
@@ -212,4 +203,4 @@ if (settings.length > 1) {
     console.log(`\nmedian total, ${s.label} / ${settings[0].label}: ${(m / base).toFixed(2)}x`);
   }
 }
-console.log(`\nload average (1/5/15 min) after: ${load()}`);
+console.log(`\nload average (1/5/15 min) after: ${loadAverage()}`);

@@ -1,21 +1,9 @@
 #!/usr/bin/env node
-// Read latency and throughput of four ways to read one secret from the same cluster, in one run:
-//   raw    a keep-alive HTTPS request with node:https (the floor)
-//   nv     node-vault's read()
-//   vc     VaultClient, cache off
-//   vc+c   VaultClient, cache on (hits after the first read)
-// Sequential reads, rounds interleaved so drift hits every method alike; per method the median
-// over rounds of p50/p99/throughput, and the ratio to raw measured in the same run. Then the seed
-// profile through `vaultctl bench`. Brings up its own cluster (vctl-bench-client, ports
-// 18420-18424) and removes it afterwards.
-//
-// Usage: node bench/client.mjs [--rounds 5] [--reads 1000] [--profile 60s]
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, cliEnv, median, percentile, root, vaultctlIn, version } from './lib.mjs';
 
 const rounds = Number(arg('--rounds', '5'));
 const reads = Number(arg('--reads', '1000'));
@@ -26,21 +14,12 @@ writeFileSync(
   join(cwd, 'vaultctl.yaml'),
   `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: 18420\n`,
 );
-const env = cliEnv;
-const vaultctl = (...a) => {
-  const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], { cwd, env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
+const _env = cliEnv;
+const cluster = vaultctlIn(cwd);
+const vaultctl = (...a) => cluster.must(...a).out;
 
 const { VaultClient } = await import(join(root, 'dist/client/index.js'));
 const nodeVault = (await import('node-vault')).default;
-
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
-const median = (xs) => pct(xs, 50);
 
 try {
   vaultctl('up', '-q');
@@ -95,8 +74,8 @@ try {
         lat.push(performance.now() - s);
       }
       const secs = (performance.now() - t0) / 1000;
-      results[k].p50.push(pct(lat, 50));
-      results[k].p99.push(pct(lat, 99));
+      results[k].p50.push(percentile(lat, 50));
+      results[k].p99.push(percentile(lat, 99));
       results[k].tput.push(reads / secs);
     }
     console.error(`  round ${r + 1}/${rounds} done`);
@@ -132,10 +111,7 @@ try {
     console.log(vaultctl('bench', '-q', '--duration', profile, '--warmup', '10s'));
   }
 } finally {
-  spawnSync('node', [join(root, 'bin/vaultctl'), 'down', '--volumes', '--purge', '--yes', '-q'], {
-    cwd,
-    env,
-  });
+  cluster.down();
   rmSync(cwd, { recursive: true, force: true });
 }
 process.exit(0);

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg } from './lib.mjs';
+import { arg, median, percentile } from './lib.mjs';
 
 const runs = Number(arg('--runs', '3'));
 const duration = Number(arg('--duration', '60'));
@@ -25,11 +25,6 @@ const auditRate = Number(arg('--audit-rate', '180'));
 const diskDir = arg('--dir', tmpdir());
 const baselineDir = arg('--baseline', '/dev/shm');
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : 0;
-};
-const median = (xs) => pct(xs, 50);
 const f = (v) => v.toFixed(2);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -81,11 +76,11 @@ async function run(dir, withAudit) {
     rmSync(work, { recursive: true, force: true });
   }
   const all = seconds.flat();
-  const p99s = seconds.filter((s) => s.length > 0).map((s) => pct(s, 99));
+  const p99s = seconds.filter((s) => s.length > 0).map((s) => percentile(s, 99));
   return {
     n: all.length,
-    p50: pct(all, 50),
-    p99: pct(all, 99),
+    p50: percentile(all, 50) ?? 0,
+    p99: percentile(all, 99) ?? 0,
     max: Math.max(...all),
     over10: p99s.filter((v) => v > 10).length,
     over20: p99s.filter((v) => v > 20).length,

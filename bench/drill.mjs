@@ -9,11 +9,10 @@
 // Usage: node bench/drill.mjs [--rounds 10] [--multipliers 1,5] [--faults kill,stop,pause,partition]
 //                             [--duration 5s] [--rate 20] [--cli bin/vaultctl]
 //                             [--name vctl-bench-drill --port-base 18440] (another cluster, ports base..base+6)
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, cliEnv, max, median, vaultctlIn, version } from './lib.mjs';
 
 const rounds = arg('--rounds', '10');
 const multipliers = arg('--multipliers', '1,5').split(',').map(Number);
@@ -23,18 +22,7 @@ const rate = arg('--rate', '20');
 const name = arg('--name', 'vctl-bench-drill');
 const portBase = arg('--port-base', '18440');
 const cli = arg('--cli', join(root, 'bin/vaultctl'));
-const env = cliEnv;
 
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
-const max = (xs) => {
-  const v = xs.filter((x) => x !== null);
-  return v.length ? Math.max(...v) : null;
-};
 const s = (ms) => (ms === null ? '-' : (ms / 1000).toFixed(2));
 
 const rows = [];
@@ -44,15 +32,7 @@ for (const mult of multipliers) {
     join(cwd, 'vaultctl.yaml'),
     `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: ${portBase}\nraft:\n  performanceMultiplier: ${mult}\n`,
   );
-  const vaultctl = (...a) => {
-    const r = spawnSync('node', [cli, ...a], {
-      cwd,
-      env,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    return { status: r.status, out: r.stdout };
-  };
+  const { run: vaultctl } = vaultctlIn(cwd, { stderr: 'inherit', cli });
   const must = (...a) => {
     const r = vaultctl(...a);
     if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')} exited ${r.status}`);

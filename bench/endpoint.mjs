@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, cliEnv, median, root, vaultctlIn, version } from './lib.mjs';
 
 const runs = Number(arg('--runs', '5'));
 const requests = Number(arg('--requests', '400'));
@@ -27,22 +27,11 @@ const { VaultNodeApi } = await import(join(root, 'dist/vault/api.js'));
 const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-endpoint-'));
 const cli = (args, config) => {
   if (config !== undefined) writeFileSync(join(cwd, 'vaultctl.yaml'), config);
-  const r = spawnSync('node', [join(root, 'bin/vaultctl'), '--cluster', name, ...args], {
-    cwd,
-    env: cliEnv,
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`vaultctl ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
-  return r.stdout;
+  return vaultctlIn(cwd, { cluster: name }).must(...args).out;
 };
 const spec = (standbyReads) =>
   `name: ${name}\napiPortBase: ${base}\nimage: vaultctl/openbao:${version}\nstandbyReads: ${standbyReads}\n`;
 
-const median = (xs) => {
-  const v = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
 const pct = (xs, p) => {
   const v = [...xs].sort((a, b) => a - b);
   return v[Math.min(v.length - 1, Math.floor(v.length * p))];

@@ -1,21 +1,12 @@
 #!/usr/bin/env node
-// Seal migration time, static -> transit (the cluster's own unsealer), through the CLI as an
-// operator runs it: `vaultctl seal migrate --to transit --yes` on a healthy 3-node cluster holding
-// N secrets, until the command returns (every node unsealed on transit, a voter, restarted without
-// the old seal). A fresh cluster per run; the median of --runs. Own cluster vctl-bench-sealmig on
-// ports 18980-18989, removed afterwards.
-//
-// Usage: node bench/seal-migrate.mjs [--runs 3] [--sizes 200,10000]
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, median, root, vaultctlIn, version } from './lib.mjs';
 
 const runs = Number(arg('--runs', '3'));
 const sizes = arg('--sizes', '200,10000').split(',').map(Number);
 const name = 'vctl-bench-sealmig';
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const { connectVaultNode } = await import(join(root, 'dist/vault/api.js'));
 
 function workspace() {
@@ -24,12 +15,7 @@ function workspace() {
     join(cwd, 'vaultctl.yaml'),
     `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: 18980\n`,
   );
-  const vaultctl = (...a) => {
-    const t0 = performance.now();
-    const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], { cwd, env: cliEnv, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')}: exit ${r.status}\n${r.stderr}`);
-    return { ms: performance.now() - t0, out: r.stdout };
-  };
+  const vaultctl = vaultctlIn(cwd).must;
   return { cwd, vaultctl };
 }
 
@@ -78,10 +64,7 @@ for (const size of sizes) {
       process.stderr.write(`${size} secrets, run ${r + 1} failed: ${err.message}\n`);
       process.exitCode = 1;
     } finally {
-      spawnSync('node', [join(root, 'bin/vaultctl'), 'down', '--volumes', '--purge', '--yes', '-q'], {
-        cwd,
-        env: cliEnv,
-      });
+      vaultctlIn(cwd).down();
       rmSync(cwd, { recursive: true, force: true });
     }
   }

@@ -1,19 +1,8 @@
 #!/usr/bin/env node
-// Seal-outage recovery: `failover-drill --fault seal` (the seal backend away while a follower, then
-// every node restarts; then the backend back), N times per seal backend: the time from "backend
-// back" to "healthy" (what `vaultctl health` says), when the restarted nodes named the seal backend
-// as the cause, and the drill writer's acknowledged and lost writes. Backends: transit (the
-// cluster's own unsealer) and awskms (moto's KMS API on the cluster network, `up --dev-kms`, OpenBao
-// 2.6.x with the seal built in). Own clusters vctl-bench-outage-<seal> on ports 18890-18898, one
-// after the other, removed afterwards (also on failure). Full restarts without an outage:
-// bench/seal-restart.mjs. Needs `npm run build`.
-//
-// Usage: node bench/seal-outage.mjs [--outages 3] [--seals transit,awskms]
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, median, root, vaultctlIn, version } from './lib.mjs';
 
 const outages = Number(arg('--outages', '3'));
 const chosen = arg('--seals', 'transit,awskms').split(',');
@@ -26,27 +15,13 @@ const SEALS = {
 };
 for (const seal of chosen) if (!SEALS[seal]) throw new Error(`unknown seal ${seal}: ${Object.keys(SEALS)}`);
 
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
 const s = (ms) => (ms === null || ms === undefined ? '-' : (ms / 1000).toFixed(2));
 
 const rows = [];
 for (const seal of chosen) {
   const name = `vctl-bench-outage-${seal}`;
   const cwd = mkdtempSync(join(tmpdir(), `vaultctl-bench-outage-${seal}-`));
-  const vaultctl = (...a) => {
-    const r = spawnSync('node', [join(root, 'bin/vaultctl'), '--cluster', name, ...a], {
-      cwd,
-      env: cliEnv,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    return { status: r.status, out: r.stdout };
-  };
+  const { run: vaultctl } = vaultctlIn(cwd, { cluster: name, stderr: 'inherit' });
   const must = (...a) => {
     const r = vaultctl(...a);
     if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')} exited ${r.status}`);

@@ -12,9 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, median, root, vaultctlIn, version } from './lib.mjs';
 
-const cli = join(root, 'bin/vaultctl');
+const _cli = join(root, 'bin/vaultctl');
 const runs = Number(arg('--runs', '5'));
 const previous = /OPENBAO_PREVIOUS_VERSION=(\S+)/.exec(
   (await import('node:fs')).readFileSync(join(root, 'config/versions.env'), 'utf8'),
@@ -33,20 +33,15 @@ const SEALS = {
 const chosen = arg('--seals', Object.keys(SEALS).join(',')).split(',');
 
 function vaultctl(cwd, name, cmd, { check = true } = {}) {
-  const r = spawnSync('node', [cli, '--cluster', name, ...cmd], { cwd, encoding: 'utf8', env: cliEnv });
-  if (check && r.status !== 0) throw new Error(`vaultctl ${cmd.join(' ')} exited ${r.status}:\n${r.stderr}`);
-  return r;
+  const cli = vaultctlIn(cwd, { cluster: name });
+  const r = check ? cli.must(...cmd) : cli.run(...cmd);
+  return { status: r.status, stdout: r.out, stderr: r.err };
 }
 function docker(args) {
   const r = spawnSync('docker', args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
 const rows = [];

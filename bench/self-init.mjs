@@ -12,9 +12,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, version } from './lib.mjs';
+import { arg, loadAverage, median, version } from './lib.mjs';
 
 const runs = Number(arg('--runs', '5'));
 // --replace-first: after each run, the first node comes back with empty storage (see oneRun).
@@ -28,16 +28,7 @@ const hostPort = (i) => 18410 + i;
 const docker = (...args) =>
   execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 
 function hcl(node, selfInit) {
   const peers = nodes.filter((n) => n !== node);
@@ -229,14 +220,14 @@ async function oneRun(selfInit) {
 }
 
 console.log(`self-initialisation vs API init: ${runs} interleaved runs each, image ${image}`);
-console.log(`load average (1/5/15 min) before: ${load()}`);
+console.log(`load average (1/5/15 min) before: ${loadAverage()}`);
 const res = { api: [], self: [] };
 for (let i = 0; i < runs; i++) {
   for (const mode of ['api', 'self']) {
     const r = await oneRun(mode === 'self');
     res[mode].push(r);
     console.error(
-      `  ${mode} run ${i + 1}: first active ${fmt(r.tActive)}, all unsealed ${fmt(r.tAll)}, raft servers ${r.servers}${r.replaced ? `, first node replaced: ${r.replaced}` : ''} (load ${load()})`,
+      `  ${mode} run ${i + 1}: first active ${fmt(r.tActive)}, all unsealed ${fmt(r.tAll)}, raft servers ${r.servers}${r.replaced ? `, first node replaced: ${r.replaced}` : ''} (load ${loadAverage()})`,
     );
   }
 }
@@ -252,4 +243,4 @@ for (const [k, label] of rows)
   console.log(
     `${label.padEnd(34)}${fmt(median(res.api.map((r) => r[k]))).padEnd(14)}${fmt(median(res.self.map((r) => r[k])))}`,
   );
-console.log(`\nload average (1/5/15 min) after: ${load()}`);
+console.log(`\nload average (1/5/15 min) after: ${loadAverage()}`);

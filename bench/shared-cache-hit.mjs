@@ -25,7 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { arg, root } from './lib.mjs';
+import { arg, median, root } from './lib.mjs';
 import { freePort, startRedis } from './redis.mjs';
 
 const runs = Number(arg('--runs', '7'));
@@ -39,7 +39,6 @@ const { sealEntry, openEntry, cacheKeyBytes } = await import(join(dist, 'client/
 const { sharedKeyNames } = await import(join(dist, 'client/shared-keys.js'));
 const { createClient } = await import('@redis/client');
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 const gcs = [];

@@ -14,13 +14,13 @@
 //
 // Usage: node bench/shared-cache.mjs [--instances 4] [--users 100] [--duration 30s] [--warmup 5s]
 //          [--tenants 10] [--list-ratio 0.05] [--stale-runs 10] [--cold-concurrency 10]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, median, root, vaultctlIn, version } from './lib.mjs';
 import { freePort, startRedis } from './redis.mjs';
 
 const instances = Number(arg('--instances', '4'));
@@ -39,16 +39,12 @@ writeFileSync(
   join(cwd, 'vaultctl.yaml'),
   `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: ${apiPortBase}\n`,
 );
-const vaultctl = (...a) => {
-  const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], { cwd, env: cliEnv, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
+const cli = vaultctlIn(cwd);
+const vaultctl = (...a) => cli.must(...a).out;
 const { VaultClient, credentialPath } = await import(join(root, 'dist/client/index.js'));
 const { Histogram } = await import(join(root, 'dist/bench/histogram.js'));
 const { createClient } = await import('@redis/client');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 function worker(options) {
   const child = spawn('node', [join(root, 'bench/shared-cache-worker.mjs')], {
@@ -237,10 +233,7 @@ try {
 } finally {
   await Promise.all(workers.map((w) => w.stop()));
   if (redis?.pid && redis.exitCode === null) process.kill(redis.pid, 'SIGKILL');
-  spawnSync('node', [join(root, 'bin/vaultctl'), 'down', '--volumes', '--purge', '--yes', '-q'], {
-    cwd,
-    env: cliEnv,
-  });
+  cli.down();
   rmSync(cwd, { recursive: true, force: true });
 }
 process.exit(0);

@@ -1,14 +1,8 @@
 #!/usr/bin/env node
-// Snapshot save and restore times and file sizes at 1k and 10k secrets (1 KiB each), median of N
-// runs, through the CLI as an operator runs it (restore into the same running cluster, until the
-// cluster is healthy again). Own cluster vctl-bench-snap on ports 18430-18434, removed afterwards.
-//
-// Usage: node bench/snapshot.mjs [--runs 3] [--sizes 1000,10000]
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, cliEnv, median, root, vaultctlIn, version } from './lib.mjs';
 
 const runs = Number(arg('--runs', '3'));
 const sizes = arg('--sizes', '1000,10000').split(',').map(Number);
@@ -18,14 +12,9 @@ writeFileSync(
   join(cwd, 'vaultctl.yaml'),
   `name: ${name}\nimage: vaultctl/openbao:${version}\napiPortBase: 18430\n`,
 );
-const env = cliEnv;
-const vaultctl = (...a) => {
-  const t0 = performance.now();
-  const r = spawnSync('node', [join(root, 'bin/vaultctl'), ...a], { cwd, env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`vaultctl ${a.join(' ')}: ${r.stderr}`);
-  return { ms: performance.now() - t0, out: r.stdout };
-};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const _env = cliEnv;
+const cli = vaultctlIn(cwd);
+const vaultctl = cli.must;
 const { VaultClient } = await import(join(root, 'dist/client/index.js'));
 
 try {
@@ -93,10 +82,7 @@ try {
     '** data: from the start of the restore until every node answers with the restored data (inside the command).',
   );
 } finally {
-  spawnSync('node', [join(root, 'bin/vaultctl'), 'down', '--volumes', '--purge', '--yes', '-q'], {
-    cwd,
-    env,
-  });
+  cli.down();
   rmSync(cwd, { recursive: true, force: true });
 }
 process.exit(0);

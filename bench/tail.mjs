@@ -27,9 +27,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, loadAverage, vaultctlIn, version } from './lib.mjs';
 
 const runs = Number(arg('--runs', '1'));
 const duration = arg('--duration', '300s');
@@ -55,21 +55,8 @@ const cwd = arg('--cwd', undefined) ?? mkdtempSync(join(tmpdir(), 'vaultctl-benc
 const out = arg('--out', cwd);
 mkdirSync(out, { recursive: true });
 
-const cli = (args, opts = {}) => {
-  const r = spawnSync('node', [join(root, 'bin/vaultctl'), '--cluster', name, ...args], {
-    cwd,
-    env: cliEnv,
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  if (r.status !== 0 && !opts.allowFail)
-    throw new Error(`vaultctl ${args.join(' ')} exited ${r.status}:\n${r.stderr.slice(-2000)}`);
-  return r.stdout;
-};
-const load = () =>
-  loadavg()
-    .map((v) => v.toFixed(2))
-    .join(' ');
+const vaultctl = vaultctlIn(cwd, { cluster: name });
+const cli = (args, opts = {}) => (opts.allowFail ? vaultctl.run(...args) : vaultctl.must(...args)).out;
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : 0;
@@ -209,7 +196,7 @@ async function proxyAb(blocks = 10, per = 200) {
       r.end();
     });
   const lat = { proxy: [], direct: [] };
-  const before = load();
+  const before = loadAverage();
   for (let b = 0; b < blocks; b++)
     for (const k of ['proxy', 'direct'])
       for (let i = 0; i < per; i++) {
@@ -218,7 +205,7 @@ async function proxyAb(blocks = 10, per = 200) {
         lat[k].push(performance.now() - t);
       }
   console.log(
-    `\n## Docker's userland proxy (load average ${before} -> ${load()}): sequential sys/health on vault-1, ${blocks} interleaved blocks of ${per}`,
+    `\n## Docker's userland proxy (load average ${before} -> ${loadAverage()}): sequential sys/health on vault-1, ${blocks} interleaved blocks of ${per}`,
   );
   for (const k of ['proxy', 'direct'])
     console.log(
@@ -242,7 +229,7 @@ const spec = [
 writeFileSync(join(cwd, 'vaultctl.yaml'), `${spec}\n`);
 console.log(`# bench/tail.mjs: ${runs} run(s) of the seed profile for ${duration} (warm-up ${warmup})`);
 console.log(`# cluster ${name}, ports ${base}-${base + 6}, spec:\n${spec.replace(/^/gm, '#   ')}`);
-console.log(`# cpus ${(await import('node:os')).cpus().length}, load average before: ${load()}`);
+console.log(`# cpus ${(await import('node:os')).cpus().length}, load average before: ${loadAverage()}`);
 
 /** The experiment's tmpfs volumes, named and labelled as `up` would make them. */
 function makeTmpfsVolumes() {
@@ -294,7 +281,7 @@ try {
   if (!process.argv.includes('--no-proxy-ab')) await proxyAb();
   for (let run = 1; run <= runs; run++) {
     const since = new Date().toISOString();
-    const before = load();
+    const before = loadAverage();
     const text = cli([
       '--format',
       'json',
@@ -306,7 +293,7 @@ try {
       warmup,
       ...(samplerFor(run) ? ['--timeline'] : []),
     ]);
-    const after = load();
+    const after = loadAverage();
     const file = join(out, `tail-run${run}.json`);
     writeFileSync(file, text);
     const r = JSON.parse(text);

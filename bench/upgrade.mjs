@@ -7,11 +7,11 @@
 // afterwards (also on failure).
 //
 // Usage: node bench/upgrade.mjs [--runs 3] [--nodes 3,5] [--from 2.6.2] [--rate 20]
-import { execSync, spawnSync } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, root, version } from './lib.mjs';
+import { arg, max, median, root, vaultctlIn, version } from './lib.mjs';
 
 const runs = Number(arg('--runs', '3'));
 const counts = arg('--nodes', '3,5').split(',').map(Number);
@@ -21,16 +21,6 @@ const previous = /OPENBAO_PREVIOUS_VERSION=(\S+)/.exec(
 const from = arg('--from', previous ?? '2.6.2');
 const rate = arg('--rate', '20');
 
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
-const max = (xs) => {
-  const v = xs.filter((x) => x !== null && x !== undefined);
-  return v.length ? Math.max(...v) : null;
-};
 const s = (ms) => (ms === null ? '-' : (ms / 1000).toFixed(2));
 
 console.log(`load before: ${execSync('uptime').toString().trim()}`);
@@ -41,17 +31,10 @@ for (const n of counts) {
   const results = [];
   for (let r = 1; r <= runs; r++) {
     const cwd = mkdtempSync(join(tmpdir(), 'vaultctl-bench-upgrade-'));
-    const vaultctl = (...a) =>
-      spawnSync('node', [join(root, 'bin/vaultctl'), '--cluster', name, ...a], {
-        cwd,
-        env: cliEnv,
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: 900_000,
-      });
+    const { run: vaultctl } = vaultctlIn(cwd, { cluster: name });
     const must = (res, what) => {
       if (res.status !== 0)
-        throw new Error(`${what} exited ${res.status}: ${res.stderr.split('\n').slice(-6).join('\n')}`);
+        throw new Error(`${what} exited ${res.status}: ${res.err.split('\n').slice(-6).join('\n')}`);
       return res;
     };
     try {
@@ -61,7 +44,7 @@ for (const n of counts) {
         vaultctl('upgrade', '--server-version', version, '--yes', '--rate', rate, '--format', 'json'),
         'upgrade',
       );
-      const u = JSON.parse(res.stdout);
+      const u = JSON.parse(res.out);
       if (!u.after.every((x) => x.version === version)) throw new Error(`not every node on ${version}`);
       results.push(u);
       console.error(

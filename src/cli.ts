@@ -9,7 +9,7 @@ import chalk from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
 import * as audit from './commands/audit.js';
 import * as bench from './commands/bench.js';
-import type { CommandDeps } from './commands/context.js';
+import type { CommandDeps } from './commands/command-deps.js';
 import * as down from './commands/down.js';
 import * as env from './commands/env.js';
 import * as failoverDrill from './commands/failover-drill.js';
@@ -165,6 +165,33 @@ export function asUsageError(err: CommanderError, cmd?: Command): CommanderError
   );
 }
 
+/** What a first SIGINT (Ctrl-C) or SIGTERM prints: a second one of either quits at once. */
+export function cancellingMessage(signal: NodeJS.Signals): string {
+  return signal === 'SIGINT'
+    ? 'cancelling (press Ctrl-C again to quit at once)...'
+    : `cancelling on ${signal} (send it again to quit at once)...`;
+}
+
+/**
+ * Makes a closed stdout or stderr (EPIPE: the reader of a pipe exited) harmless: what is written to
+ * it is dropped and the command finishes what it started, instead of dying of an unhandled stream
+ * error in the middle of a destructive operation.
+ */
+export function guardClosedOutput(streams: readonly NodeJS.WritableStream[]): void {
+  // Once per stream and for the life of the process: a write that fails after main returned (the
+  // last line of a result) must not turn a finished run into a crash.
+  for (const s of streams) {
+    if (guarded.has(s)) continue;
+    guarded.add(s);
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+      throw err;
+    });
+  }
+}
+
+const guarded = new WeakSet<NodeJS.WritableStream>();
+
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verbose = argv.includes('-v') || argv.includes('--verbose') || debugEnabled(env);
   const quiet = argv.includes('-q') || argv.includes('--quiet');
@@ -173,14 +200,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 
   const controller = new AbortController();
   let interrupts = 0;
-  const onSigint = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     interrupts += 1;
     if (interrupts > 1) process.exit(ExitCode.cancelled);
-    process.stderr.write('\ncancelling (press Ctrl-C again to quit at once)...\n');
-    controller.abort(new Error('cancelled by the user'));
+    process.stderr.write(`\n${cancellingMessage(signal)}\n`);
+    controller.abort(new Error(signal === 'SIGINT' ? 'cancelled by the user' : `cancelled by ${signal}`));
   };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // `vaultctl down | head -3`: a reader that went away must not stop the operation halfway.
+  guardClosedOutput([process.stdout, process.stderr]);
 
   const progress = new StderrProgress({ stream: process.stderr, quiet, verbose });
   let exitCode = 0;
@@ -205,13 +234,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   };
   try {
     await buildProgram(deps).parseAsync([...argv]);
-    return exitCode;
+    // A command that returned its last observation after the signal (health --wait) was cancelled all the same.
+    return controller.signal.aborted && exitCode !== ExitCode.ok ? ExitCode.cancelled : exitCode;
   } catch (err) {
     progress.stop();
     return reportError(err, controller.signal.aborted, jsonMode, verbose);
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -2,6 +2,8 @@
  * The admin credential that replaces the root token after `init --revoke-root`, and the way back:
  * a new root token generated from the key shares (`vaultctl root-token`).
  */
+
+import type { TokenSources } from '../cluster/running.js';
 import { UsageError } from '../errors.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultNode } from '../vault/port.js';
@@ -48,6 +50,35 @@ export async function loginAppRole(
     'logging in with the admin credential',
   );
   return res.auth.client_token;
+}
+
+/**
+ * The token sources of a cluster vaultctl manages, in `resolveClusterToken`'s order: the
+ * environment's token, a login with the stored admin AppRole credential (on the first node that
+ * answers), the stored root token unless `init --revoke-root` revoked it. `nodes` is read when a
+ * token is needed, so the sources can be made before the cluster they serve.
+ */
+export function managedTokenSources(
+  state: StateDir,
+  nodes: () => readonly { api(opts: { token: undefined }): VaultNode }[],
+  envToken: string | undefined,
+): TokenSources {
+  return {
+    envToken,
+    adminLogin: async () => {
+      const admin = state.readAdmin();
+      if (!admin) return undefined;
+      for (const n of nodes()) {
+        try {
+          return await loginAppRole(n.api({ token: undefined }), admin);
+        } catch {
+          // next node
+        }
+      }
+      return undefined;
+    },
+    rootToken: () => (state.rootRevoked() ? undefined : state.readInit()?.rootToken),
+  };
 }
 
 /** XORs the encoded token with the one-time password (the generate-root protocol). */

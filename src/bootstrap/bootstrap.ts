@@ -7,14 +7,14 @@
  */
 import type { RunningCluster } from '../cluster/running.js';
 import type { InitMaterial } from '../state/state-dir.js';
-import { configureAutopilot, configureCluster } from './configure.js';
 import {
   type BootstrapContext,
   type BootstrapDeps,
   type BootstrapOptions,
   bootstrapContext,
   type StepRecord,
-} from './context.js';
+} from './bootstrap-context.js';
+import { configureAutopilot, configureCluster } from './configure.js';
 import { initFirstNode, unsealFirstNode, waitForLeader, waitForNodes } from './init-leader.js';
 import { joinFollowers, waitForVoters } from './join.js';
 import { revokeRootToken } from './revoke-root.js';

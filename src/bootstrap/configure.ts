@@ -9,7 +9,7 @@ import { nodePaths } from '../templates/hcl.js';
 import { renderPolicies } from '../templates/policies.js';
 import type { AutopilotConfig, VaultNode } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
-import { type BootstrapContext, durationMs } from './context.js';
+import { type BootstrapContext, durationMs } from './bootstrap-context.js';
 import { ensureMetricsToken } from './metrics-token.js';
 
 /** Autopilot before the followers join, so its stabilisation time applies to them. */

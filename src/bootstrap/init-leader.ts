@@ -7,7 +7,7 @@ import type { NodeHandle } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
 import type { InitRequest, SealStatus } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
-import type { BootstrapContext } from './context.js';
+import type { BootstrapContext } from './bootstrap-context.js';
 import { unsealWithShares } from './unseal.js';
 
 /** Waits until every node answers, before anything changes; returns each node's seal status. */

@@ -9,7 +9,7 @@ import { apiScheme } from '../spec/names.js';
 import { CONTAINER_API_PORT } from '../spec/schema.js';
 import { tlsPaths } from '../tls/tls.js';
 import type { RaftJoinTls } from '../vault/port.js';
-import { type BootstrapContext, durationMs } from './context.js';
+import { type BootstrapContext, durationMs } from './bootstrap-context.js';
 import { unsealWithStoredShares } from './init-leader.js';
 
 /** Under mutual TLS a joining node shows the leader its own certificate (from its own tls dir). */

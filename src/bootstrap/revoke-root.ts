@@ -5,7 +5,7 @@
 import type { NodeHandle } from '../cluster/running.js';
 import { UsageError } from '../errors.js';
 import { createAdminCredential, loginAppRole } from './admin.js';
-import type { BootstrapContext } from './context.js';
+import type { BootstrapContext } from './bootstrap-context.js';
 
 export async function revokeRootToken(ctx: BootstrapContext, leaderNode: NodeHandle): Promise<void> {
   const { state, material } = ctx;

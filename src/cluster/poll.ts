@@ -80,12 +80,18 @@ export async function pollUntil<T>(check: () => Promise<T | undefined>, opts: Po
   }
 }
 
-/** Parses "500ms", "10s", "5m", "2h" (and a bare number of seconds) into milliseconds. */
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * The one duration grammar of vaultctl (flags and spec fields): a sequence of <number><unit>,
+ * units ms, s, m, h, d ("500ms", "90s", "2m", "1h30m", "30d"); a bare number means seconds.
+ * Milliseconds, or undefined when the text is not a duration.
+ */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
-  return n * factor;
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
+  if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(t)) return undefined;
+  let total = 0;
+  for (const m of t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return total;
 }

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { rotateAudit } from '../audit/rotate.js';
-import { json, table } from '../output/format.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { openManagedCluster } from './context.js';
+import { table } from '../output/format.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openManagedCluster, output } from './command-deps.js';
+import { action } from './flags.js';
 
 interface RotateOpts {
   readonly force?: boolean;
@@ -20,14 +21,12 @@ export async function runRotate(global: GlobalOptions, opts: RotateOpts, deps: C
     ...(opts.node?.length ? { nodes: opts.node } : {}),
   });
   deps.progress.stop();
-  if (global.format === 'json') deps.out(json({ nodes: res }));
-  else
-    deps.out(
-      table(
-        ['NODE', 'ROTATED', 'WHY', 'REMOVED'],
-        res.map((r) => [r.node, r.rotated ?? '-', r.reason, String(r.removed.length)]),
-      ),
-    );
+  output(global, deps)({ nodes: res }, () =>
+    table(
+      ['NODE', 'ROTATED', 'WHY', 'REMOVED'],
+      res.map((r) => [r.node, r.rotated ?? '-', r.reason, String(r.removed.length)]),
+    ),
+  );
   return 0;
 }
 
@@ -45,7 +44,5 @@ export function register(program: Command, deps: CommandDeps): void {
     )
     .addOption(new Option('--force', 'rotate every non-empty live file, due or not').helpGroup('Command:'))
     .addOption(new Option('--node <name...>', 'only these nodes (repeatable)').helpGroup('Command:'))
-    .action(async (opts: RotateOpts, c: Command) => {
-      deps.setExitCode(await runRotate(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: RotateOpts) => runRotate(global, opts, deps)));
 }

@@ -3,10 +3,11 @@ import type { HistogramSummary } from '../bench/histogram.js';
 import type { BenchConfig, BenchReport } from '../bench/report.js';
 import { runBench } from '../bench/run.js';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
-import { json, table } from '../output/format.js';
+import { table } from '../output/format.js';
 import { renderTimeline } from './bench-timeline.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { durationOption, numberOption, openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openManagedCluster, output } from './command-deps.js';
+import { action, countFlag, durationFlag, numberFlag, ratioFlag } from './flags.js';
 
 export interface BenchOptions {
   readonly users: string;
@@ -25,8 +26,8 @@ export interface BenchOptions {
 
 export function parseThink(v: string): [number, number] {
   const parts = v.split('-');
-  const lo = durationOption(parts[0]!.trim(), 'think');
-  const hi = parts[1] !== undefined ? durationOption(parts[1].trim(), 'think') : lo;
+  const lo = durationFlag(parts[0]!.trim(), 'think');
+  const hi = parts[1] !== undefined ? durationFlag(parts[1].trim(), 'think') : lo;
   if (hi < lo)
     throw new UsageError(
       'reading --think',
@@ -37,16 +38,16 @@ export function parseThink(v: string): [number, number] {
 }
 
 export function parseBenchOptions(opts: BenchOptions): BenchConfig {
-  const users = numberOption(opts.users, 'users', 1, 10_000);
+  const users = countFlag(opts.users, 'users', 1, 10_000);
   const [thinkMinMs, thinkMaxMs] = parseThink(
     opts.think.replace(/^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(ms|s|m)$/, '$1$3-$2$3'),
   );
-  const readRatio = numberOption(opts.readRatio, 'read-ratio', 0, 1);
-  const listRatio = numberOption(opts.listRatio, 'list-ratio', 0, 1);
-  const durationMs = durationOption(opts.duration, 'duration');
-  const warmupMs = durationOption(opts.warmup, 'warmup');
-  const rate = opts.rate !== undefined ? numberOption(opts.rate, 'rate', 0.1, 1_000_000) : undefined;
-  const tenants = numberOption(opts.tenants, 'tenants', 1, 10_000);
+  const readRatio = ratioFlag(opts.readRatio, 'read-ratio');
+  const listRatio = ratioFlag(opts.listRatio, 'list-ratio');
+  const durationMs = durationFlag(opts.duration, 'duration');
+  const warmupMs = durationFlag(opts.warmup, 'warmup');
+  const rate = opts.rate !== undefined ? numberFlag(opts.rate, 'rate', 0.1, 1_000_000) : undefined;
+  const tenants = countFlag(opts.tenants, 'tenants', 1, 10_000);
   if (opts.cache !== 'on' && opts.cache !== 'off')
     throw new UsageError('reading --cache', `"${opts.cache}"`, 'use --cache on or --cache off');
   return {
@@ -101,20 +102,24 @@ export async function run(global: GlobalOptions, opts: BenchOptions, deps: Comma
   const { cluster } = openManagedCluster(global, {}, deps, doing);
   const { report, cacheHitRate, leftover, vaultBenchmark } = await runBench(cluster, config, deps);
   deps.progress.stop();
-  if (global.format === 'json') deps.out(json(report));
-  else if (global.format === 'vault-benchmark') deps.out(JSON.stringify(vaultBenchmark));
-  else {
-    if (config.timeline && report.timeline) deps.out(`${renderTimeline(report.timeline)}\n`);
-    for (const line of renderText(report, cacheHitRate)) deps.out(line);
-    const over = report.secondsOver50ms;
-    if (over)
-      deps.out(
-        `  seconds with a p99 over 50 ms: ${over.read} (reads from a node), ${over.write} (writes); bench event loop over 50 ms: ${over.loop}` +
-          (over.slowWithLoopStall
-            ? `; in ${over.slowWithLoopStall} slow second(s) the bench's own event loop stalled over 20 ms (the host did not run it: those latencies include that wait)`
-            : ''),
-      );
-  }
+  output(global, deps)(
+    report,
+    () => {
+      const lines: string[] = [];
+      if (config.timeline && report.timeline) lines.push(`${renderTimeline(report.timeline)}\n`);
+      lines.push(...renderText(report, cacheHitRate));
+      const over = report.secondsOver50ms;
+      if (over)
+        lines.push(
+          `  seconds with a p99 over 50 ms: ${over.read} (reads from a node), ${over.write} (writes); bench event loop over 50 ms: ${over.loop}` +
+            (over.slowWithLoopStall
+              ? `; in ${over.slowWithLoopStall} slow second(s) the bench's own event loop stalled over 20 ms (the host did not run it: those latencies include that wait)`
+              : ''),
+        );
+      return lines;
+    },
+    { vaultBenchmark },
+  );
   if (leftover) throw leftover;
   if (opts.check && !report.targetsMet)
     throw new CheckFailedError(
@@ -157,7 +162,5 @@ export function register(program: Command, deps: CommandDeps): void {
       '--endpoint',
       "send every operation through the cluster's endpoint (one address) instead of the nodes",
     )
-    .action(async (opts: BenchOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: BenchOptions) => run(global, opts, deps)));
 }

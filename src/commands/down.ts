@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { downCluster } from '../lifecycle/down.js';
-import { json } from '../output/format.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, loadClusterSpec } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, loadClusterSpec, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export interface DownOptions {
   readonly volumes?: boolean;
@@ -33,19 +33,19 @@ export async function run(global: GlobalOptions, opts: DownOptions, deps: Comman
     );
   const res = await downCluster(spec.name, state, { runtime, progress: deps.progress }, options);
   deps.progress.stop();
-  if (global.format === 'json') {
-    deps.out(json({ cluster: spec.name, ...res }));
-    return 0;
-  }
-  deps.out(
-    `Cluster ${spec.name}: removed ${res.containers.length} container(s), ${res.networks.length} network(s), ${res.volumes.length} volume(s).`,
-  );
-  if (res.keptVolumes.length > 0)
-    deps.out(
-      `Kept ${res.keptVolumes.length} volume(s) with the data; \`vaultctl up\` brings the cluster back. Remove them with --volumes.`,
+  output(global, deps)({ cluster: spec.name, ...res }, () => {
+    const lines: string[] = [];
+    lines.push(
+      `Cluster ${spec.name}: removed ${res.containers.length} container(s), ${res.networks.length} network(s), ${res.volumes.length} volume(s).`,
     );
-  if (res.purged) deps.out(`Removed the state dir ${res.purged}.`);
-  else if (state.exists()) deps.out(`Kept the state dir ${state.root} (keys); remove it with --purge.`);
+    if (res.keptVolumes.length > 0)
+      lines.push(
+        `Kept ${res.keptVolumes.length} volume(s) with the data; \`vaultctl up\` brings the cluster back. Remove them with --volumes.`,
+      );
+    if (res.purged) lines.push(`Removed the state dir ${res.purged}.`);
+    else if (state.exists()) lines.push(`Kept the state dir ${state.root} (keys); remove it with --purge.`);
+    return lines;
+  });
   return 0;
 }
 
@@ -61,7 +61,5 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--volumes', 'also remove the data and log volumes (all secrets)')
     .option('--purge', 'also remove the state dir (keys!)')
     .option('-y, --yes', 'do not ask for confirmation')
-    .action(async (opts: DownOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: DownOptions) => run(global, opts, deps)));
 }

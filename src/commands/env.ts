@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { json } from '../output/format.js';
 import { endpointAddress, nodeAddress } from '../spec/names.js';
 import { tlsPaths } from '../tls/tls.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { loadClusterSpec } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { loadClusterSpec, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export interface EnvOptions {
   readonly node?: string;
@@ -51,12 +51,13 @@ export async function run(global: GlobalOptions, opts: EnvOptions, deps: Command
     vars.BAO_TOKEN = token;
     vars.VAULT_TOKEN = token;
   }
-  if (global.format === 'json') deps.out(json(vars));
-  else {
-    for (const [k, v] of Object.entries(vars)) deps.out(`export ${k}=${shellQuote(v)}`);
+  output(global, deps)(vars, () => {
+    const lines: string[] = [];
+    for (const [k, v] of Object.entries(vars)) lines.push(`export ${k}=${shellQuote(v)}`);
     if (!opts.showSecrets)
-      deps.out('# the token is not printed; add --show-secrets to export BAO_TOKEN/VAULT_TOKEN');
-  }
+      lines.push('# the token is not printed; add --show-secrets to export BAO_TOKEN/VAULT_TOKEN');
+    return lines;
+  });
   return 0;
 }
 
@@ -70,7 +71,5 @@ export function register(program: Command, deps: CommandDeps): void {
     )
     .option('--node <name>', 'point at this node instead of the endpoint')
     .option('--show-secrets', 'also export the root token (BAO_TOKEN/VAULT_TOKEN)')
-    .action(async (opts: EnvOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: EnvOptions) => run(global, opts, deps)));
 }

@@ -6,12 +6,12 @@ import { DRILL_DEFAULTS } from '../drill/config.js';
 import { runSealDrill } from '../drill/seal.js';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
 import { devKmsBackend } from '../lifecycle/dev-kms.js';
-import { json } from '../output/format.js';
 import { usesUnsealer } from '../spec/names.js';
 import { unsealerBackend } from '../unsealer/backend.js';
 import { connectVaultNode } from '../vault/api.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, durationOption, numberOption, openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
+import { durationFlag, numberFlag } from './flags.js';
 
 /** The failover-drill options the seal drill reads. */
 export interface SealDrillOptions {
@@ -43,10 +43,10 @@ export async function runSealDrillCommand(
     ...DRILL_DEFAULTS,
     fault: 'stop' as const,
     target: 'all' as const,
-    rate: numberOption(opts.rate, 'rate', 1, 1000),
+    rate: numberFlag(opts.rate, 'rate', 1, 1000),
     readRate: 0,
-    holdMs: durationOption(opts.duration, 'duration'),
-    healTimeoutMs: durationOption(opts.healTimeout, 'heal-timeout'),
+    holdMs: durationFlag(opts.duration, 'duration'),
+    healTimeoutMs: durationFlag(opts.healTimeout, 'heal-timeout'),
   };
   await confirm(
     deps,
@@ -68,22 +68,23 @@ export async function runSealDrillCommand(
       });
   const r = await runSealDrill(cfg, { cluster, backend, progress: deps.progress, signal: deps.signal });
   deps.progress.stop();
-  if (global.format === 'json') deps.out(json({ drill: r.id, fault: 'seal', cluster: spec.name, ...r }));
-  else {
-    deps.out(`seal backend: ${r.backend}, away for ${secs(r.outageMs)}`);
-    deps.out(
+  output(global, deps)({ drill: r.id, fault: 'seal', cluster: spec.name, ...r }, () => {
+    const lines: string[] = [];
+    lines.push(`seal backend: ${r.backend}, away for ${secs(r.outageMs)}`);
+    lines.push(
       `  one follower restarted (${r.oneRestarted.node}): health ${r.oneRestarted.verdict} (exit ${r.oneRestarted.exitCode})`,
     );
-    deps.out(
+    lines.push(
       `  every node restarted: health ${r.allRestarted.verdict} (exit ${r.allRestarted.exitCode}); cause in every log after ${secs(r.allRestarted.causeSeenMs)}`,
     );
-    for (const reason of r.allRestarted.reasons.slice(0, 1)) deps.out(`    ${reason}`);
-    deps.out(`  backend back -> healthy: ${secs(r.recoveryMs)}`);
-    deps.out(
+    for (const reason of r.allRestarted.reasons.slice(0, 1)) lines.push(`    ${reason}`);
+    lines.push(`  backend back -> healthy: ${secs(r.recoveryMs)}`);
+    lines.push(
       `  writes: ${r.writes.acked} acknowledged, ${r.writes.failed} failed (while no node could serve), ${r.lostWrites} lost`,
     );
-    for (const c of r.checks) deps.out(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
-  }
+    for (const c of r.checks) lines.push(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
+    return lines;
+  });
   if (!r.ok)
     throw new CheckFailedError(
       doing,

@@ -2,25 +2,30 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { DrillConfig } from '../drill/config.js';
 import { DRILL_DEFAULTS, validateDrillConfig } from '../drill/config.js';
-import type { FaultKind, FaultTarget, RoundReport } from '../drill/report.js';
+import type { RoundReport } from '../drill/report.js';
 import { FAULT_KINDS, FAULT_TARGETS } from '../drill/report.js';
 import { runDrill } from '../drill/run.js';
 import { failureLines, formatSeconds, summarize } from '../drill/summary.js';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
-import { json, table } from '../output/format.js';
+import { table } from '../output/format.js';
 import type { PartitionMethod } from '../runtime/port.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, durationOption, numberOption, openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
 import { runSealDrillCommand } from './failover-drill-seal.js';
+import { action, choiceFlag, countFlag, durationFlag, numberFlag } from './flags.js';
 
+/**
+ * The flags as commander hands them over. The flags `--fault seal` cannot honour have no commander
+ * default (theirs are applied here), so that the seal drill can tell one the user gave and refuse it.
+ */
 export interface DrillOptions {
   readonly fault: string;
-  readonly target: string;
+  readonly target?: string;
   readonly rate: string;
-  readonly readRate: string;
+  readonly readRate?: string;
   readonly duration: string;
-  readonly rounds: string;
-  readonly maxRto: string;
+  readonly rounds?: string;
+  readonly maxRto?: string;
   readonly healTimeout: string;
   readonly partitionMethod?: string;
   /** commander's `--no-endpoint`: false turns the endpoint writer off. */
@@ -28,19 +33,33 @@ export interface DrillOptions {
   readonly yes?: boolean;
 }
 
+/** Defaults of the flags that only the process and network faults read. */
+export const FAULT_FLAG_DEFAULTS = { target: 'leader', rounds: '1', maxRto: '5s' } as const;
+
+/** The flags the seal drill cannot honour (it takes the backend away once, every node restarts). */
+const NOT_FOR_SEAL: readonly { flag: string; given: (o: DrillOptions) => boolean }[] = [
+  { flag: '--target', given: (o) => o.target !== undefined },
+  { flag: '--rounds', given: (o) => o.rounds !== undefined },
+  { flag: '--max-rto', given: (o) => o.maxRto !== undefined },
+  { flag: '--read-rate', given: (o) => o.readRate !== undefined },
+  { flag: '--partition-method', given: (o) => o.partitionMethod !== undefined },
+  { flag: '--no-endpoint', given: (o) => o.endpoint === false },
+];
+
+/** Refuses, before anything is touched, a flag given with `--fault seal` that it would ignore. */
+export function refuseFlagsNotForSeal(opts: DrillOptions): void {
+  const given = NOT_FOR_SEAL.filter((f) => f.given(opts)).map((f) => f.flag);
+  if (given.length > 0)
+    throw new UsageError(
+      'reading the failover-drill flags',
+      `--fault seal cannot honour ${given.join(', ')}: the seal drill takes the seal backend away once and restarts every node`,
+      `drop ${given.join(', ')}; with --fault seal only --rate, --duration, --heal-timeout and --yes apply`,
+    );
+}
+
 export function parseDrillOptions(opts: DrillOptions): DrillConfig & { maxRtoMs: number } {
-  if (!(FAULT_KINDS as readonly string[]).includes(opts.fault))
-    throw new UsageError(
-      'reading --fault',
-      `unknown fault "${opts.fault}"`,
-      `use one of ${FAULT_KINDS.join(', ')}`,
-    );
-  if (!(FAULT_TARGETS as readonly string[]).includes(opts.target))
-    throw new UsageError(
-      'reading --target',
-      `unknown target "${opts.target}"`,
-      `use one of ${FAULT_TARGETS.join(', ')}`,
-    );
+  const fault = choiceFlag(opts.fault, 'fault', FAULT_KINDS);
+  const target = choiceFlag(opts.target ?? FAULT_FLAG_DEFAULTS.target, 'target', FAULT_TARGETS);
   if (opts.partitionMethod !== undefined && !['peers', 'network'].includes(opts.partitionMethod))
     throw new UsageError(
       'reading --partition-method',
@@ -49,14 +68,14 @@ export function parseDrillOptions(opts: DrillOptions): DrillConfig & { maxRtoMs:
     );
   return {
     ...DRILL_DEFAULTS,
-    fault: opts.fault as FaultKind,
-    target: opts.target as FaultTarget,
-    rate: numberOption(opts.rate, 'rate', 1, 1000),
-    readRate: numberOption(opts.readRate, 'read-rate', 0, 1000),
-    holdMs: durationOption(opts.duration, 'duration'),
-    rounds: numberOption(opts.rounds, 'rounds', 1, 1000),
-    maxRtoMs: durationOption(opts.maxRto, 'max-rto'),
-    healTimeoutMs: durationOption(opts.healTimeout, 'heal-timeout'),
+    fault,
+    target,
+    rate: numberFlag(opts.rate, 'rate', 1, 1000),
+    readRate: numberFlag(opts.readRate ?? String(DRILL_DEFAULTS.readRate), 'read-rate', 0, 1000),
+    holdMs: durationFlag(opts.duration, 'duration'),
+    rounds: countFlag(opts.rounds ?? FAULT_FLAG_DEFAULTS.rounds, 'rounds', 1, 1000),
+    maxRtoMs: durationFlag(opts.maxRto ?? FAULT_FLAG_DEFAULTS.maxRto, 'max-rto'),
+    healTimeoutMs: durationFlag(opts.healTimeout, 'heal-timeout'),
     partitionMethod: opts.partitionMethod as PartitionMethod | undefined,
     viaEndpoint: opts.endpoint !== false,
   };
@@ -65,15 +84,12 @@ export function parseDrillOptions(opts: DrillOptions): DrillConfig & { maxRtoMs:
 const ms = (v: number | null) => (v === null ? '-' : (v / 1000).toFixed(2));
 
 export async function run(global: GlobalOptions, opts: DrillOptions, deps: CommandDeps): Promise<number> {
-  if (opts.fault === 'seal') return runSealDrillCommand(global, opts, deps);
+  if (opts.fault === 'seal') {
+    refuseFlagsNotForSeal(opts);
+    return runSealDrillCommand(global, opts, deps);
+  }
   const doing = 'running the failover drill';
   const cfg = parseDrillOptions(opts);
-  if (!Number.isInteger(cfg.rounds))
-    throw new UsageError(
-      'reading --rounds',
-      `"${opts.rounds}" is not a whole number`,
-      '--rounds takes a whole number, e.g. --rounds 3',
-    );
   const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
   validateDrillConfig(cfg, spec);
   const victim = cfg.target === 'all' ? 'every node' : `the ${cfg.target}`;
@@ -97,62 +113,65 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
     maxRtoSeconds: cfg.maxRtoMs / 1000,
     performanceMultiplier: spec.raft.performanceMultiplier,
   };
-  if (global.format === 'json') {
-    deps.out(json({ drill: result.id, config, rounds: result.rounds, summary, keysLeft: result.keysLeft }));
-  } else {
-    const row = (r: RoundReport) => [
-      String(r.round),
-      r.victims.join(','),
-      `${r.leaderBefore} -> ${r.leaderAfter ?? '?'}`,
-      ms(r.newLeaderMs),
-      ms(r.writeUnavailableMs),
-      ms(r.longestAckGapMs),
-      `${r.writes.acked}/${r.writes.sent}`,
-      String(r.writes.failed),
-      String(r.lostWrites),
-      `${r.reads.failedOnOthers}/${r.reads.failedOnFaulted}`,
-      ms(r.rejoinMs),
-      r.healed ? ms(r.healMs) : 'NO',
-    ];
-    deps.out(
-      table(
-        [
-          'ROUND',
-          'FAULTED',
-          'LEADER',
-          'NEW LEADER S',
-          'WRITES DOWN S',
-          'LONGEST GAP S',
-          'ACKED',
-          'FAILED',
-          'LOST',
-          'READS FAILED (OTHERS/FAULTED)',
-          'REJOIN S',
-          'HEALED S',
-        ],
-        result.rounds.map(row),
-      ),
-    );
-    deps.out('');
-    const s = summary;
-    deps.out(
-      `${cfg.fault} ${cfg.target}, ${s.rounds} round(s), ${cfg.rate} writes/s, multiplier ${config.performanceMultiplier}: ` +
-        `RTO median ${formatSeconds(s.rtoMs.median)}, worst ${formatSeconds(s.rtoMs.max)}; ` +
-        `new leader median ${formatSeconds(s.newLeaderMs.median)}; ${s.writesAcked} writes acknowledged, ` +
-        `${s.writesFailed} failed, ${s.lostWrites} lost`,
-    );
-    if (s.endpoint)
-      deps.out(
-        `through the endpoint (one address, as an application sees it): RTO median ${formatSeconds(s.endpoint.rtoMs.median)}, ` +
-          `worst ${formatSeconds(s.endpoint.rtoMs.max)}; ${s.endpoint.writesAcked} writes acknowledged, ${s.endpoint.writesFailed} failed, ${s.endpoint.lostWrites} lost`,
+  output(global, deps)(
+    { drill: result.id, config, rounds: result.rounds, summary, keysLeft: result.keysLeft },
+    () => {
+      const lines: string[] = [];
+      const row = (r: RoundReport) => [
+        String(r.round),
+        r.victims.join(','),
+        `${r.leaderBefore} -> ${r.leaderAfter ?? '?'}`,
+        ms(r.newLeaderMs),
+        ms(r.writeUnavailableMs),
+        ms(r.longestAckGapMs),
+        `${r.writes.acked}/${r.writes.sent}`,
+        String(r.writes.failed),
+        String(r.lostWrites),
+        `${r.reads.failedOnOthers}/${r.reads.failedOnFaulted}`,
+        ms(r.rejoinMs),
+        r.healed ? ms(r.healMs) : 'NO',
+      ];
+      lines.push(
+        table(
+          [
+            'ROUND',
+            'FAULTED',
+            'LEADER',
+            'NEW LEADER S',
+            'WRITES DOWN S',
+            'LONGEST GAP S',
+            'ACKED',
+            'FAILED',
+            'LOST',
+            'READS FAILED (OTHERS/FAULTED)',
+            'REJOIN S',
+            'HEALED S',
+          ],
+          result.rounds.map(row),
+        ),
       );
-    for (const c of s.checks) deps.out(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
-    const failures = failureLines(result.rounds);
-    if (failures.length > 0) {
-      deps.out('failed requests (node, error, when, first message):');
-      for (const line of failures) deps.out(line);
-    }
-  }
+      lines.push('');
+      const s = summary;
+      lines.push(
+        `${cfg.fault} ${cfg.target}, ${s.rounds} round(s), ${cfg.rate} writes/s, multiplier ${config.performanceMultiplier}: ` +
+          `RTO median ${formatSeconds(s.rtoMs.median)}, worst ${formatSeconds(s.rtoMs.max)}; ` +
+          `new leader median ${formatSeconds(s.newLeaderMs.median)}; ${s.writesAcked} writes acknowledged, ` +
+          `${s.writesFailed} failed, ${s.lostWrites} lost`,
+      );
+      if (s.endpoint)
+        lines.push(
+          `through the endpoint (one address, as an application sees it): RTO median ${formatSeconds(s.endpoint.rtoMs.median)}, ` +
+            `worst ${formatSeconds(s.endpoint.rtoMs.max)}; ${s.endpoint.writesAcked} writes acknowledged, ${s.endpoint.writesFailed} failed, ${s.endpoint.lostWrites} lost`,
+        );
+      for (const c of s.checks) lines.push(`  ${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
+      const failures = failureLines(result.rounds);
+      if (failures.length > 0) {
+        lines.push('failed requests (node, error, when, first message):');
+        for (const line of failures) lines.push(line);
+      }
+      return lines;
+    },
+  );
   if (!summary.ok)
     throw new CheckFailedError(
       doing,
@@ -189,12 +208,15 @@ export function register(program: Command, deps: CommandDeps): void {
         'kill, stop, pause, partition, or seal (the seal backend goes away)',
       ).default('kill'),
     )
-    .addOption(new Option('--target <node>', 'leader, follower or all').default('leader'))
+    .addOption(new Option('--target <node>', 'leader, follower or all (default leader)'))
     .option('--rate <n>', 'writes per second', String(DRILL_DEFAULTS.rate))
-    .option('--read-rate <n>', 'reads per second through each node', String(DRILL_DEFAULTS.readRate))
+    .option('--read-rate <n>', `reads per second through each node (default ${DRILL_DEFAULTS.readRate})`)
     .option('--duration <d>', 'how long the fault lasts', '10s')
-    .option('--rounds <n>', 'rounds (a fault and its heal each)', '1')
-    .option('--max-rto <d>', 'fail (exit 3) when a round is unavailable for writes longer than this', '5s')
+    .option('--rounds <n>', 'rounds (a fault and its heal each; default 1)')
+    .option(
+      '--max-rto <d>',
+      'fail (exit 3) when a round is unavailable for writes longer than this (default 5s)',
+    )
     .option('--heal-timeout <d>', 'longest wait for the cluster to heal', '90s')
     .addOption(
       new Option(
@@ -207,7 +229,5 @@ export function register(program: Command, deps: CommandDeps): void {
       'do not also write through the active-node endpoint (by default a second writer sends the same writes through it, as a one-address application does)',
     )
     .option('--yes', 'do not ask for confirmation')
-    .action(async (opts: DrillOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: DrillOptions) => run(global, opts, deps)));
 }

@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../cluster/poll.js';
-import { UsageError } from '../errors.js';
 import type { ClusterHealth } from '../health/health.js';
 import { VERDICT_EXIT, waitForHealth } from '../health/health.js';
 import type { NodeMetrics } from '../health/node-metrics.js';
 import { readNodeMetrics } from '../health/node-metrics.js';
-import { json, table, verdictColour } from '../output/format.js';
+import { table, verdictColour } from '../output/format.js';
 import { nodeMetricsAddress } from '../spec/names.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { openTargetCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openTargetCluster, output } from './command-deps.js';
+import { action, countFlag, durationFlag } from './flags.js';
 
 export interface HealthOptions {
   readonly addr?: string[];
@@ -84,30 +83,15 @@ export function renderHealth(h: ClusterHealth, cluster: string | undefined): str
 }
 
 export async function run(global: GlobalOptions, opts: HealthOptions, deps: CommandDeps): Promise<number> {
+  const expect = opts.expect !== undefined ? countFlag(opts.expect, 'expect', 1) : undefined;
+  const waitMs = opts.wait ? durationFlag(opts.wait, 'wait') : 0;
   const cluster = openTargetCluster(global, opts.addr, deps, 'checking health');
-  let expected = cluster.expectedVoters;
+  const expected = expect ?? cluster.expectedVoters;
   const token = await cluster.token();
   const tls = cluster.tls;
   // Least privilege: the metrics token when init made one.
   const metricsToken = cluster.state?.readMetricsToken();
   const targets = cluster.nodes;
-  if (opts.expect !== undefined) {
-    const n = Number(opts.expect);
-    if (!Number.isInteger(n) || n < 1)
-      throw new UsageError(
-        'reading --expect',
-        `"${opts.expect}" is not a positive integer`,
-        '--expect takes the number of nodes, e.g. --expect 3',
-      );
-    expected = n;
-  }
-  const waitMs = opts.wait ? parseDuration(opts.wait) : 0;
-  if (waitMs === undefined)
-    throw new UsageError(
-      'reading --wait',
-      `"${opts.wait}" is not a duration`,
-      'use e.g. --wait 60s or --wait 2m',
-    );
   const h = await waitForHealth(targets, expected, {
     connect: cluster.connector,
     // Only for the containers vaultctl manages: their logs name a seal backend they cannot reach.
@@ -138,19 +122,23 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     metrics = Object.fromEntries(targets.map((t, i) => [t.name, read[i]!]));
   }
   deps.progress.stop();
-  if (global.format === 'json') {
-    deps.out(
-      json({
-        cluster: cluster.name,
-        ...h,
-        ...(metrics ? { metrics } : {}),
-        exitCode: VERDICT_EXIT[h.verdict],
-      }),
-    );
-  } else {
-    deps.out(renderHealth(h, cluster.name));
-    if (metrics) deps.out(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
-  }
+  output(global, deps)(
+    {
+      cluster: cluster.name,
+      ...h,
+      ...(metrics ? { metrics } : {}),
+      exitCode: VERDICT_EXIT[h.verdict],
+    },
+    () => {
+      const lines: string[] = [];
+      lines.push(
+        // A cluster given by addresses has no name: it is named by the addresses asked.
+        renderHealth(h, cluster.name ?? `at ${targets.map((t) => t.address).join(', ')}`),
+      );
+      if (metrics) lines.push(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
+      return lines;
+    },
+  );
   return VERDICT_EXIT[h.verdict];
 }
 
@@ -171,7 +159,5 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--wait <duration>', 'poll until healthy or this long has passed (e.g. 60s)')
     .option('--expect <voters>', 'number of voters a healthy cluster has (default: the node count)')
     .option('--metrics', 'also show a few key metrics per node from /v1/sys/metrics')
-    .action(async (opts: HealthOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: HealthOptions) => run(global, opts, deps)));
 }

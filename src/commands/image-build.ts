@@ -11,8 +11,8 @@ import {
 } from '../image/host-binary.js';
 import { buildServerImage } from '../image/image.js';
 import { buildMotoImage } from '../image/moto-image.js';
-import { json } from '../output/format.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
+import { type CommandDeps, type GlobalOptions, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export interface ImageBuildOptions {
   readonly binary?: string;
@@ -46,13 +46,14 @@ export async function run(
       { ...(opts.python ? { python: opts.python } : {}), ...(opts.tag ? { tag: opts.tag } : {}) },
       { runtime: deps.runtime(), progress: deps.progress },
     );
-    if (global.format === 'json') deps.out(json(res));
-    else {
-      deps.out(
+    output(global, deps)(res, () => {
+      const lines: string[] = [];
+      lines.push(
         `Built ${res.tag} (moto ${res.motoVersion} on Python ${res.pythonVersion}, ${res.id.replace('sha256:', '').slice(0, 12)}; ${res.packages} package entries, ${res.libraries.length} shared libraries)`,
       );
-      deps.out('Use it with: vaultctl up --seal awskms --dev-kms --server-version 2.6.2');
-    }
+      lines.push('Use it with: vaultctl up --seal awskms --dev-kms --server-version 2.6.2');
+      return lines;
+    });
     return 0;
   }
   if (opts.busybox) {
@@ -60,13 +61,10 @@ export async function run(
       runtime: deps.runtime(),
       progress: deps.progress,
     });
-    if (global.format === 'json') deps.out(json(res));
-    else {
-      deps.out(`Built ${res.tag} (busybox ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)})`);
-      deps.out(
-        `Use it with: security.helperImage: ${res.tag} in vaultctl.yaml (the default is vaultctl/busybox:<pinned>)`,
-      );
-    }
+    output(global, deps)(res, () => [
+      `Built ${res.tag} (busybox ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)})`,
+      `Use it with: security.helperImage: ${res.tag} in vaultctl.yaml (the default is vaultctl/busybox:<pinned>)`,
+    ]);
     return 0;
   }
   if (opts.haproxy) {
@@ -74,15 +72,16 @@ export async function run(
       runtime: deps.runtime(),
       progress: deps.progress,
     });
-    if (global.format === 'json') deps.out(json(res));
-    else {
-      deps.out(
+    output(global, deps)(res, () => {
+      const lines: string[] = [];
+      lines.push(
         `Built ${res.tag} (haproxy ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)}; ${res.libraries.length} shared libraries copied)`,
       );
-      deps.out(
+      lines.push(
         `Use it with: endpoint.image: ${res.tag} in vaultctl.yaml (up uses it by itself when haproxy:<pinned> is absent)`,
       );
-    }
+      return lines;
+    });
     return 0;
   }
   if (opts.prometheus) {
@@ -90,13 +89,14 @@ export async function run(
       runtime: deps.runtime(),
       progress: deps.progress,
     });
-    if (global.format === 'json') deps.out(json(res));
-    else {
-      deps.out(
+    output(global, deps)(res, () => {
+      const lines: string[] = [];
+      lines.push(
         `Built ${res.tag} (prometheus ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)}; ${res.libraries.length} shared libraries copied)`,
       );
-      deps.out(`Use it with: vaultctl up --monitoring --monitoring-image ${res.tag}`);
-    }
+      lines.push(`Use it with: vaultctl up --monitoring --monitoring-image ${res.tag}`);
+      return lines;
+    });
     return 0;
   }
   if (!opts.binary)
@@ -116,17 +116,18 @@ export async function run(
         }
       : {},
   );
-  if (global.format === 'json') deps.out(json(res));
-  else {
-    deps.out(
+  output(global, deps)(res, () => {
+    const lines: string[] = [];
+    lines.push(
       `Built ${res.tag} (${res.flavor} ${res.version}, ${res.id.replace('sha256:', '').slice(0, 12)})`,
     );
-    deps.out(`Use it with: vaultctl up --image ${res.tag}   (or image: ${res.tag} in vaultctl.yaml)`);
+    lines.push(`Use it with: vaultctl up --image ${res.tag}   (or image: ${res.tag} in vaultctl.yaml)`);
     if (res.kmsPlugin)
-      deps.out(
+      lines.push(
         `KMS plugin ${res.kmsPlugin.command} (sha256 ${res.kmsPlugin.sha256}) in ${res.kmsPlugin.directory}: seal.awskms.plugin: {binary: ${opts.kmsPlugin}, sha256: ${res.kmsPlugin.sha256}}`,
       );
-  }
+    return lines;
+  });
   return 0;
 }
 
@@ -172,7 +173,5 @@ export function register(program: Command, deps: CommandDeps): void {
     )
     .option('--python <path>', 'with --moto: the Python to build it from (default python3)')
     .option('--tag <ref>', 'image tag (default vaultctl/<flavor>:<version>)')
-    .action(async (opts: ImageBuildOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: ImageBuildOptions) => run(global, opts, deps)));
 }

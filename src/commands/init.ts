@@ -3,10 +3,10 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bootstrapCluster } from '../bootstrap/bootstrap.js';
 import { UsageError } from '../errors.js';
-import { json } from '../output/format.js';
 import { nodeAddress } from '../spec/names.js';
-import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
+import { addSpecOptions, openManagedCluster, output } from './command-deps.js';
+import { action, durationFlag } from './flags.js';
 
 export interface InitOptions extends SpecFlags {
   readonly pgpKeys?: string;
@@ -33,12 +33,19 @@ function readPgpKeys(list: string, cwd: string): string[] {
   });
 }
 
+/** The flags of `init` that are not spec flags, parsed before anything is touched. */
+export function parseInitOptions(opts: InitOptions): { readonly timeoutMs?: number } {
+  return opts.timeout === undefined
+    ? {}
+    : { timeoutMs: durationFlag(opts.timeout, 'timeout', { min: 1000 }) };
+}
+
 export async function run(global: GlobalOptions, opts: InitOptions, deps: CommandDeps): Promise<number> {
+  const { timeoutMs } = parseInitOptions(opts);
   const { spec, state, cluster } = openManagedCluster(global, opts, deps, 'initialising the cluster');
   const pgpKeys = opts.pgpKeys
     ? readPgpKeys(opts.pgpKeys, deps.cwd)
     : spec.seal.pgpKeys?.map((p) => readPgpKeys(p, deps.cwd)[0]!);
-  const timeoutMs = opts.timeout ? Number.parseInt(opts.timeout, 10) * 1000 : undefined;
   const res = await bootstrapCluster(
     cluster,
     { progress: deps.progress, signal: deps.signal },
@@ -52,41 +59,42 @@ export async function run(global: GlobalOptions, opts: InitOptions, deps: Comman
   state.saveSpec(spec);
   const material = state.readInit();
   const nodes = spec.nodes.map((n) => ({ name: n.name, address: nodeAddress(spec, n) }));
-  if (global.format === 'json') {
-    deps.out(
-      json({
-        cluster: spec.name,
-        initialisedNow: res.initialisedNow,
-        leader: res.leader,
-        voters: res.voters,
-        steps: res.steps,
-        timings: res.timings,
-        nodes,
-        stateDir: state.root,
-        ...(opts.showSecrets && material
-          ? { keys: material.keys, keyKind: material.keyKind, rootToken: material.rootToken }
-          : {}),
-      }),
-    );
-    return 0;
-  }
-  deps.out(
-    `Cluster ${spec.name} is initialised and healthy: leader ${res.leader}, voters ${res.voters.join(', ')}.`,
+  output(global, deps)(
+    {
+      cluster: spec.name,
+      initialisedNow: res.initialisedNow,
+      leader: res.leader,
+      voters: res.voters,
+      steps: res.steps,
+      timings: res.timings,
+      nodes,
+      stateDir: state.root,
+      ...(opts.showSecrets && material
+        ? { keys: material.keys, keyKind: material.keyKind, rootToken: material.rootToken }
+        : {}),
+    },
+    () => {
+      const lines: string[] = [];
+      lines.push(
+        `Cluster ${spec.name} is initialised and healthy: leader ${res.leader}, voters ${res.voters.join(', ')}.`,
+      );
+      for (const n of nodes) lines.push(`  ${n.name}  ${n.address}`);
+      lines.push(
+        `State dir: ${state.root}  (key shares, root token and AppRole credential, mode 0600; never printed)`,
+      );
+      if (res.initialisedNow) {
+        lines.push('Back up the state dir now: it holds the only copy of the key shares and root token.');
+      }
+      if (opts.showSecrets && material) {
+        lines.push(
+          `${material.keyKind === 'unseal' ? 'Unseal' : 'Recovery'} key shares (threshold ${material.threshold}):`,
+        );
+        for (const [i, k] of material.keys.entries()) lines.push(`  ${i + 1}: ${k}`);
+        lines.push(`Root token: ${material.rootToken}`);
+      }
+      return lines;
+    },
   );
-  for (const n of nodes) deps.out(`  ${n.name}  ${n.address}`);
-  deps.out(
-    `State dir: ${state.root}  (key shares, root token and AppRole credential, mode 0600; never printed)`,
-  );
-  if (res.initialisedNow) {
-    deps.out('Back up the state dir now: it holds the only copy of the key shares and root token.');
-  }
-  if (opts.showSecrets && material) {
-    deps.out(
-      `${material.keyKind === 'unseal' ? 'Unseal' : 'Recovery'} key shares (threshold ${material.threshold}):`,
-    );
-    for (const [i, k] of material.keys.entries()) deps.out(`  ${i + 1}: ${k}`);
-    deps.out(`Root token: ${material.rootToken}`);
-  }
   return 0;
 }
 
@@ -104,13 +112,13 @@ export function register(program: Command, deps: CommandDeps): void {
       '--pgp-keys <files>',
       'comma-separated PGP public key files, one per share: stored shares are encrypted to them',
     )
-    .option('--timeout <seconds>', 'budget for each wait (default 90)')
+    .option('--timeout <duration>', 'budget for each wait, e.g. 2m or 90s (default 90s)')
     .option('--show-secrets', 'also print the key shares and root token (they are always in the state dir)')
     .option(
       '--revoke-root',
       'create an admin credential (AppRole, policy admin), check it, then revoke the root token',
     );
-  addSpecOptions(cmd).action(async (opts: InitOptions, c: Command) => {
-    deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-  });
+  addSpecOptions(cmd).action(
+    action(deps.setExitCode, (global, opts: InitOptions) => run(global, opts, deps)),
+  );
 }

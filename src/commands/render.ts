@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { renderPrometheusFiles, renderToDir } from '../lifecycle/render.js';
 import { type KubernetesTarget, renderKubernetesToDir } from '../lifecycle/render-kubernetes.js';
-import { json } from '../output/format.js';
-import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, loadClusterSpec } from './context.js';
+import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
+import { addSpecOptions, loadClusterSpec, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export interface RenderOptions extends SpecFlags {
   readonly out?: string;
@@ -19,16 +19,16 @@ async function renderPrometheus(
 ): Promise<number> {
   const { spec, state } = loadClusterSpec(global, opts, deps, 'rendering the Prometheus files');
   const res = renderPrometheusFiles(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, deps);
-  if (global.format === 'json') {
-    deps.out(json(res));
-  } else {
-    deps.out(
+  output(global, deps)(res, () => {
+    const lines: string[] = [];
+    lines.push(
       `Rendered Prometheus files for cluster ${spec.name} (${spec.nodes.length} nodes) into ${res.outDir}`,
     );
-    for (const f of res.files) deps.out(`  ${f}`);
-    deps.out(`Check: promtool check config ${join(res.outDir, 'prometheus.yml')}`);
-    deps.out(`Run:   prometheus --config.file=${join(res.outDir, 'prometheus.yml')}`);
-  }
+    for (const f of res.files) lines.push(`  ${f}`);
+    lines.push(`Check: promtool check config ${join(res.outDir, 'prometheus.yml')}`);
+    lines.push(`Run:   prometheus --config.file=${join(res.outDir, 'prometheus.yml')}`);
+    return lines;
+  });
   return 0;
 }
 
@@ -41,19 +41,15 @@ async function renderKubernetesTarget(
   const doing = target === 'kubernetes' ? 'rendering the Kubernetes manifests' : 'rendering the Helm values';
   const { spec, state } = loadClusterSpec(global, opts, deps, doing);
   const res = renderKubernetesToDir(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, target);
-  if (global.format === 'json') {
-    deps.out(json(res));
-    return 0;
-  }
-  deps.out(`Rendered ${target} for cluster ${spec.name} (${spec.nodes.length} pods) into ${res.outDir}`);
-  for (const f of res.files) deps.out(`  ${f}`);
-  deps.out('Create these Secrets first (referenced by name, never rendered):');
-  for (const s of res.secrets) deps.out(`  ${s.name} (keys ${s.keys.join(', ')}): ${s.purpose}`);
-  deps.out(
+  output(global, deps)(res, () => [
+    `Rendered ${target} for cluster ${spec.name} (${spec.nodes.length} pods) into ${res.outDir}`,
+    ...res.files.map((f) => `  ${f}`),
+    'Create these Secrets first (referenced by name, never rendered):',
+    ...res.secrets.map((s) => `  ${s.name} (keys ${s.keys.join(', ')}): ${s.purpose}`),
     target === 'kubernetes'
       ? `Apply: kubectl apply -f ${res.outDir} (then -f ${join(res.outDir, 'monitoring')} with the Prometheus Operator)`
       : `Install: helm install ${spec.name} openbao/openbao -f ${join(res.outDir, res.files[0]!)}`,
-  );
+  ]);
   return 0;
 }
 
@@ -73,24 +69,24 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
     progress: deps.progress,
     runtime: deps.runtime(),
   });
-  if (global.format === 'json') {
-    deps.out(json({ outDir: res.outDir, files: res.files, changed: res.changed }));
-  } else {
-    deps.out(
+  output(global, deps)({ outDir: res.outDir, files: res.files, changed: res.changed }, () => {
+    const lines: string[] = [];
+    lines.push(
       `Rendered cluster ${spec.name} (${spec.nodes.length} ${spec.flavor} nodes, ${spec.seal.type} seal) into ${res.outDir}`,
     );
-    for (const f of res.files) deps.out(`  ${f}${res.changed.includes(f) ? '' : '  (unchanged)'}`);
+    for (const f of res.files) lines.push(`  ${f}${res.changed.includes(f) ? '' : '  (unchanged)'}`);
     if (opts.out && spec.seal.type === 'static') {
-      deps.out(
+      lines.push(
         'The compose file reads the static seal key from $VAULTCTL_SEAL_KEY_FILE (default ./seal.key next to it).',
       );
     }
     if (opts.out && spec.tls.enabled) {
-      deps.out(
+      lines.push(
         `It reads TLS material from $VAULTCTL_TLS_DIR (default ./tls): export VAULTCTL_TLS_DIR=${res.tlsDir}`,
       );
     }
-  }
+    return lines;
+  });
   return 0;
 }
 
@@ -116,7 +112,7 @@ export function register(program: Command, deps: CommandDeps): void {
       'cluster (node HCL, compose file), prometheus (scrape config, alert rules), kubernetes (manifests) or helm-values',
       'cluster',
     );
-  addSpecOptions(cmd).action(async (opts: RenderOptions, c: Command) => {
-    deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-  });
+  addSpecOptions(cmd).action(
+    action(deps.setExitCode, (global, opts: RenderOptions) => run(global, opts, deps)),
+  );
 }

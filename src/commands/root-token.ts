@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { generateRootToken } from '../bootstrap/admin.js';
 import { UsageError } from '../errors.js';
-import { json } from '../output/format.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openManagedCluster, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export interface RootTokenOptions {
   readonly showSecrets?: boolean;
@@ -36,14 +36,15 @@ export async function run(global: GlobalOptions, opts: RootTokenOptions, deps: C
     `${JSON.stringify({ rootToken: token, createdAt: new Date().toISOString() }, null, 2)}\n`,
     { exclusive: true },
   );
-  if (global.format === 'json') deps.out(json({ file, ...(opts.showSecrets ? { rootToken: token } : {}) }));
-  else {
-    deps.out(`A new root token was generated from ${material.threshold} ${material.keyKind} key shares.`);
-    deps.out(
+  output(global, deps)({ file, ...(opts.showSecrets ? { rootToken: token } : {}) }, () => {
+    const lines: string[] = [];
+    lines.push(`A new root token was generated from ${material.threshold} ${material.keyKind} key shares.`);
+    lines.push(
       opts.showSecrets ? `Root token: ${token}` : `It is in ${file} (0600); --show-secrets prints it.`,
     );
-    deps.out('Revoke it when you are done: bao token revoke -self');
-  }
+    lines.push('Revoke it when you are done: bao token revoke -self');
+    return lines;
+  });
   return 0;
 }
 
@@ -57,7 +58,5 @@ export function register(program: Command, deps: CommandDeps): void {
         'Example:\n  $ vaultctl root-token',
     )
     .option('--show-secrets', 'print the token too')
-    .action(async (opts: RootTokenOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: RootTokenOptions) => run(global, opts, deps)));
 }

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { json, table } from '../output/format.js';
+import { table } from '../output/format.js';
 import { migrateSeal } from '../seal/migrate.js';
 import type { SealType } from '../spec/schema.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
+import { action } from './flags.js';
 
 const TARGETS: readonly SealType[] = ['transit', 'awskms', 'shamir', 'static'];
 
@@ -44,31 +45,31 @@ export async function runMigrate(
         ...(opts.snapshotDir ? { snapshotDir: opts.snapshotDir } : {}),
       });
   deps.progress.stop();
-  if (global.format === 'json') {
-    deps.out(json(res));
-    return 0;
-  }
-  deps.out(
-    res.dryRun
-      ? `Plan: migrate ${res.cluster} from the ${res.from} seal to ${res.to}${res.resumed ? ' (continuing an interrupted migration)' : ''}.`
-      : `Cluster ${res.cluster} now uses the ${res.to} seal (was ${res.from}).`,
-  );
-  if (res.dryRun) deps.out('  1. snapshot (into <state dir>/snapshots, or --snapshot-dir)');
-  deps.out(
-    table(
-      ['STEP', 'NODE', 'WHAT'],
-      res.steps.map((s, i) => [
-        String(i + (res.dryRun ? 2 : 1)),
-        s.node,
-        `${s.stepDown ? 'step down, then ' : ''}${s.direct ? 'restart on the new seal alone' : 'restart with the old seal disabled beside the new one, unseal -migrate'}`,
-      ]),
-    ),
-  );
-  if (res.snapshot) deps.out(`Snapshot: ${res.snapshot}`);
-  if (!res.dryRun)
-    deps.out(
-      `The state dir records the ${res.to} seal; its key shares are ${res.keyKind} keys. A snapshot from before the migration restores only into a cluster on the ${res.from} seal.`,
+  output(global, deps)(res, () => {
+    const lines: string[] = [];
+    lines.push(
+      res.dryRun
+        ? `Plan: migrate ${res.cluster} from the ${res.from} seal to ${res.to}${res.resumed ? ' (continuing an interrupted migration)' : ''}.`
+        : `Cluster ${res.cluster} now uses the ${res.to} seal (was ${res.from}).`,
     );
+    if (res.dryRun) lines.push('  1. snapshot (into <state dir>/snapshots, or --snapshot-dir)');
+    lines.push(
+      table(
+        ['STEP', 'NODE', 'WHAT'],
+        res.steps.map((s, i) => [
+          String(i + (res.dryRun ? 2 : 1)),
+          s.node,
+          `${s.stepDown ? 'step down, then ' : ''}${s.direct ? 'restart on the new seal alone' : 'restart with the old seal disabled beside the new one, unseal -migrate'}`,
+        ]),
+      ),
+    );
+    if (res.snapshot) lines.push(`Snapshot: ${res.snapshot}`);
+    if (!res.dryRun)
+      lines.push(
+        `The state dir records the ${res.to} seal; its key shares are ${res.keyKind} keys. A snapshot from before the migration restores only into a cluster on the ${res.from} seal.`,
+      );
+    return lines;
+  });
   return 0;
 }
 
@@ -89,7 +90,5 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--dry-run', 'show the plan; change nothing')
     .option('--yes', 'do not ask for confirmation')
     .option('--snapshot-dir <dir>', 'where the snapshot taken first goes (default <state dir>/snapshots)')
-    .action(async (opts: SealMigrateOptions, c: Command) => {
-      deps.setExitCode(await runMigrate(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: SealMigrateOptions) => runMigrate(global, opts, deps)));
 }

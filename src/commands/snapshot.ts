@@ -1,17 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseDuration } from '../cluster/poll.js';
-import { errorMessage, RemoteError, UsageError } from '../errors.js';
-import { json, table } from '../output/format.js';
+import { errorMessage, UsageError } from '../errors.js';
+import { table } from '../output/format.js';
 import { listSnapshots, pruneSnapshots } from '../snapshot/catalog.js';
 import { chooseEncryption, parseRecipients, readIdentities, readPassphrase } from '../snapshot/encryption.js';
 import { encryptionFormat, hasKeyFor, type SnapshotKeys, type SnapshotMeta } from '../snapshot/meta.js';
 import { restoreCluster } from '../snapshot/restore-cluster.js';
 import { saveSnapshot } from '../snapshot/save.js';
+import { chooseSnapshotSource } from '../snapshot/source.js';
 import { verifySnapshot } from '../snapshot/verify.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
+import { action, countFlag, durationFlag } from './flags.js';
 
 interface PassOpts {
   readonly passphraseFile?: string;
@@ -60,17 +61,6 @@ function readRecipients(opts: SaveOpts, deps: CommandDeps): string[] | undefined
   return parseRecipients(opts.encryptTo ?? [], file);
 }
 
-function positiveInt(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(
-      `reading --${name}`,
-      `"${v}" is not a positive integer`,
-      `--${name} takes a whole number of at least 1`,
-    );
-  return n;
-}
-
 export async function runSave(
   global: GlobalOptions,
   file: string | undefined,
@@ -90,7 +80,7 @@ export async function runSave(
       '--keep needs --dir',
       '--keep prunes the snapshots in --dir: add --dir DIR, or drop --keep',
     );
-  const keep = opts.keep ? positiveInt(opts.keep, 'keep') : undefined;
+  const keep = opts.keep ? countFlag(opts.keep, 'keep', 1) : undefined;
   const passphrase = readPassphrase(
     opts.passphraseFile ? resolve(deps.cwd, opts.passphraseFile) : undefined,
     deps.env,
@@ -104,34 +94,15 @@ export async function runSave(
     );
   }
   const { spec, state, cluster } = openManagedCluster(global, {}, deps, doing);
-  const token = await cluster.token();
-  const serving = await cluster.servingNode(doing, token);
-  const stale = serving.standby
-    ? { node: serving.node.name, reason: `no active node (${serving.problems.join(', ') || 'no leader'})` }
-    : undefined;
-  // Standbys that forward every request (the default, standbyReads: false) have no active node to
-  // forward a snapshot request to: only a cluster with standby reads can save a stale one.
-  const staleSavable = spec.standbyReads;
-  if (stale && (!opts.allowStale || !staleSavable)) {
-    throw new RemoteError(
-      doing,
-      `${stale.reason}: only the standby ${stale.node} answers, and its data may miss writes the cluster acknowledged`,
-      staleSavable
-        ? 'bring the other nodes back (`vaultctl health` shows them, `vaultctl up` starts stopped ones), or pass --allow-stale to save what this standby has'
-        : 'bring the other nodes back (`vaultctl health` shows them, `vaultctl up` starts stopped ones); its standbys forward every request (standbyReads: false), so no standby can save one, --allow-stale neither',
-    );
-  }
-  // Loud on purpose: a backup job's log is where a stale snapshot must be noticed.
-  if (stale)
-    deps.progress.warn(
-      `STALE SNAPSHOT (--allow-stale): ${stale.reason}; saving from the standby ${stale.node}, whose data may miss acknowledged writes; the sidecar records it`,
-    );
-  const api = serving.api;
-  const tls = cluster.tls;
+  const { api, token, stale } = await chooseSnapshotSource(cluster, spec, {
+    allowStale: opts.allowStale ?? false,
+    progress: deps.progress,
+    doing,
+  });
   const meta = await saveSnapshot(
     spec,
     state,
-    { api, token: token!, tls, progress: deps.progress, signal: deps.signal },
+    { api, token, tls: cluster.tls, progress: deps.progress, signal: deps.signal },
     {
       ...(file ? { file: resolve(deps.cwd, file) } : {}),
       ...(opts.dir ? { dir: resolve(deps.cwd, opts.dir) } : {}),
@@ -141,13 +112,14 @@ export async function runSave(
   );
   const removed = keep && opts.dir ? pruneSnapshots(resolve(deps.cwd, opts.dir), keep) : [];
   deps.progress.stop();
-  if (global.format === 'json') deps.out(json({ ...meta, pruned: removed }));
-  else {
-    deps.out(
+  output(global, deps)({ ...meta, pruned: removed }, () => {
+    const lines: string[] = [];
+    lines.push(
       `Saved ${meta.file}: ${meta.size} bytes, sha256 ${meta.sha256.slice(0, 16)}…, raft index ${meta.raftIndex ?? '?'}${encryptedNote(meta)}${staleNote(meta)}.`,
     );
-    for (const r of removed) deps.out(`  pruned ${r}`);
-  }
+    for (const r of removed) lines.push(`  pruned ${r}`);
+    return lines;
+  });
   return 0;
 }
 
@@ -173,8 +145,8 @@ export async function runVerify(
   const meta = await verifySnapshot(resolve(deps.cwd, file), keys);
   const decrypted = hasKeyFor(meta, keys);
   const format = encryptionFormat(meta);
-  if (global.format === 'json') deps.out(json({ ok: true, decrypted, meta }));
-  else {
+  output(global, deps)({ ok: true, decrypted, meta }, () => {
+    const lines: string[] = [];
     const how =
       format === null
         ? ''
@@ -183,11 +155,12 @@ export async function runVerify(
           : format === 'age'
             ? '; encrypted to age recipients: decryption not checked, pass --identity to check it'
             : '; encrypted: pass the passphrase to check decryption';
-    deps.out(`${file}: OK (size and SHA-256 match${how}${decrypted ? '; archive reads' : ''}).`);
-    deps.out(
+    lines.push(`${file}: OK (size and SHA-256 match${how}${decrypted ? '; archive reads' : ''}).`);
+    lines.push(
       `  cluster ${meta.cluster} (${meta.clusterId}), ${meta.flavor} ${meta.version}, ${meta.sealType} seal, raft index ${meta.raftIndex ?? '?'}, ${meta.createdAt}`,
     );
-  }
+    return lines;
+  });
   return 0;
 }
 
@@ -197,23 +170,26 @@ export async function runList(
   deps: CommandDeps,
 ): Promise<number> {
   const list = listSnapshots(resolve(deps.cwd, opts.dir));
-  if (global.format === 'json') deps.out(json(list));
-  else if (list.length === 0) deps.out(`No snapshots in ${opts.dir}.`);
-  else {
-    deps.out(
-      table(
-        ['FILE', 'CREATED', 'SIZE', 'CLUSTER', 'RAFT INDEX', 'ENCRYPTED'],
-        list.map((s) => [
-          s.file,
-          s.createdAt,
-          String(s.size),
-          s.meta?.cluster ?? '(no metadata)',
-          String(s.meta?.raftIndex ?? '-'),
-          (s.meta && encryptionFormat(s.meta)) ?? 'no',
-        ]),
-      ),
-    );
-  }
+  output(global, deps)(list, () => {
+    const lines: string[] = [];
+    if (list.length === 0) lines.push(`No snapshots in ${opts.dir}.`);
+    else {
+      lines.push(
+        table(
+          ['FILE', 'CREATED', 'SIZE', 'CLUSTER', 'RAFT INDEX', 'ENCRYPTED'],
+          list.map((s) => [
+            s.file,
+            s.createdAt,
+            String(s.size),
+            s.meta?.cluster ?? '(no metadata)',
+            String(s.meta?.raftIndex ?? '-'),
+            (s.meta && encryptionFormat(s.meta)) ?? 'no',
+          ]),
+        ),
+      );
+    }
+    return lines;
+  });
   return 0;
 }
 
@@ -222,15 +198,14 @@ export async function runPrune(
   opts: { dir: string; keep: string; maxAge?: string },
   deps: CommandDeps,
 ): Promise<number> {
-  const keep = positiveInt(opts.keep, 'keep');
-  const maxAgeMs = opts.maxAge !== undefined ? parseDuration(opts.maxAge.replace(/d$/, '')) : undefined;
-  if (opts.maxAge !== undefined && maxAgeMs === undefined)
-    throw new UsageError('reading --max-age', `"${opts.maxAge}" is not a duration`, 'e.g. 7d, 48h');
-  const ageMs =
-    opts.maxAge?.endsWith('d') && maxAgeMs !== undefined ? (maxAgeMs / 1000) * 86_400_000 : maxAgeMs;
+  const keep = countFlag(opts.keep, 'keep', 1);
+  const ageMs = opts.maxAge !== undefined ? durationFlag(opts.maxAge, 'max-age') : undefined;
   const removed = pruneSnapshots(resolve(deps.cwd, opts.dir), keep, ageMs);
-  if (global.format === 'json') deps.out(json({ removed }));
-  else deps.out(removed.length === 0 ? 'Nothing to prune.' : removed.map((r) => `removed ${r}`).join('\n'));
+  output(global, deps)({ removed }, () => {
+    const lines: string[] = [];
+    lines.push(removed.length === 0 ? 'Nothing to prune.' : removed.map((r) => `removed ${r}`).join('\n'));
+    return lines;
+  });
   return 0;
 }
 
@@ -253,23 +228,25 @@ export async function runRestore(
     { force: opts.force ?? false, doing },
   );
   deps.progress.stop();
-  if (global.format === 'json')
-    deps.out(
-      json({
-        restored: res.meta.file,
-        into: res.into,
-        forced: res.forced,
-        raftIndex: res.meta.raftIndex,
-        health: res.health.verdict,
-        dataOnEveryNodeSeconds: res.dataOnEveryNodeSeconds,
-        healthySeconds: res.healthySeconds,
-      }),
-    );
-  else
-    deps.out(
-      `Restored ${res.meta.file} (raft index ${res.meta.raftIndex ?? '?'}, ${res.meta.createdAt}) into the ${res.into}${res.forced ? ' (forced)' : ''}; ` +
-        `every node had the data after ${res.dataOnEveryNodeSeconds === null ? '?' : res.dataOnEveryNodeSeconds.toFixed(1)} s, the cluster was healthy after ${res.healthySeconds.toFixed(1)} s.`,
-    );
+  output(global, deps)(
+    {
+      restored: res.meta.file,
+      into: res.into,
+      forced: res.forced,
+      raftIndex: res.meta.raftIndex,
+      health: res.health.verdict,
+      dataOnEveryNodeSeconds: res.dataOnEveryNodeSeconds,
+      healthySeconds: res.healthySeconds,
+    },
+    () => {
+      const lines: string[] = [];
+      lines.push(
+        `Restored ${res.meta.file} (raft index ${res.meta.raftIndex ?? '?'}, ${res.meta.createdAt}) into the ${res.into}${res.forced ? ' (forced)' : ''}; ` +
+          `every node had the data after ${res.dataOnEveryNodeSeconds === null ? '?' : res.dataOnEveryNodeSeconds.toFixed(1)} s, the cluster was healthy after ${res.healthySeconds.toFixed(1)} s.`,
+      );
+      return lines;
+    },
+  );
   return 0;
 }
 
@@ -318,9 +295,11 @@ export function register(program: Command, deps: CommandDeps): void {
         '--allow-stale',
         'with no active node (quorum lost), save from a standby anyway: its data may miss acknowledged writes; the sidecar says stale',
       ),
-  ).action(async (file: string | undefined, opts: SaveOpts, c: Command) => {
-    deps.setExitCode(await runSave(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
-  });
+  ).action(
+    action(deps.setExitCode, (global, file: string | undefined, opts: SaveOpts) =>
+      runSave(global, file, opts, deps),
+    ),
+  );
   ident(
     pass(
       snap
@@ -333,17 +312,15 @@ export function register(program: Command, deps: CommandDeps): void {
             '\n  $ vaultctl snapshot verify /backups/alphapulse-2026-11-28T02-00-00-000Z.snap.age --identity /root/vaultctl-age.key',
         ),
     ),
-  ).action(async (file: string, opts: KeyOpts, c: Command) => {
-    deps.setExitCode(await runVerify(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
-  });
+  ).action(
+    action(deps.setExitCode, (global, file: string, opts: KeyOpts) => runVerify(global, file, opts, deps)),
+  );
   snap
     .command('list')
     .summary('list the snapshots in a directory, newest first')
     .description('Example:\n  $ vaultctl snapshot list --dir /backups')
     .requiredOption('--dir <dir>', 'directory')
-    .action(async (opts: { dir: string }, c: Command) => {
-      deps.setExitCode(await runList(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: { dir: string }) => runList(global, opts, deps)));
   snap
     .command('prune')
     .summary('keep the newest N snapshots (and, with --max-age, drop only the older ones)')
@@ -351,9 +328,11 @@ export function register(program: Command, deps: CommandDeps): void {
     .requiredOption('--dir <dir>', 'directory')
     .requiredOption('--keep <n>', 'always keep the newest n')
     .option('--max-age <age>', 'remove only snapshots older than this (e.g. 30d, 48h)')
-    .action(async (opts: { dir: string; keep: string; maxAge?: string }, c: Command) => {
-      deps.setExitCode(await runPrune(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(
+      action(deps.setExitCode, (global, opts: { dir: string; keep: string; maxAge?: string }) =>
+        runPrune(global, opts, deps),
+      ),
+    );
   ident(
     pass(
       snap
@@ -371,7 +350,9 @@ export function register(program: Command, deps: CommandDeps): void {
         .option('-y, --yes', 'do not ask for confirmation')
         .option('--force', 'restore even when the target seems unable to unseal the data'),
     ),
-  ).action(async (file: string, opts: KeyOpts & { yes?: boolean; force?: boolean }, c: Command) => {
-    deps.setExitCode(await runRestore(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
-  });
+  ).action(
+    action(deps.setExitCode, (global, file: string, opts: KeyOpts & { yes?: boolean; force?: boolean }) =>
+      runRestore(global, file, opts, deps),
+    ),
+  );
 }

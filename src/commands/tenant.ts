@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { json, table } from '../output/format.js';
+import { table } from '../output/format.js';
 import { createTenant, deleteTenant, listTenants, validateTenantId } from '../tenant/tenant.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export async function runCreate(
   global: GlobalOptions,
@@ -18,27 +19,28 @@ export async function runCreate(
   const api = await loaded.cluster.serving(`creating tenant ${tenantId}`);
   const res = await createTenant(api, spec, state, tenantId);
   const c = res.credential;
-  if (global.format === 'json') {
-    deps.out(
-      json({
-        tenantId: c.tenantId,
-        roleName: c.roleName,
-        roleId: c.roleId,
-        credentialFile: res.file,
-        created: res.created,
-        ...(opts.showSecrets ? { secretId: c.secretId } : {}),
-      }),
-    );
-    return 0;
-  }
-  deps.out(
-    `Tenant ${c.tenantId} ${res.created ? 'created' : 'already exists'}: AppRole role ${c.roleName}, policy tenant-access.`,
-  );
-  deps.out(`role_id:   ${c.roleId}`);
-  deps.out(
-    opts.showSecrets
-      ? `secret_id: ${c.secretId}`
-      : `secret_id: in ${res.file} (0600); --show-secrets prints it`,
+  output(global, deps)(
+    {
+      tenantId: c.tenantId,
+      roleName: c.roleName,
+      roleId: c.roleId,
+      credentialFile: res.file,
+      created: res.created,
+      ...(opts.showSecrets ? { secretId: c.secretId } : {}),
+    },
+    () => {
+      const lines: string[] = [];
+      lines.push(
+        `Tenant ${c.tenantId} ${res.created ? 'created' : 'already exists'}: AppRole role ${c.roleName}, policy tenant-access.`,
+      );
+      lines.push(`role_id:   ${c.roleId}`);
+      lines.push(
+        opts.showSecrets
+          ? `secret_id: ${c.secretId}`
+          : `secret_id: in ${res.file} (0600); --show-secrets prints it`,
+      );
+      return lines;
+    },
   );
   return 0;
 }
@@ -48,15 +50,18 @@ export async function runList(global: GlobalOptions, deps: CommandDeps): Promise
   const { state } = loaded;
   const api = await loaded.cluster.serving('listing tenants');
   const tenants = await listTenants(api, state);
-  if (global.format === 'json') deps.out(json(tenants));
-  else if (tenants.length === 0) deps.out('No tenants. Create one: vaultctl tenant create <tenant-uuid>');
-  else
-    deps.out(
-      table(
-        ['TENANT', 'ROLE', 'ROLE_ID', 'CREDENTIAL'],
-        tenants.map((t) => [t.tenantId, t.roleName, t.roleId ?? '-', t.credentialFile ?? '-']),
-      ),
-    );
+  output(global, deps)(tenants, () => {
+    const lines: string[] = [];
+    if (tenants.length === 0) lines.push('No tenants. Create one: vaultctl tenant create <tenant-uuid>');
+    else
+      lines.push(
+        table(
+          ['TENANT', 'ROLE', 'ROLE_ID', 'CREDENTIAL'],
+          tenants.map((t) => [t.tenantId, t.roleName, t.roleId ?? '-', t.credentialFile ?? '-']),
+        ),
+      );
+    return lines;
+  });
   return 0;
 }
 
@@ -101,22 +106,24 @@ export function register(program: Command, deps: CommandDeps): void {
         'Example:\n  $ vaultctl tenant create 00000000-0000-0000-0000-000000000001',
     )
     .option('--show-secrets', 'print the secret_id too')
-    .action(async (id: string, opts: { showSecrets?: boolean }, c: Command) => {
-      deps.setExitCode(await runCreate(c.optsWithGlobals() as GlobalOptions, id, opts, deps));
-    });
+    .action(
+      action(deps.setExitCode, (global, id: string, opts: { showSecrets?: boolean }) =>
+        runCreate(global, id, opts, deps),
+      ),
+    );
   tenant
     .command('list')
     .summary('list tenants')
     .description('Example:\n  $ vaultctl tenant list --format json')
-    .action(async (_opts: unknown, c: Command) => {
-      deps.setExitCode(await runList(c.optsWithGlobals() as GlobalOptions, deps));
-    });
+    .action(action(deps.setExitCode, (global, _opts: unknown) => runList(global, deps)));
   tenant
     .command('delete <tenant-uuid>')
     .summary("delete a tenant's role, entity and credential (its secrets stay)")
     .description('Example:\n  $ vaultctl tenant delete 00000000-0000-0000-0000-000000000001 --yes')
     .option('-y, --yes', 'do not ask for confirmation')
-    .action(async (id: string, opts: { yes?: boolean }, c: Command) => {
-      deps.setExitCode(await runDelete(c.optsWithGlobals() as GlobalOptions, id, opts, deps));
-    });
+    .action(
+      action(deps.setExitCode, (global, id: string, opts: { yes?: boolean }) =>
+        runDelete(global, id, opts, deps),
+      ),
+    );
 }

@@ -1,23 +1,25 @@
 import type { Command } from 'commander';
-import { json, table } from '../output/format.js';
+import { table } from '../output/format.js';
 import { rotateTls } from '../tls/rotate.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { openManagedCluster, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export async function run(global: GlobalOptions, deps: CommandDeps): Promise<number> {
   const { cluster } = openManagedCluster(global, {}, deps, 'rotating TLS certificates');
   const res = await rotateTls(cluster, { progress: deps.progress, signal: deps.signal });
   deps.progress.stop();
-  if (global.format === 'json') deps.out(json(res));
-  else {
+  output(global, deps)(res, () => {
+    const lines: string[] = [];
     const short = (fp: string) => `${fp.slice(0, 17)}…`;
-    deps.out(
+    lines.push(
       table(
         ['NODE', 'OLD CERTIFICATE', 'NEW CERTIFICATE', 'LOADED BY'],
         res.nodes.map((n) => [n.name, short(n.before), short(n.after), n.how]),
       ),
     );
-  }
+    return lines;
+  });
   return 0;
 }
 
@@ -31,7 +33,5 @@ export function register(program: Command, deps: CommandDeps): void {
         'when the reload does not take) and waits for a healthy cluster before the next. Clients keep working: the CA is unchanged.\n\n' +
         'Example:\n  $ vaultctl tls rotate',
     )
-    .action(async (_opts: unknown, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, deps));
-    });
+    .action(action(deps.setExitCode, (global, _opts: unknown) => run(global, deps)));
 }

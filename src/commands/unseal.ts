@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { unsealCluster } from '../bootstrap/unseal.js';
 import { UsageError } from '../errors.js';
-import { json, table } from '../output/format.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { addressTargets, openManagedCluster } from './context.js';
+import { table } from '../output/format.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { addressTargets, openManagedCluster, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export interface UnsealOptions {
   readonly prompt?: boolean;
@@ -51,14 +52,16 @@ export async function run(global: GlobalOptions, opts: UnsealOptions, deps: Comm
   });
   deps.progress.stop();
   const allUnsealed = res.every((r) => r.after === 'unsealed');
-  if (global.format === 'json') deps.out(json({ cluster: spec.name, nodes: res }));
-  else
-    deps.out(
+  output(global, deps)({ cluster: spec.name, nodes: res }, () => {
+    const lines: string[] = [];
+    lines.push(
       table(
         ['NODE', 'BEFORE', 'AFTER'],
         res.map((r) => [r.name, r.before, r.after]),
       ),
     );
+    return lines;
+  });
   return allUnsealed ? 0 : 2;
 }
 
@@ -73,7 +76,5 @@ export function register(program: Command, deps: CommandDeps): void {
     )
     .option('--prompt', 'type the key shares instead of using the stored ones')
     .option('--addr <url...>', 'node addresses (default: the nodes of the cluster spec)')
-    .action(async (opts: UnsealOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: UnsealOptions) => run(global, opts, deps)));
 }

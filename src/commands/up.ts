@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { describeStep } from '../lifecycle/plan.js';
 import { upCluster } from '../lifecycle/up.js';
-import { json } from '../output/format.js';
 import { connectVaultNode } from '../vault/api.js';
-import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, loadClusterSpec } from './context.js';
+import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
+import { addSpecOptions, loadClusterSpec, output } from './command-deps.js';
+import { action } from './flags.js';
 
 export interface UpOptions extends SpecFlags {
   readonly dryRun?: boolean;
@@ -21,54 +21,58 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
     { dryRun: opts.dryRun ?? false },
   );
   deps.progress.stop();
-  if (global.format === 'json') {
-    deps.out(
-      json({
-        cluster: spec.name,
-        dryRun: res.dryRun,
-        stateDir: res.stateDir,
-        image: res.image,
-        localSteps: res.localSteps,
-        steps: res.plan.steps.map((s) => ({ action: s.action, target: s.target, reason: s.reason })),
-        orphans: res.plan.orphans,
-        nodes: res.nodes,
-        ...(res.endpoint ? { endpoint: res.endpoint } : {}),
-        ...(res.monitoring ? { prometheus: res.monitoring } : {}),
-        ...(res.unsealer ? { unsealer: res.unsealer } : {}),
-      }),
-    );
-    return 0;
-  }
-  const steps = [
-    ...res.localSteps.map((s) => `${s.action.replace(/-/g, ' ')} ${s.target} (${s.reason})`),
-    ...res.plan.steps.map(describeStep),
-  ];
-  if (res.dryRun) {
-    deps.out(
-      steps.length === 0
-        ? `Cluster ${spec.name}: nothing to do.`
-        : `Plan for cluster ${spec.name} (dry run, nothing changed):`,
-    );
-    for (const s of steps) deps.out(`  - ${s}`);
-    return 0;
-  }
-  if (res.plan.steps.length === 0) deps.out(`Cluster ${spec.name} is up to date: nothing to do.`);
-  else deps.out(`Cluster ${spec.name} is up (${res.plan.steps.length} step(s) applied).`);
-  for (const n of res.nodes) deps.out(`  ${n.name}  ${n.address}`);
-  if (res.endpoint) {
-    deps.out(
-      `  endpoint  ${res.endpoint.address}   (the active node, whichever it is; image ${res.endpoint.image})`,
-    );
-    if (res.endpoint.standbyAddress)
-      deps.out(`  endpoint (any unsealed node)  ${res.endpoint.standbyAddress}`);
-  }
-  if (res.monitoring) deps.out(`  prometheus  ${res.monitoring.address}   (image ${res.monitoring.image})`);
-  deps.out(`State dir: ${res.stateDir}`);
-  if (!existsSync(state.initFile))
-    deps.out('Next: vaultctl init   (initialises, unseals, joins and configures the cluster)');
-  else if (spec.seal.type === 'shamir')
-    deps.out('Next: vaultctl unseal   (initialised before: the nodes start sealed), then vaultctl health');
-  else deps.out('Next: vaultctl health --wait 60s   (initialised before: the nodes unseal themselves)');
+  output(global, deps)(
+    {
+      cluster: spec.name,
+      dryRun: res.dryRun,
+      stateDir: res.stateDir,
+      image: res.image,
+      localSteps: res.localSteps,
+      steps: res.plan.steps.map((s) => ({ action: s.action, target: s.target, reason: s.reason })),
+      orphans: res.plan.orphans,
+      nodes: res.nodes,
+      ...(res.endpoint ? { endpoint: res.endpoint } : {}),
+      ...(res.monitoring ? { prometheus: res.monitoring } : {}),
+      ...(res.unsealer ? { unsealer: res.unsealer } : {}),
+    },
+    () => {
+      const lines: string[] = [];
+      const steps = [
+        ...res.localSteps.map((s) => `${s.action.replace(/-/g, ' ')} ${s.target} (${s.reason})`),
+        ...res.plan.steps.map(describeStep),
+      ];
+      if (res.dryRun) {
+        lines.push(
+          steps.length === 0
+            ? `Cluster ${spec.name}: nothing to do.`
+            : `Plan for cluster ${spec.name} (dry run, nothing changed):`,
+        );
+        for (const s of steps) lines.push(`  - ${s}`);
+        return lines;
+      }
+      if (res.plan.steps.length === 0) lines.push(`Cluster ${spec.name} is up to date: nothing to do.`);
+      else lines.push(`Cluster ${spec.name} is up (${res.plan.steps.length} step(s) applied).`);
+      for (const n of res.nodes) lines.push(`  ${n.name}  ${n.address}`);
+      if (res.endpoint) {
+        lines.push(
+          `  endpoint  ${res.endpoint.address}   (the active node, whichever it is; image ${res.endpoint.image})`,
+        );
+        if (res.endpoint.standbyAddress)
+          lines.push(`  endpoint (any unsealed node)  ${res.endpoint.standbyAddress}`);
+      }
+      if (res.monitoring)
+        lines.push(`  prometheus  ${res.monitoring.address}   (image ${res.monitoring.image})`);
+      lines.push(`State dir: ${res.stateDir}`);
+      if (!existsSync(state.initFile))
+        lines.push('Next: vaultctl init   (initialises, unseals, joins and configures the cluster)');
+      else if (spec.seal.type === 'shamir')
+        lines.push(
+          'Next: vaultctl unseal   (initialised before: the nodes start sealed), then vaultctl health',
+        );
+      else lines.push('Next: vaultctl health --wait 60s   (initialised before: the nodes unseal themselves)');
+      return lines;
+    },
+  );
   return 0;
 }
 
@@ -107,7 +111,5 @@ export function register(program: Command, deps: CommandDeps): void {
         "development only: run moto's AWS KMS API (vaultctl/moto) on the cluster network and auto-unseal with awskms through it (remembered; seal.devKms.enabled)",
       ).helpGroup('Cluster spec:'),
     );
-  addSpecOptions(cmd).action(async (opts: UpOptions, c: Command) => {
-    deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-  });
+  addSpecOptions(cmd).action(action(deps.setExitCode, (global, opts: UpOptions) => run(global, opts, deps)));
 }

@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CheckFailedError, ExitCode, UsageError } from '../errors.js';
-import { json, table } from '../output/format.js';
+import { table } from '../output/format.js';
 import type { UpgradeTarget } from '../upgrade/preflight.js';
 import { type UpgradeResult, upgradeCluster } from '../upgrade/upgrade.js';
-import type { CommandDeps, GlobalOptions } from './context.js';
-import { confirm, durationOption, numberOption, openManagedCluster } from './context.js';
+import type { CommandDeps, GlobalOptions } from './command-deps.js';
+import { confirm, openManagedCluster, output } from './command-deps.js';
+import { action, durationFlag, numberFlag } from './flags.js';
 
 export interface UpgradeCommandOptions {
   readonly image?: string;
@@ -98,8 +99,8 @@ export async function run(
 ): Promise<number> {
   const doing = 'upgrading the cluster';
   const target = parseTarget(opts);
-  const rate = numberOption(opts.rate, 'rate', 1, 1000);
-  const nodeTimeoutMs = durationOption(opts.nodeTimeout, 'node-timeout');
+  const rate = numberFlag(opts.rate, 'rate', 1, 1000);
+  const nodeTimeoutMs = durationFlag(opts.nodeTimeout, 'node-timeout');
   const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
   if (!opts.dryRun) {
     const to = 'image' in target ? `image ${target.image}` : `server version ${target.version}`;
@@ -123,8 +124,11 @@ export async function run(
     },
   );
   deps.progress.stop();
-  if (global.format === 'json') deps.out(json(res));
-  else for (const l of render(res)) deps.out(l);
+  output(global, deps)(res, () => {
+    const lines: string[] = [];
+    for (const l of render(res)) lines.push(l);
+    return lines;
+  });
   if (res.traffic && res.traffic.lost > 0)
     throw new CheckFailedError(doing, [`${res.traffic.lost} acknowledged write(s) lost`]);
   return ExitCode.ok;
@@ -162,7 +166,5 @@ export function register(program: Command, deps: CommandDeps): void {
       'where the snapshot before the upgrade goes (default <state dir>/snapshots)',
     )
     .option('--node-timeout <d>', 'longest wait for a recreated node to be back', '120s')
-    .action(async (opts: UpgradeCommandOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
-    });
+    .action(action(deps.setExitCode, (global, opts: UpgradeCommandOptions) => run(global, opts, deps)));
 }

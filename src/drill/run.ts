@@ -75,16 +75,14 @@ export async function runDrill(cfg: DrillConfig, deps: DrillDeps): Promise<Drill
   const written: string[] = [];
   const rounds: RoundReport[] = [];
 
-  const first = await waitForHealth(targets, nodes.length, {
-    ...health,
-    waitMs: 10_000,
-    signal: deps.signal,
-  });
+  // One look, no waiting: a drill on a cluster that is not healthy is refused (exit 1, as upgrade
+  // refuses), at once; its faults would be measured against a cluster already broken.
+  const first = await waitForHealth(targets, nodes.length, { ...health, waitMs: 0, signal: deps.signal });
   if (aborted()) throw new CancelledError(doing);
   if (first.verdict !== 'healthy')
-    throw new RemoteError(
+    throw new UsageError(
       doing,
-      `the cluster is not healthy: ${first.reasons.join('; ')}`,
+      `the cluster is ${first.verdict}, not healthy: ${first.reasons.join('; ')}; nothing was done`,
       'the drill starts only on a healthy cluster: `vaultctl health` shows what is wrong',
     );
 

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Progress } from '../cluster/events.js';
 import type { RunningCluster } from '../cluster/running.js';
-import { CancelledError, RemoteError, UsageError } from '../errors.js';
+import { CancelledError, UsageError } from '../errors.js';
 import type { ClusterHealth, HealthDeps } from '../health/health.js';
 import { checkHealth, VERDICT_EXIT, waitForHealth } from '../health/health.js';
 import { AUTO_SEALS } from '../spec/schema.js';
@@ -135,11 +135,13 @@ export async function runSealDrill(cfg: DrillConfig, deps: SealDrillDeps): Promi
     timeoutMs: 2000,
     logsOf: (name) => cluster.node(name).logs(60),
   };
-  const first = await waitForHealth(targets, nodes.length, { ...health, waitMs: 10_000, signal });
+  // One look, no waiting: a drill on a cluster that is not healthy is refused (exit 1, as upgrade
+  // refuses), at once; its faults would be measured against a cluster already broken.
+  const first = await waitForHealth(targets, nodes.length, { ...health, waitMs: 0, signal });
   if (first.verdict !== 'healthy')
-    throw new RemoteError(
+    throw new UsageError(
       doing,
-      `the cluster is not healthy: ${first.reasons.join('; ')}`,
+      `the cluster is ${first.verdict}, not healthy: ${first.reasons.join('; ')}; nothing was done`,
       'the drill starts only on a healthy cluster: `vaultctl health` shows what is wrong',
     );
   const leaderName = first.nodes.find((n) => n.active)?.name;

@@ -26,6 +26,17 @@ interface DockerodeError extends Error {
   reason?: string;
 }
 
+/**
+ * What the Engine said: its JSON message, else the body dockerode put in the error's message after
+ * "(HTTP code N) <reason> - ", and only then the bare reason ("server error" tells nothing).
+ */
+export function engineMessage(e: DockerodeError): string | undefined {
+  if (e.json?.message) return e.json.message;
+  const body = e.message?.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+  if (body && body !== e.message?.trim()) return body;
+  return e.message || e.reason;
+}
+
 const ENGINE_HINT =
   'is the Docker Engine running? `bash scripts/setup.sh` installs and starts it; `docker info` shows what the client sees (DOCKER_HOST selects another engine)';
 
@@ -54,7 +65,7 @@ export class DockerRuntime implements ContainerRuntime {
   /** Wraps a dockerode failure in a RemoteError that says what we were doing. */
   private fail(doing: string, err: unknown): never {
     const e = err as DockerodeError;
-    const cause = e.json?.message ?? e.reason ?? e.message ?? String(err);
+    const cause = engineMessage(e) ?? String(err);
     const connection = ['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE'].includes(e.code ?? '');
     if (connection) {
       throw new RemoteError(doing, `cannot reach the ${this.description} (${e.code})`, ENGINE_HINT, {

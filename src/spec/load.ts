@@ -55,7 +55,7 @@ export function readSpecFile(path: string): Json {
   } catch (err) {
     throw new ConfigError(
       'reading the cluster spec',
-      [{ path, message: `not valid YAML: ${(err as Error).message.split('\n')[0]}` }],
+      [{ path, message: `not valid YAML: ${yamlProblem(err, text)}` }],
       'fix the YAML syntax; see config/vaultctl.example.yaml',
     );
   }
@@ -125,4 +125,17 @@ export function loadSpec(sources: SpecSources, doing?: string): SpecResult & { c
   const merged = mergeLayers(savedLayer, upper);
   const result = resolveSpec(merged, doing);
   return configFile ? { ...result, configFile } : result;
+}
+
+/**
+ * The YAML parser's message on one line: its first line ends in "line L, column C:" before a code
+ * frame; the frame's place is told as the offending line itself, so the message is not cut short.
+ */
+export function yamlProblem(err: unknown, text: string): string {
+  const first = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+  const at = /line (\d+), column (\d+):?$/.exec(first);
+  if (!at) return first.replace(/:$/, '');
+  const line = text.split(/\r?\n/)[Number(at[1]) - 1];
+  const head = first.replace(/:$/, '');
+  return line === undefined ? head : `${head}: ${JSON.stringify(line)}`;
 }

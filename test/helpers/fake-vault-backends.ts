@@ -4,7 +4,7 @@
  * once a request passed the seal and token checks. Answers carry the real server's status codes.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { durationMs } from '../../src/bootstrap/context.js';
+import { durationMs } from '../../src/bootstrap/bootstrap-context.js';
 import type { MountInfo } from '../../src/vault/port.js';
 
 /** An HTTP error answer: the client turns it into a `VaultRequestError` of kind 'http'. */

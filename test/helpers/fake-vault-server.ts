@@ -7,7 +7,7 @@
  * ("not initialized", "join in progress").
  */
 import { randomBytes } from 'node:crypto';
-import { durationMs } from '../../src/bootstrap/context.js';
+import { durationMs } from '../../src/bootstrap/bootstrap-context.js';
 import { FakeBackends, HttpAnswer } from './fake-vault-backends.js';
 
 export { HttpAnswer };

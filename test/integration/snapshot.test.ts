@@ -33,11 +33,7 @@ const paths = tenants.flatMap((t) =>
 const passphrase = 'correct horse battery staple';
 let dir: string;
 let passFile: string;
-let snapFile: string;
 let encFile: string;
-let ageFile: string;
-let ageKey: string;
-let otherKey: string;
 /** The AGE-SECRET-KEY lines of the test's key files: they must appear in no output. */
 const ageSecrets: string[] = [];
 
@@ -73,6 +69,50 @@ async function readAll(): Promise<Map<string, { v: string; version: number }>> {
   return out;
 }
 
+/** Runs `make` once, on first use: an `it` that needs what it makes can run alone (`-t`). */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+
+/** Two age key pairs: the identity the age snapshots are encrypted to, and another one. */
+const ageKeys = once(async () => {
+  const ageKey = join(cluster.base, 'age-key.txt');
+  const otherKey = join(cluster.base, 'age-other.txt');
+  return { ageKey, otherKey, recipient: ageKeygen(ageKey), other: ageKeygen(otherKey) };
+});
+
+/** A plain snapshot of every secret, in its own directory (the prune test must not remove it). */
+const plainSnapshot = once(async () => {
+  const own = join(cluster.base, 'plain-source');
+  mkdirSync(own, { recursive: true });
+  const r = await cluster.cli(['snapshot', 'save', '--dir', own, '--format', 'json']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return join(own, JSON.parse(r.stdout).file as string);
+});
+
+/** A snapshot of every secret encrypted to `ageKeys().recipient`, in its own directory. */
+const ageSnapshot = once(async () => {
+  const { recipient } = await ageKeys();
+  const own = join(cluster.base, 'age-source');
+  mkdirSync(own, { recursive: true });
+  const r = await cluster.cli([
+    'snapshot',
+    'save',
+    '--dir',
+    own,
+    '--encrypt-to',
+    recipient,
+    '--format',
+    'json',
+  ]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return join(own, JSON.parse(r.stdout).file as string);
+});
+
 beforeAll(async () => {
   await removeClusterResources(cluster.name);
   const up = await cluster.cli(['up', '--api-port', '18340', '--image', cluster.spec.image]);
@@ -103,7 +143,7 @@ describe('snapshot save / verify / list / prune', () => {
     const r = await cluster.cli(['snapshot', 'save', '--dir', dir, '--format', 'json']);
     expect(r.exitCode, r.stderr).toBe(0);
     const meta = JSON.parse(r.stdout);
-    snapFile = join(dir, meta.file);
+    const snapFile = join(dir, meta.file);
     expect(statSync(snapFile).mode & 0o777).toBe(0o600);
     expect(meta.size).toBe(statSync(snapFile).size);
     expect(meta.sha256).toBe(createHash('sha256').update(readFileSync(snapFile)).digest('hex'));
@@ -160,10 +200,7 @@ describe('snapshot save / verify / list / prune', () => {
   });
 
   it("encrypts to age recipients; Debian's age decrypts it; verify with the identity passes, with another exits 1", async () => {
-    ageKey = join(cluster.base, 'age-key.txt');
-    otherKey = join(cluster.base, 'age-other.txt');
-    const recipient = ageKeygen(ageKey);
-    const other = ageKeygen(otherKey);
+    const { ageKey, otherKey, recipient, other } = await ageKeys();
     // Its own directory: the prune test below must not remove the file the age restore uses.
     const ageDir = join(cluster.base, 'age-backups');
     mkdirSync(ageDir);
@@ -179,7 +216,7 @@ describe('snapshot save / verify / list / prune', () => {
     ]);
     expect(r.exitCode, r.stderr).toBe(0);
     const meta = JSON.parse(r.stdout);
-    ageFile = join(ageDir, meta.file);
+    const ageFile = join(ageDir, meta.file);
     expect(ageFile.endsWith('.snap.age')).toBe(true);
     expect(statSync(ageFile).mode & 0o777).toBe(0o600);
     expect(meta.encrypted).toEqual({ format: 'age', recipients: [recipient] });
@@ -244,6 +281,7 @@ describe('snapshot save / verify / list / prune', () => {
   });
 
   it('refuses a truncated file, a flipped byte and metadata of another flavor, with the reason', async () => {
+    const snapFile = await plainSnapshot();
     const data = readFileSync(snapFile);
     const meta = JSON.parse(readFileSync(`${snapFile}.json`, 'utf8'));
     const cut = join(dir, 'cut.snap');
@@ -356,9 +394,6 @@ describe('snapshot save / verify / list / prune', () => {
       (await cluster.cli(['snapshot', 'prune', '--dir', dir, '--keep', '1', '--format', 'json'])).stdout,
     );
     expect(pruned.removed).toHaveLength(2);
-    // The kept one is the newest; save a fresh plain one for the restores below.
-    const r = await cluster.cli(['snapshot', 'save', '--dir', dir, '--format', 'json']);
-    snapFile = join(dir, JSON.parse(r.stdout).file);
   });
 
   it('with no leader (2 of 3 nodes down): refused (exit 2); with standbys that forward every request --allow-stale is refused too, saying why', async () => {
@@ -400,6 +435,7 @@ describe('snapshot save / verify / list / prune', () => {
 
 describe('snapshot restore', () => {
   it('brings deleted secrets back in the same cluster, with their versions', async () => {
+    const snapFile = await plainSnapshot();
     const before = await readAll();
     expect(before.size).toBe(paths.length);
     const c = client();
@@ -412,6 +448,8 @@ describe('snapshot restore', () => {
   });
 
   it('restores from an age-encrypted file with VAULTCTL_SNAPSHOT_IDENTITY; a wrong identity exits 1 and changes nothing', async () => {
+    const { ageKey, otherKey } = await ageKeys();
+    const ageFile = await ageSnapshot();
     const before = await readAll();
     const c = client();
     for (const p of paths.slice(0, 10)) await c.deleteSecret(c.credentialPath(p.t, p.ex, p.ty));
@@ -428,6 +466,7 @@ describe('snapshot restore', () => {
   });
 
   it('refuses to restore while a node is down (exit 2) and changes nothing', async () => {
+    const snapFile = await plainSnapshot();
     const before = await readAll();
     await cluster.runtime.stopContainer(cluster.container(2), 5);
     try {
@@ -444,6 +483,7 @@ describe('snapshot restore', () => {
   });
 
   it('after total loss (down --volumes) a fresh cluster restored from the snapshot has every secret; health exits 0', async () => {
+    const snapFile = await plainSnapshot();
     const before = await readAll();
     const down = await cluster.cli(['down', '--volumes', '--yes']);
     expect(down.exitCode, down.stderr).toBe(0);
@@ -462,7 +502,8 @@ describe('snapshot restore', () => {
     expect(log.length).toBeGreaterThan(0);
   });
 
-  it('no key, token or passphrase appeared in any vaultctl output', () => {
+  it('no key, token or passphrase appeared in any vaultctl output', async () => {
+    await ageKeys();
     expect(ageSecrets.length).toBeGreaterThanOrEqual(2);
     expect(leakedSecrets(cluster.knownSecrets([passphrase, ...ageSecrets]))).toEqual([]);
   });

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loginAppRole } from '../../src/bootstrap/admin.js';
+import { managedTokenSources } from '../../src/bootstrap/admin.js';
 import { type BootstrapOptions, bootstrapCluster } from '../../src/bootstrap/bootstrap.js';
 import { openCluster } from '../../src/cluster/running.js';
 import { isAbortError, RemoteError, UsageError } from '../../src/errors.js';
@@ -53,7 +53,7 @@ function world(seal: Seal, dir = 'a'): World {
   return w;
 }
 
-/** The cluster as `openManagedCluster` opens it, on the fake: the same token sources. */
+/** The cluster as `openManagedCluster` opens it, on the fake: the same token sources (not a copy). */
 function open(w: World, env: { token?: string } = {}) {
   const { spec, state, fake } = w;
   const cluster = openCluster({
@@ -62,22 +62,7 @@ function open(w: World, env: { token?: string } = {}) {
     connect: fake.connect,
     clock: fake.clock,
     runtime: () => new FakeRuntime(),
-    tokens: {
-      envToken: env.token,
-      adminLogin: async () => {
-        const admin = state.readAdmin();
-        if (!admin) return undefined;
-        for (const n of cluster.nodes) {
-          try {
-            return await loginAppRole(n.api({ token: undefined }), admin);
-          } catch {
-            // next node
-          }
-        }
-        return undefined;
-      },
-      rootToken: () => (state.rootRevoked() ? undefined : state.readInit()?.rootToken),
-    },
+    tokens: managedTokenSources(state, () => cluster.nodes, env.token),
   });
   return cluster;
 }

@@ -3,6 +3,7 @@
  * "hint:" line, commander's own refusals included; every vaultctl error in src carries a hint; the
  * README's Troubleshooting entries (message, exit code) hold for the cases that need no Docker.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -18,39 +19,13 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli.js';
 import { SNAPSHOT_FORMAT } from '../../src/snapshot/meta.js';
+import { type Run, runMain } from '../helpers/main-in-process.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** Runs the CLI in this process, as bin/vaultctl does, and captures what it prints. */
 async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    stdout += String(s);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    stderr += String(s);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'vaultctl', '--state-dir', join(work, 'state'), ...args], {
-      NO_COLOR: '1',
-      CI: 'true',
-      ...env,
-    });
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
+  return runMain(['--state-dir', join(work, 'state'), ...args], { CI: 'true', ...env });
 }
 
 /** The "Error ...: ..." line followed by a "hint: ..." line, and nothing else of commander's. */
@@ -141,8 +116,8 @@ describe('the errors the issue found without a hint', () => {
     expect(r.code).toBe(1);
     expectShape(
       r,
-      'Error reading --users: "0" is not a number in [1, 10000]',
-      '--users takes a number from 1 to 10000',
+      'Error reading --users: "0" is not a whole number in [1, 10000]',
+      '--users takes a whole number from 1 to 10000, e.g. --users 1',
     );
   });
 
@@ -287,6 +262,15 @@ describe("the README's Troubleshooting entries", () => {
       } finally {
         vi.unstubAllEnvs();
       }
+    },
+    // bin/vaultctl in a checkout with no dist/: a copy of the entry point beside no build.
+    'dist/cli.js is missing: this checkout was never built': async () => {
+      const clone = join(work, 'unbuilt');
+      mkdirSync(join(clone, 'bin'), { recursive: true });
+      writeFileSync(join(clone, 'bin', 'vaultctl'), readFileSync(join(REPO_ROOT, 'bin', 'vaultctl')));
+      writeFileSync(join(clone, 'package.json'), '{"type":"module"}');
+      const r = spawnSync(process.execPath, [join(clone, 'bin', 'vaultctl'), '--help'], { encoding: 'utf8' });
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
     'it is readable by other users': () => {
       const dir = join(work, 'state', 'vctl-unit-perm');

@@ -304,11 +304,15 @@ describe('failover-drill options', () => {
     ]) {
       expect(() => parseDrillOptions({ ...base, ...bad })).toThrow(UsageError);
     }
+    let err: unknown;
     try {
       parseDrillOptions({ ...base, fault: 'explode' });
-    } catch (err) {
-      expect((err as UsageError).hint).toContain('kill, stop, pause, partition');
+    } catch (e) {
+      err = e;
     }
+    // A refusal is required: with nothing thrown this fails, where the check inside a catch passed.
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).hint).toContain('kill, stop, pause, partition');
   });
 
   it('refuses a partition of every node, and --target all on a Shamir cluster', () => {

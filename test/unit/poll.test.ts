@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { durationMs } from '../../src/bootstrap/context.js';
+import { durationMs } from '../../src/bootstrap/bootstrap-context.js';
 import { type Clock, PollTimeoutError, parseDuration, pollUntil } from '../../src/cluster/poll.js';
 import { CancelledError, UsageError } from '../../src/errors.js';
 
@@ -178,11 +178,14 @@ describe('parseDuration', () => {
     ['3', 3000],
     ['1.5s', 1500],
     [' 10s ', 10_000],
+    ['1h30m', 5_400_000],
+    ['30d', 2_592_000_000],
+    ['1m30s', 90_000],
   ])('%s is %d ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['abc', '', '10x', '-5s', '1h30m'])('%j is not a duration', (text) => {
+  it.each(['abc', '', '10x', '-5s', '1h 30m', 'm', '5mm'])('%j is not a duration', (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });
 });

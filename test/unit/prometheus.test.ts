@@ -16,6 +16,10 @@ import type { SpecInput } from '../../src/spec/schema.js';
 import { renderCompose } from '../../src/templates/compose.js';
 import { alertRules, renderAlertRules } from '../../src/templates/prometheus.js';
 import { renderCluster, renderPrometheusForHost } from '../../src/templates/render.js';
+import { itNeeds } from '../helpers/host-tools.js';
+
+const withPromtool = itNeeds('promtool');
+const withCompose = itNeeds('docker-compose');
 
 const FIXTURE = new URL('../fixtures/prometheus/rules.test.yml', import.meta.url);
 
@@ -58,7 +62,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('promtool on the rendered files', () => {
-  it('check config and check rules accept the host configuration (TLS, token, mutual TLS)', () => {
+  withPromtool('check config and check rules accept the host configuration (TLS, token, mutual TLS)', () => {
     for (const [name, input] of [
       ['default', {}],
       ['mtls', { tls: { requireClientCert: true } }],
@@ -77,7 +81,7 @@ describe('promtool on the rendered files', () => {
     }
   });
 
-  it('check config fails when the metrics token file is missing (so the check is real)', () => {
+  withPromtool('check config fails when the metrics token file is missing (so the check is real)', () => {
     const out = join(dir, 'missing-token');
     mkdirSync(out, { recursive: true });
     for (const f of renderPrometheusForHost(spec(), join(dir, 'nowhere')))
@@ -85,7 +89,7 @@ describe('promtool on the rendered files', () => {
     expect(promtool(['check', 'config', 'prometheus.yml'], out).code).not.toBe(0);
   });
 
-  it('test rules: every alert fires when it should and not when it should not', () => {
+  withPromtool('test rules: every alert fires when it should and not when it should not', () => {
     const s = spec();
     const rules = alertRules(s);
     const doc = parse(readFileSync(FIXTURE, 'utf8')) as { tests: { alert_rule_test: RuleTest[] }[] };
@@ -196,7 +200,7 @@ describe('rendered monitoring', () => {
     );
   });
 
-  it('the compose file with monitoring is valid for docker-compose', () => {
+  withCompose('the compose file with monitoring is valid for docker-compose', () => {
     const s = spec({ monitoring: { enabled: true } });
     const out = join(dir, 'compose');
     const rendered = renderCluster(s, out);
@@ -208,7 +212,7 @@ describe('rendered monitoring', () => {
       cwd: out,
       encoding: 'utf8',
     });
-    if (res.error) return; // docker-compose missing: covered by the integration suite
+    expect(res.error).toBeUndefined();
     expect(res.status, res.stderr).toBe(0);
   });
 
@@ -223,7 +227,7 @@ describe('rendered monitoring', () => {
     }
   });
 
-  it('promtool is the Debian version the rules were written for', () => {
+  withPromtool('promtool is the Debian version the rules were written for', () => {
     const v = execFileSync('promtool', ['--version'], { encoding: 'utf8' });
     expect(v).toMatch(/version 2\.\d+/);
   });

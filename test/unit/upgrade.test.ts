@@ -159,11 +159,15 @@ describe('upgrade preflight', () => {
       ),
     ).toThrow(/failure tolerance 0/);
     expect(() => requireHealthy(health({ raft: { voters: [], servers: 3 } }))).toThrow(/autopilot/);
+    let err: unknown;
     try {
       requireHealthy(health({ verdict: 'down', reasons: ['no active node'] }));
-    } catch (err) {
-      expect((err as UsageError).hint).toMatch(/nothing was touched/);
+    } catch (e) {
+      err = e;
     }
+    // A refusal is required: with nothing thrown this fails, where the check inside a catch passed.
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).hint).toMatch(/nothing was touched/);
   });
 
   it('must take exactly one target', () => {

@@ -5,12 +5,11 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { loginAppRole } from '../bootstrap/admin.js';
-import { parseDuration } from '../cluster/poll.js';
+import { managedTokenSources } from '../bootstrap/admin.js';
 import { openCluster, type RunningCluster } from '../cluster/running.js';
 import { UsageError } from '../errors.js';
-import type { OutputFormat } from '../output/format.js';
 import type { StderrProgress } from '../output/progress.js';
+import { type Render, renderer } from '../output/render.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { loadSpec } from '../spec/load.js';
 import type { ClusterSpec, SpecResult } from '../spec/schema.js';
@@ -18,15 +17,9 @@ import { DEFAULT_STATE_BASE, StateDir } from '../state/state-dir.js';
 import { clientTlsFromEnv, clientTlsFromState } from '../tls/tls.js';
 import { connectVaultNode } from '../vault/api.js';
 import type { VaultTls } from '../vault/port.js';
+import type { GlobalOptions } from './flags.js';
 
-export interface GlobalOptions {
-  readonly cluster?: string;
-  readonly config?: string;
-  readonly stateDir?: string;
-  readonly format: OutputFormat;
-  readonly verbose?: boolean;
-  readonly quiet?: boolean;
-}
+export type { GlobalOptions } from './flags.js';
 
 export interface CommandDeps {
   readonly env: NodeJS.ProcessEnv;
@@ -195,22 +188,7 @@ export function openManagedCluster(
     tls,
     connect: connectVaultNode,
     runtime: deps.runtime,
-    tokens: {
-      envToken: envToken(deps.env),
-      adminLogin: async () => {
-        const admin = state.readAdmin();
-        if (!admin) return undefined;
-        for (const n of cluster.nodes) {
-          try {
-            return await loginAppRole(n.api({ token: undefined }), admin);
-          } catch {
-            // next node
-          }
-        }
-        return undefined;
-      },
-      rootToken: () => (state.rootRevoked() ? undefined : state.readInit()?.rootToken),
-    },
+    tokens: managedTokenSources(state, () => cluster.nodes, envToken(deps.env)),
   });
   return { ...loaded, cluster };
 }
@@ -300,25 +278,7 @@ export async function confirm(
     throw new UsageError(doing, `not confirmed; ${what.undone}`, 'answer y to go on, or pass --yes');
 }
 
-/** A numeric option within [min, max]. */
-export function numberOption(v: string, name: string, min: number, max = Number.POSITIVE_INFINITY): number {
-  // Number('') and Number(' ') are 0: an empty value is not a number the user gave.
-  const n = v.trim() === '' ? Number.NaN : Number(v);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(
-      `reading --${name}`,
-      `"${v}" is not a number in [${min}, ${max}]`,
-      Number.isFinite(max)
-        ? `--${name} takes a number from ${min} to ${max}`
-        : `--${name} takes a number of at least ${min}`,
-    );
-  return n;
-}
-
-/** A duration option ("10s", "500ms", "2m"), in milliseconds. */
-export function durationOption(v: string, name: string): number {
-  const ms = parseDuration(v);
-  if (ms === undefined)
-    throw new UsageError(`reading --${name}`, `"${v}" is not a duration`, 'use e.g. 10s, 5m, 500ms');
-  return ms;
+/** Prints a command's result in the format the user chose (`--format`), on stdout. */
+export function output(global: GlobalOptions, deps: Pick<CommandDeps, 'out'>): Render {
+  return renderer(global.format, deps.out);
 }
