@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { checkBackupHost } from '../agent/preflight.js';
 import { UsageError } from '../errors.js';
 import { renderPrometheusFiles, renderToDir } from '../lifecycle/render.js';
 import { json } from '../output/format.js';
@@ -41,6 +42,7 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
       'use --target cluster (node HCL and the compose file) or --target prometheus',
     );
   const { spec, state } = loadClusterSpec(global, opts, deps, 'rendering the cluster');
+  await checkBackupHost(spec.backup, deps.env, 'rendering the cluster');
   const res = await renderToDir(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, {
     progress: deps.progress,
     runtime: deps.runtime(),

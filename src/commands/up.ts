@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { checkBackupHost } from '../agent/preflight.js';
 import { describeStep } from '../lifecycle/plan.js';
 import { upCluster } from '../lifecycle/up.js';
 import { json } from '../output/format.js';
@@ -14,6 +15,7 @@ export interface UpOptions extends SpecFlags {
 
 export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandDeps): Promise<number> {
   const { spec, state } = loadClusterSpec(global, opts, deps, 'bringing the cluster up');
+  await checkBackupHost(spec.backup, deps.env, 'bringing the cluster up');
   const res = await upCluster(
     spec,
     state,

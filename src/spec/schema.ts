@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { backupSchema } from './backup.js';
 
 /** Versions vaultctl is tested with. scripts/setup.sh installs the same (config/versions.env). */
 export const PINNED = {
@@ -242,6 +243,8 @@ export const specInputSchema = z.strictObject({
     })
     .prefault({}),
   ui: z.boolean().default(true),
+  /** Scheduled, encrypted, verified backups run by `vaultctl agent` (src/spec/backup.ts). */
+  backup: backupSchema.optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
