@@ -9,6 +9,7 @@ import { json, table, verdictColour } from '../output/format.js';
 import { nodeMetricsAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { openTargetCluster } from './context.js';
+import { backupVerdict } from './snapshot-remote.js';
 
 export interface HealthOptions {
   readonly addr?: string[];
@@ -108,7 +109,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
       `"${opts.wait}" is not a duration`,
       'use e.g. --wait 60s or --wait 2m',
     );
-  const h = await waitForHealth(targets, expected, {
+  const judged = await waitForHealth(targets, expected, {
     connect: cluster.connector,
     // Only for the containers vaultctl manages: their logs name a seal backend they cannot reach.
     logsOf: cluster.spec ? (name: string) => cluster.node(name).logs(60) : undefined,
@@ -122,6 +123,14 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
         deps.progress.step(`waiting for a healthy cluster: ${p.verdict} (${p.reasons[0] ?? ''})`);
     },
   });
+  // The agent's backups (spec.backup): a stale newest verified backup makes a healthy cluster degraded.
+  const backup = cluster.spec && cluster.state ? backupVerdict(cluster.spec, cluster.state.root) : undefined;
+  const h =
+    backup?.stale && judged.verdict === 'healthy'
+      ? { ...judged, verdict: 'degraded' as const, reasons: [`backup: ${backup.detail}`] }
+      : backup?.stale
+        ? { ...judged, reasons: [...judged.reasons, `backup: ${backup.detail}`] }
+        : judged;
   let metrics: MetricsByNode | undefined;
   if (opts.metrics) {
     const withToken = metricsToken ?? token;
@@ -143,12 +152,14 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
       json({
         cluster: cluster.name,
         ...h,
+        ...(backup ? { backup } : {}),
         ...(metrics ? { metrics } : {}),
         exitCode: VERDICT_EXIT[h.verdict],
       }),
     );
   } else {
     deps.out(renderHealth(h, cluster.name));
+    if (backup) deps.out(`Backups: ${backup.stale ? 'STALE: ' : ''}${backup.detail}`);
     if (metrics) deps.out(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
   }
   return VERDICT_EXIT[h.verdict];

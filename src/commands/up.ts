@@ -2,12 +2,14 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { checkBackupHost } from '../agent/preflight.js';
+import { ensureAgentToken, readAgentToken } from '../bootstrap/agent-token.js';
+import { errorMessage } from '../errors.js';
 import { describeStep } from '../lifecycle/plan.js';
 import { upCluster } from '../lifecycle/up.js';
 import { json } from '../output/format.js';
 import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
-import { addSpecOptions, loadClusterSpec } from './context.js';
+import { addSpecOptions, loadClusterSpec, openManagedCluster } from './context.js';
 
 export interface UpOptions extends SpecFlags {
   readonly dryRun?: boolean;
@@ -66,12 +68,37 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
   }
   if (res.monitoring) deps.out(`  prometheus  ${res.monitoring.address}   (image ${res.monitoring.image})`);
   deps.out(`State dir: ${res.stateDir}`);
+  if (spec.backup && existsSync(state.initFile) && !readAgentToken(state))
+    deps.out(await agentTokenAfterUp(global, opts, deps));
   if (!existsSync(state.initFile))
     deps.out('Next: vaultctl init   (initialises, unseals, joins and configures the cluster)');
   else if (spec.seal.type === 'shamir')
     deps.out('Next: vaultctl unseal   (initialised before: the nodes start sealed), then vaultctl health');
   else deps.out('Next: vaultctl health --wait 60s   (initialised before: the nodes unseal themselves)');
   return 0;
+}
+
+/**
+ * An initialised cluster whose spec gained a backup section: the agent token is created now (with
+ * the operator's token), once the cluster serves; if it does not within 60 s, `init` will.
+ */
+async function agentTokenAfterUp(global: GlobalOptions, opts: UpOptions, deps: CommandDeps): Promise<string> {
+  const doing = 'creating the agent token';
+  const { state, cluster } = openManagedCluster(global, opts, deps, doing);
+  try {
+    const api = await cluster.waitFor(
+      'an active node to create the agent token',
+      async () => {
+        const s = await cluster.servingNode(doing).catch(() => undefined);
+        return s && !s.standby ? s.api : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, signal: deps.signal, doing, hint: '`vaultctl init` creates it' },
+    );
+    const r = await ensureAgentToken(api, state);
+    return `Agent token: ${r.detail}`;
+  } catch (err) {
+    return `Agent token: not created (${errorMessage(err).split('\n')[0]}); \`vaultctl init\` creates it`;
+  }
 }
 
 export function register(program: Command, deps: CommandDeps): void {
