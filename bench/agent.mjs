@@ -111,7 +111,16 @@ try {
   for (const n of sizes) {
     while (written < n) {
       const batch = Array.from({ length: Math.min(64, n - written) }, (_, i) => written + i);
-      await Promise.all(batch.map((i) => client.writeSecret(`bench/${i}`, { value })));
+      // On an overloaded host the leader may step down for a moment: retry the batch (idempotent writes).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await Promise.all(batch.map((i) => client.writeSecret(`bench/${i}`, { value })));
+          break;
+        } catch (err) {
+          if (attempt >= 10) throw err;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+      }
       written += batch.length;
     }
     const save = [];
