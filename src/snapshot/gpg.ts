@@ -5,7 +5,7 @@
  * changed, and no key is trusted beyond the files given. Files hold the keys; argv never does.
  *   gpg --decrypt X.snap.gpg > X.snap   (with the private key in the keyring) decrypts by hand.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,12 +17,14 @@ function tempHome(): string {
 }
 
 const BASE = ['--batch', '--no-tty', '--quiet', '--no-permission-warning'];
+/** Public-key work needs no gpg-agent: none is started for it. */
+const NO_AGENT = ['--no-autostart'];
 
 /** A throwaway home that held a secret key started a gpg-agent for it: stop it, then remove the home. */
 function removeHome(home: string): void {
-  spawn('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { stdio: 'ignore' }).on('close', () =>
-    rmSync(home, { recursive: true, force: true }),
-  );
+  // Synchronously: a CLI that exits right after the restore must not leave the agent running.
+  spawnSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { stdio: 'ignore', timeout: 10_000 });
+  rmSync(home, { recursive: true, force: true });
 }
 
 async function run(
@@ -61,15 +63,20 @@ export async function readGpgKey(
 ): Promise<GpgKeyInfo> {
   const home = tempHome();
   try {
-    const r = await run(home, ['--with-colons', '--import-options', 'show-only', '--import', file]).catch(
-      (err: unknown) => {
-        throw new UsageError(
-          doing,
-          `cannot run gpg: ${errorMessage(err)}`,
-          'install gnupg (scripts/setup.sh does)',
-        );
-      },
-    );
+    const r = await run(home, [
+      ...NO_AGENT,
+      '--with-colons',
+      '--import-options',
+      'show-only',
+      '--import',
+      file,
+    ]).catch((err: unknown) => {
+      throw new UsageError(
+        doing,
+        `cannot run gpg: ${errorMessage(err)}`,
+        'install gnupg (scripts/setup.sh does)',
+      );
+    });
     const lines = r.out.split('\n');
     // The primary keys' fingerprints: the fpr line right after each pub/sec line.
     const fingerprints = lines
@@ -116,14 +123,14 @@ export async function* gpgEncrypt(
 ): AsyncGenerator<Buffer> {
   const home = tempHome();
   try {
-    const imported = await run(home, ['--import', ...keyFiles]);
+    const imported = await run(home, [...NO_AGENT, '--import', ...keyFiles]);
     if (imported.code !== 0)
       throw new UsageError(
         'encrypting the snapshot with GPG',
         `gpg could not import the public keys: ${imported.err.trim()}`,
         'check backup.encryption.gpgPublicKeys: files written by `gpg --export --armor KEYID`',
       );
-    const recipients = (await run(home, ['--with-colons', '--list-keys'])).out
+    const recipients = (await run(home, [...NO_AGENT, '--with-colons', '--list-keys'])).out
       .split('\n')
       .filter((l) => l.startsWith('fpr:'))
       .map((l) => l.split(':')[9] ?? '');
@@ -131,6 +138,7 @@ export async function* gpgEncrypt(
       '--homedir',
       home,
       ...BASE,
+      ...NO_AGENT,
       '--trust-model',
       'always',
       '--compress-algo',
