@@ -21,16 +21,21 @@ import type { Logger } from './log.js';
 import { renderMetrics, serveMetrics } from './metrics.js';
 import { checkBackupHost } from './preflight.js';
 import { type Job, JobRunner, type WallClock, wallClock } from './runner.js';
-import { S3Destination } from './s3-destination.js';
 import { AGENT_DIR, StatusStore } from './status.js';
 
-export function makeDestination(d: BackupSpec['destinations'][number], env: NodeJS.ProcessEnv): Destination {
-  if (d.url.startsWith('s3://'))
+/** A destination for a spec entry; the AWS SDK is loaded only for an s3:// one. */
+export async function makeDestination(
+  d: BackupSpec['destinations'][number],
+  env: NodeJS.ProcessEnv,
+): Promise<Destination> {
+  if (d.url.startsWith('s3://')) {
+    const { S3Destination } = await import('./s3-destination.js');
     return new S3Destination(
       d.url,
       { region: d.region, endpoint: d.endpoint, credentialsFile: d.credentialsFile },
       env,
     );
+  }
   return new DirDestination(d.url);
 }
 
@@ -81,10 +86,12 @@ export async function prepareAgent(deps: AgentDeps): Promise<PreparedAgent> {
       '`vaultctl init` creates it (a periodic token that can read snapshots only); the agent never uses the root token',
     );
   const store = new StatusStore(state.root, clock.now());
-  const targets: BackupTarget[] = backup.destinations.map((d) => ({
-    destination: makeDestination(d, env),
-    retention: { keep: d.keep, maxAgeMs: d.maxAge ? parseDurationMs(d.maxAge) : undefined },
-  }));
+  const targets: BackupTarget[] = [];
+  for (const d of backup.destinations)
+    targets.push({
+      destination: await makeDestination(d, env),
+      retention: { keep: d.keep, maxAgeMs: d.maxAge ? parseDurationMs(d.maxAge) : undefined },
+    });
   const gpgKeys = backup.encryption?.gpgPublicKeys ?? [];
   const save: SaveInto = async (dir, signal) => {
     const serving = await cluster.servingNode('saving a snapshot', token);

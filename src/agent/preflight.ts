@@ -6,7 +6,7 @@
 import { ConfigError, UsageError } from '../errors.js';
 import { readGpgKey } from '../snapshot/gpg.js';
 import type { BackupSpec } from '../spec/backup.js';
-import { readCredentialsFile } from './s3-destination.js';
+import { readCredentialsFile } from './s3-location.js';
 
 export interface BackupHostFacts {
   /** Fingerprints of the GPG public keys, in the order of the spec's files. */

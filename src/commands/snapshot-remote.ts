@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { makeDestination } from '../agent/agent.js';
-import { parseS3Url, S3Destination } from '../agent/s3-destination.js';
+import type { Destination } from '../agent/destination.js';
+import { parseS3Url } from '../agent/s3-location.js';
 import { readStatus } from '../agent/status.js';
 import { UsageError } from '../errors.js';
 import { json, table } from '../output/format.js';
@@ -35,8 +36,9 @@ function trySpec(global: GlobalOptions, deps: CommandDeps): ClusterSpec | undefi
   }
 }
 
-function s3Destination(global: GlobalOptions, url: string, deps: CommandDeps): S3Destination {
+async function s3Destination(global: GlobalOptions, url: string, deps: CommandDeps): Promise<Destination> {
   const d = s3Settings(trySpec(global, deps), url);
+  const { S3Destination } = await import('../agent/s3-destination.js');
   return new S3Destination(
     url,
     {
@@ -51,8 +53,8 @@ function s3Destination(global: GlobalOptions, url: string, deps: CommandDeps): S
 /** `snapshot list --from s3://bucket/prefix` (or a directory the agent writes to). */
 export async function runListFrom(global: GlobalOptions, from: string, deps: CommandDeps): Promise<number> {
   const dest = from.startsWith('s3://')
-    ? s3Destination(global, from, deps)
-    : makeDestination({ url: resolve(deps.cwd, from.replace(/^file:\/\//, '')) }, deps.env);
+    ? await s3Destination(global, from, deps)
+    : await makeDestination({ url: resolve(deps.cwd, from.replace(/^file:\/\//, '')) }, deps.env);
   const list = await dest.list(deps.signal);
   if (global.format === 'json') deps.out(json(list.map((s) => ({ url: s.url, ...s.meta }))));
   else if (list.length === 0) deps.out(`No verified snapshots in ${from}.`);
@@ -87,7 +89,7 @@ export async function downloadS3Snapshot(
       'the address names a prefix, not a snapshot',
       `vaultctl snapshot list --from ${url} lists the snapshots there`,
     );
-  const dest = s3Destination(global, url.slice(0, url.length - basename(key).length), deps);
+  const dest = await s3Destination(global, url.slice(0, url.length - basename(key).length), deps);
   const dir = mkdtempSync(join(tmpdir(), 'vaultctl-restore-'));
   const file = join(dir, basename(key));
   deps.progress.step(`downloading ${url}`);
