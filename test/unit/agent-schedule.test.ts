@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { retentionPlan, type StoredSnapshot } from '../../src/agent/destination.js';
 import { makeLogger } from '../../src/agent/log.js';
 import { renderMetrics } from '../../src/agent/metrics.js';
@@ -174,6 +174,11 @@ describe('retention', () => {
   });
 });
 
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 /** A clock whose sleep advances time at once (schedules tested without waiting). */
 function fakeClock(start: number): WallClock & { t: number } {
   const c = {
@@ -199,6 +204,7 @@ describe('the job runner', () => {
 
   it('runs each slot once, with jitter, records failures and the status, stops on abort', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vctl-agent-'));
+    made.push(dir);
     const start = T('2026-12-08T00:00:00Z');
     const clock = fakeClock(start);
     const store = new StatusStore(dir, start);
@@ -230,6 +236,7 @@ describe('the job runner', () => {
 
   it('a run aborted by a stop is run again at the next start', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vctl-agent-'));
+    made.push(dir);
     const start = T('2026-12-08T03:00:00Z');
     const clock = fakeClock(start);
     const store = new StatusStore(dir, start);

@@ -4,14 +4,24 @@
  * quiet while backups are fresh. Also the health verdict on the agent's status file.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { backupVerdict } from '../../src/commands/snapshot-remote.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import { alertRules, renderAlertRules } from '../../src/templates/prometheus.js';
+
+const made: string[] = [];
+const tempDir = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 const spec = (backup?: Record<string, unknown>) =>
   resolveSpec({
@@ -28,7 +38,7 @@ describe('VaultBackupStale', () => {
   it('promtool test rules: fires on a stale destination and on a missing agent, quiet while fresh', () => {
     const s = spec({ maxAge: '1h' });
     const rule = alertRules(s).find((r) => r.alert === 'VaultBackupStale')!;
-    const dir = mkdtempSync(join(tmpdir(), 'vctl-ag-promtool-'));
+    const dir = tempDir('vctl-ag-promtool-');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'vault-alerts.rules.yml'), renderAlertRules(s));
     const annotations = (destination: string) => ({
@@ -99,7 +109,7 @@ describe('VaultBackupStale', () => {
 describe('the backup verdict of health', () => {
   it('stale without a status, fresh after a recent success, stale again past maxAge', () => {
     const s = spec({ maxAge: '1h' });
-    const root = mkdtempSync(join(tmpdir(), 'vctl-ag-health-'));
+    const root = tempDir('vctl-ag-health-');
     expect(backupVerdict(s, root)?.stale).toBe(true);
     mkdirSync(join(root, 'agent'));
     const now = Date.parse('2026-12-08T12:00:00Z');
