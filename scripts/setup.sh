@@ -166,6 +166,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # age and age-keygen: the standard tool that decrypts `snapshot save --encrypt-to` files (and the
 # snapshot tests check that it does).
 command -v age >/dev/null 2>&1 || need+=(age)
+# gpg (and gpg-agent, for the private key a GPG-encrypted snapshot is restored with): `backup.encryption.gpgPublicKeys`.
+{ command -v gpg >/dev/null 2>&1 && command -v gpg-agent >/dev/null 2>&1; } || need+=(gnupg)
 # failover-drill --fault partition drops packets inside a node's network namespace.
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)

@@ -7,6 +7,7 @@
 import { createInterface } from 'node:readline';
 import chalk from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
+import * as agent from './commands/agent.js';
 import * as audit from './commands/audit.js';
 import * as bench from './commands/bench.js';
 import type { CommandDeps } from './commands/command-deps.js';
@@ -120,6 +121,7 @@ export function buildProgram(deps: CommandDeps): Command {
     failoverDrill,
     upgrade,
     down,
+    agent,
   ])
     mod.register(program, deps);
   // Only bench has a report in vault-benchmark's shape; elsewhere the format would be ignored.

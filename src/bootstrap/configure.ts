@@ -9,6 +9,7 @@ import { nodePaths } from '../templates/hcl.js';
 import { renderPolicies } from '../templates/policies.js';
 import type { AutopilotConfig, VaultNode } from '../vault/port.js';
 import { VaultRequestError } from '../vault/port.js';
+import { ensureAgentToken } from './agent-token.js';
 import { type BootstrapContext, durationMs } from './bootstrap-context.js';
 import { ensureMetricsToken } from './metrics-token.js';
 
@@ -50,6 +51,11 @@ export async function configureCluster(ctx: BootstrapContext, leaderNode: NodeHa
     ctx.record('metrics token', m.changed, m.detail);
   }
   await ensureAppRole(ctx, leaderNode);
+  // The credential of `vaultctl agent` (scheduled backups), only for a spec that has backups.
+  if (ctx.spec.backup) {
+    const a = await ensureAgentToken(ctx.api(leaderNode), ctx.state);
+    ctx.record('agent token', a.changed, a.detail);
+  }
   ctx.mark('configured');
 }
 

@@ -8,6 +8,7 @@ import { nodeMetricsAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { openTargetCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag } from './flags.js';
+import { backupVerdict } from './snapshot-remote.js';
 
 export interface HealthOptions {
   readonly addr?: string[];
@@ -92,7 +93,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   // Least privilege: the metrics token when init made one.
   const metricsToken = cluster.state?.readMetricsToken();
   const targets = cluster.nodes;
-  const h = await waitForHealth(targets, expected, {
+  const judged = await waitForHealth(targets, expected, {
     connect: cluster.connector,
     // Only for the containers vaultctl manages: their logs name a seal backend they cannot reach.
     logsOf: cluster.spec ? (name: string) => cluster.node(name).logs(60) : undefined,
@@ -106,6 +107,14 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
         deps.progress.step(`waiting for a healthy cluster: ${p.verdict} (${p.reasons[0] ?? ''})`);
     },
   });
+  // The agent's backups (spec.backup): a stale newest verified backup makes a healthy cluster degraded.
+  const backup = cluster.spec && cluster.state ? backupVerdict(cluster.spec, cluster.state.root) : undefined;
+  const h =
+    backup?.stale && judged.verdict === 'healthy'
+      ? { ...judged, verdict: 'degraded' as const, reasons: [`backup: ${backup.detail}`] }
+      : backup?.stale
+        ? { ...judged, reasons: [...judged.reasons, `backup: ${backup.detail}`] }
+        : judged;
   let metrics: MetricsByNode | undefined;
   if (opts.metrics) {
     const withToken = metricsToken ?? token;
@@ -126,6 +135,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     {
       cluster: cluster.name,
       ...h,
+      ...(backup ? { backup } : {}),
       ...(metrics ? { metrics } : {}),
       exitCode: VERDICT_EXIT[h.verdict],
     },
@@ -135,6 +145,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
         // A cluster given by addresses has no name: it is named by the addresses asked.
         renderHealth(h, cluster.name ?? `at ${targets.map((t) => t.address).join(', ')}`),
       );
+      if (backup) lines.push(`Backups: ${backup.stale ? 'STALE: ' : ''}${backup.detail}`);
       if (metrics) lines.push(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
       return lines;
     },

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { checkBackupHost } from '../agent/preflight.js';
 import { UsageError } from '../errors.js';
 import { renderPrometheusFiles, renderToDir } from '../lifecycle/render.js';
 import { type KubernetesTarget, renderKubernetesToDir } from '../lifecycle/render-kubernetes.js';
@@ -65,6 +66,7 @@ export async function run(global: GlobalOptions, opts: RenderOptions, deps: Comm
       'use --target cluster (node HCL and the compose file), prometheus, kubernetes or helm-values',
     );
   const { spec, state } = loadClusterSpec(global, opts, deps, 'rendering the cluster');
+  await checkBackupHost(spec.backup, deps.env, 'rendering the cluster');
   const res = await renderToDir(spec, state, opts.out ? resolve(deps.cwd, opts.out) : undefined, {
     progress: deps.progress,
     runtime: deps.runtime(),

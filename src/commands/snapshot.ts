@@ -13,6 +13,7 @@ import { verifySnapshot } from '../snapshot/verify.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { confirm, openManagedCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag } from './flags.js';
+import { downloadS3Snapshot, registerStatus, runListFrom } from './snapshot-remote.js';
 
 interface PassOpts {
   readonly passphraseFile?: string;
@@ -20,6 +21,7 @@ interface PassOpts {
 
 interface KeyOpts extends PassOpts {
   readonly identity?: string;
+  readonly gpgKey?: string;
 }
 
 interface SaveOpts extends PassOpts {
@@ -39,6 +41,10 @@ function readKeys(opts: KeyOpts, deps: CommandDeps): SnapshotKeys {
       deps.env,
     ),
     identities: readIdentities(opts.identity ? resolve(deps.cwd, opts.identity) : undefined, deps.env),
+    gpgKeyFile: opts.gpgKey
+      ? resolve(deps.cwd, opts.gpgKey)
+      : deps.env.VAULTCTL_SNAPSHOT_GPG_KEY || undefined,
+    gpgPassphraseFile: deps.env.VAULTCTL_SNAPSHOT_GPG_PASSPHRASE_FILE || undefined,
   };
 }
 
@@ -166,9 +172,16 @@ export async function runVerify(
 
 export async function runList(
   global: GlobalOptions,
-  opts: { dir: string },
+  opts: { dir?: string; from?: string },
   deps: CommandDeps,
 ): Promise<number> {
+  if (opts.from) return runListFrom(global, opts.from, deps);
+  if (!opts.dir)
+    throw new UsageError(
+      'listing snapshots',
+      'give --dir DIR (a local directory) or --from s3://bucket/prefix',
+      'e.g. vaultctl snapshot list --dir /backups',
+    );
   const list = listSnapshots(resolve(deps.cwd, opts.dir));
   output(global, deps)(list, () => {
     const lines: string[] = [];
@@ -215,18 +228,25 @@ export async function runRestore(
   opts: KeyOpts & { yes?: boolean; force?: boolean },
   deps: CommandDeps,
 ): Promise<number> {
-  const path = resolve(deps.cwd, file);
   const doing = `restoring ${file}`;
   const keys = readKeys(opts, deps);
   const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
   await confirm(deps, `Replace all data of cluster ${spec.name} with ${file}?`, opts.yes, doing);
-  const res = await restoreCluster(
-    cluster,
-    path,
-    keys,
-    { progress: deps.progress, signal: deps.signal },
-    { force: opts.force ?? false, doing },
-  );
+  // From S3: the object and its sidecar into a private temp dir, then exactly a local restore.
+  const remote = file.startsWith('s3://') ? await downloadS3Snapshot(global, file, deps) : undefined;
+  const path = remote ? remote.file : resolve(deps.cwd, file);
+  let res: Awaited<ReturnType<typeof restoreCluster>>;
+  try {
+    res = await restoreCluster(
+      cluster,
+      path,
+      keys,
+      { progress: deps.progress, signal: deps.signal },
+      { force: opts.force ?? false, doing },
+    );
+  } finally {
+    remote?.cleanup();
+  }
   deps.progress.stop();
   output(global, deps)(
     {
@@ -258,10 +278,15 @@ export function register(program: Command, deps: CommandDeps): void {
       'passphrase (first line) for encryption; or VAULTCTL_SNAPSHOT_PASSPHRASE',
     );
   const ident = (c: Command) =>
-    c.option(
-      '--identity <file>',
-      'age identity file (age-keygen output) to decrypt a .snap.age file; or VAULTCTL_SNAPSHOT_IDENTITY=<file>',
-    );
+    c
+      .option(
+        '--identity <file>',
+        'age identity file (age-keygen output) to decrypt a .snap.age file; or VAULTCTL_SNAPSHOT_IDENTITY=<file>',
+      )
+      .option(
+        '--gpg-key <file>',
+        'GPG private key file (gpg --export-secret-keys --armor) to decrypt a .snap.gpg file; or VAULTCTL_SNAPSHOT_GPG_KEY=<file> (its passphrase: VAULTCTL_SNAPSHOT_GPG_PASSPHRASE_FILE)',
+      );
   const collect = (v: string, prev: string[] = []) => [...prev, v];
   pass(
     snap
@@ -317,10 +342,21 @@ export function register(program: Command, deps: CommandDeps): void {
   );
   snap
     .command('list')
-    .summary('list the snapshots in a directory, newest first')
-    .description('Example:\n  $ vaultctl snapshot list --dir /backups')
-    .requiredOption('--dir <dir>', 'directory')
-    .action(action(deps.setExitCode, (global, opts: { dir: string }) => runList(global, opts, deps)));
+    .summary('list the snapshots in a directory or an S3 prefix, newest first')
+    .description(
+      'With --from s3://bucket/prefix: the verified snapshots the agent stored there (an object without its .json sidecar ' +
+        'is an unfinished upload and is not listed). Region, endpoint and credentials come from the spec destination with ' +
+        'that bucket, else AWS_REGION, AWS_ENDPOINT_URL_S3 and the AWS_* credentials.\n\nExample:\n  $ vaultctl snapshot list --dir /backups\n' +
+        '  $ vaultctl snapshot list --from s3://alphapulse-backups/vault',
+    )
+    .option('--dir <dir>', 'directory')
+    .option('--from <url>', 's3://bucket/prefix (or a directory the agent writes to)')
+    .action(
+      action(deps.setExitCode, (global, opts: { dir?: string; from?: string }) =>
+        runList(global, opts, deps),
+      ),
+    );
+  registerStatus(snap, deps);
   snap
     .command('prune')
     .summary('keep the newest N snapshots (and, with --max-age, drop only the older ones)')
@@ -345,7 +381,8 @@ export function register(program: Command, deps: CommandDeps): void {
             'nodes with the state dir shares, and waits for a healthy cluster. An encrypted file needs its passphrase ' +
             '(.snap.enc) or age identity (.snap.age, --identity FILE or VAULTCTL_SNAPSHOT_IDENTITY=FILE).\n\nExample:\n' +
             '  $ vaultctl up && vaultctl snapshot restore /backups/alphapulse-2026-11-28T02-00-00-000Z.snap --yes\n' +
-            '  $ vaultctl snapshot restore /backups/alphapulse-2026-11-28T02-00-00-000Z.snap.age --identity /root/vaultctl-age.key --yes',
+            '  $ vaultctl snapshot restore /backups/alphapulse-2026-11-28T02-00-00-000Z.snap.age --identity /root/vaultctl-age.key --yes\n' +
+            '  $ vaultctl snapshot restore s3://alphapulse-backups/vault/alphapulse-2026-11-28T02-00-00-000Z.snap.gpg --gpg-key /root/backup-key.asc --yes',
         )
         .option('-y, --yes', 'do not ask for confirmation')
         .option('--force', 'restore even when the target seems unable to unseal the data'),

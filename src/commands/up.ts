@@ -1,11 +1,14 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { checkBackupHost } from '../agent/preflight.js';
+import { ensureAgentToken, readAgentToken } from '../bootstrap/agent-token.js';
+import { errorMessage } from '../errors.js';
 import { describeStep } from '../lifecycle/plan.js';
 import { upCluster } from '../lifecycle/up.js';
 import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
-import { addSpecOptions, loadClusterSpec, output } from './command-deps.js';
+import { addSpecOptions, loadClusterSpec, openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
 
 export interface UpOptions extends SpecFlags {
@@ -14,6 +17,7 @@ export interface UpOptions extends SpecFlags {
 
 export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandDeps): Promise<number> {
   const { spec, state } = loadClusterSpec(global, opts, deps, 'bringing the cluster up');
+  await checkBackupHost(spec.backup, deps.env, 'bringing the cluster up');
   const res = await upCluster(
     spec,
     state,
@@ -21,6 +25,10 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
     { dryRun: opts.dryRun ?? false },
   );
   deps.progress.stop();
+  const agentToken =
+    !res.dryRun && spec.backup && existsSync(state.initFile) && !readAgentToken(state)
+      ? await agentTokenAfterUp(global, opts, deps)
+      : undefined;
   output(global, deps)(
     {
       cluster: spec.name,
@@ -63,6 +71,7 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
       if (res.monitoring)
         lines.push(`  prometheus  ${res.monitoring.address}   (image ${res.monitoring.image})`);
       lines.push(`State dir: ${res.stateDir}`);
+      if (agentToken) lines.push(agentToken);
       if (!existsSync(state.initFile))
         lines.push('Next: vaultctl init   (initialises, unseals, joins and configures the cluster)');
       else if (spec.seal.type === 'shamir')
@@ -74,6 +83,29 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
     },
   );
   return 0;
+}
+
+/**
+ * An initialised cluster whose spec gained a backup section: the agent token is created now (with
+ * the operator's token), once the cluster serves; if it does not within 60 s, `init` will.
+ */
+async function agentTokenAfterUp(global: GlobalOptions, opts: UpOptions, deps: CommandDeps): Promise<string> {
+  const doing = 'creating the agent token';
+  const { state, cluster } = openManagedCluster(global, opts, deps, doing);
+  try {
+    const api = await cluster.waitFor(
+      'an active node to create the agent token',
+      async () => {
+        const s = await cluster.servingNode(doing).catch(() => undefined);
+        return s && !s.standby ? s.api : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, signal: deps.signal, doing, hint: '`vaultctl init` creates it' },
+    );
+    const r = await ensureAgentToken(api, state);
+    return `Agent token: ${r.detail}`;
+  } catch (err) {
+    return `Agent token: not created (${errorMessage(err).split('\n')[0]}); \`vaultctl init\` creates it`;
+  }
 }
 
 export function register(program: Command, deps: CommandDeps): void {

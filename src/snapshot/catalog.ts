@@ -19,7 +19,7 @@ export function listSnapshots(dir: string): ListedSnapshot[] {
       'give --dir the directory the snapshots were saved to',
     );
   return readdirSync(dir)
-    .filter((f) => /\.snap(\.enc|\.age)?$/.test(f) && !f.startsWith('.'))
+    .filter((f) => /\.snap(\.enc|\.age|\.gpg)?$/.test(f) && !f.startsWith('.'))
     .map((f) => {
       const file = join(dir, f);
       let meta: SnapshotMeta | undefined;

@@ -23,6 +23,11 @@ export type SnapshotEncryption =
       readonly format: 'age';
       /** The age X25519 recipients (public keys) the file is encrypted to. */
       readonly recipients: readonly string[];
+    }
+  | {
+      readonly format: 'gpg';
+      /** Fingerprints of the GPG public keys the file is encrypted to. */
+      readonly recipients: readonly string[];
     };
 
 /** What can decrypt a snapshot: a passphrase (OpenSSL format) and/or age identities (age format). */
@@ -30,6 +35,9 @@ export interface SnapshotKeys {
   readonly passphrase?: string | undefined;
   /** age identities, `AGE-SECRET-KEY-1...`. */
   readonly identities?: readonly string[] | undefined;
+  /** A file holding a GPG private key (gpg format), and optionally a file with its passphrase. */
+  readonly gpgKeyFile?: string | undefined;
+  readonly gpgPassphraseFile?: string | undefined;
 }
 
 export interface SnapshotMeta {
@@ -60,8 +68,9 @@ export interface SnapshotMeta {
 }
 
 /** The encryption format of a snapshot, from its metadata ('openssl' for old sidecars too). */
-export function encryptionFormat(meta: Pick<SnapshotMeta, 'encrypted'>): 'openssl' | 'age' | null {
+export function encryptionFormat(meta: Pick<SnapshotMeta, 'encrypted'>): 'openssl' | 'age' | 'gpg' | null {
   if (!meta.encrypted) return null;
+  if (meta.encrypted.format === 'gpg') return 'gpg';
   return meta.encrypted.format === 'age' ? 'age' : 'openssl';
 }
 
@@ -70,10 +79,17 @@ export function hasKeyFor(meta: Pick<SnapshotMeta, 'encrypted'>, keys: SnapshotK
   const format = encryptionFormat(meta);
   if (format === 'openssl') return Boolean(keys.passphrase);
   if (format === 'age') return (keys.identities?.length ?? 0) > 0;
+  if (format === 'gpg') return Boolean(keys.gpgKeyFile);
   return true;
 }
 
 export function missingKey(doing: string, meta: Pick<SnapshotMeta, 'encrypted'>): UsageError {
+  if (encryptionFormat(meta) === 'gpg')
+    return new UsageError(
+      doing,
+      'the snapshot is encrypted to GPG keys and no private key was given',
+      'pass --gpg-key FILE (`gpg --export-secret-keys --armor KEYID` writes it) or set VAULTCTL_SNAPSHOT_GPG_KEY to its path',
+    );
   return encryptionFormat(meta) === 'age'
     ? new UsageError(
         doing,
@@ -123,13 +139,19 @@ export function readMeta(file: string): SnapshotMeta {
   if (meta.format !== SNAPSHOT_FORMAT)
     throw new UsageError(doing, `unknown metadata format "${meta.format}"`, OTHER_WRITER);
   const enc = meta.encrypted as { format?: unknown; recipients?: unknown } | null;
-  if (enc && enc.format !== undefined && enc.format !== 'openssl' && enc.format !== 'age')
+  if (
+    enc &&
+    enc.format !== undefined &&
+    enc.format !== 'openssl' &&
+    enc.format !== 'age' &&
+    enc.format !== 'gpg'
+  )
     throw new UsageError(
       doing,
       `unknown encryption format "${String(enc.format)}" in its metadata`,
       OTHER_WRITER,
     );
-  if (enc?.format === 'age' && !Array.isArray(enc.recipients))
-    throw new UsageError(doing, 'its metadata says age but lists no recipients', DAMAGED_SIDECAR);
+  if ((enc?.format === 'age' || enc?.format === 'gpg') && !Array.isArray(enc.recipients))
+    throw new UsageError(doing, `its metadata says ${enc.format} but lists no recipients`, DAMAGED_SIDECAR);
   return meta;
 }

@@ -18,6 +18,7 @@ import type { StateDir } from '../state/state-dir.js';
 import type { VaultNode, VaultTls } from '../vault/port.js';
 import { snapshotDownload } from '../vault/stream.js';
 import { chooseEncryption, deriveKey, encryptionMeta, MAGIC, parseRecipients } from './encryption.js';
+import { gpgEncrypt } from './gpg.js';
 import { SNAPSHOT_FORMAT, type SnapshotMeta, sealKeyId, sidecarPath } from './meta.js';
 
 function diskHint(err: unknown): string | undefined {
@@ -36,6 +37,10 @@ export interface SaveOptions {
   readonly passphrase?: string | undefined;
   /** age encryption to these X25519 recipients (not both). */
   readonly recipients?: readonly string[] | undefined;
+  /** GPG: encrypt to the public keys in these files (fingerprints recorded); not with the others. */
+  readonly gpg?:
+    | { readonly keyFiles: readonly string[]; readonly fingerprints: readonly string[] }
+    | undefined;
   /** The node is a standby and no node is active (`--allow-stale`): recorded in the sidecar. */
   readonly stale?: { readonly node: string; readonly reason: string } | undefined;
 }
@@ -83,7 +88,9 @@ export async function saveSnapshot(
   const doing = 'saving a snapshot';
   const enc = chooseEncryption(opts.passphrase, opts.recipients && parseRecipients(opts.recipients));
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const suffix = !enc ? '' : 'recipients' in enc ? '.age' : '.enc';
+  if (enc && opts.gpg)
+    throw new UsageError(doing, 'GPG keys and another encryption were both given', 'choose one encryption');
+  const suffix = opts.gpg ? '.gpg' : !enc ? '' : 'recipients' in enc ? '.age' : '.enc';
   const file = opts.file ?? join(opts.dir ?? '.', `${spec.name}-${stamp}.snap${suffix}`);
   if (existsSync(file))
     throw new UsageError(
@@ -139,6 +146,10 @@ export async function saveSnapshot(
       },
       // age: the library's streaming encryption (64 KiB chunks), fed and drained chunk by chunk.
       async function* (src: AsyncIterable<Buffer>) {
+        if (opts.gpg) {
+          yield* gpgEncrypt(src, opts.gpg.keyFiles);
+          return;
+        }
         if (!encrypter) {
           yield* src;
           return;
@@ -172,7 +183,7 @@ export async function saveSnapshot(
   } catch (err) {
     rmSync(tmp, { force: true });
     if (err instanceof UsageError || err instanceof RemoteError) throw err;
-    if ((err as Error).name === 'AbortError') throw err;
+    if ((err as Error).name === 'AbortError' || deps.signal?.aborted) throw err;
     throw new UsageError(doing, `writing ${file}: ${errorMessage(err)}`, diskHint(err));
   }
   // Without a leader there is no autopilot to ask for the term: the archive says what it holds.
@@ -196,7 +207,7 @@ export async function saveSnapshot(
     sha256: outHash.digest('hex'),
     plainSize,
     plainSha256: plainHash.digest('hex'),
-    encrypted: encryptionMeta(enc),
+    encrypted: opts.gpg ? { format: 'gpg', recipients: [...opts.gpg.fingerprints] } : encryptionMeta(enc),
   };
   try {
     writeFileAtomic(sidecarPath(file), `${JSON.stringify(meta, null, 2)}\n`);
@@ -204,7 +215,13 @@ export async function saveSnapshot(
     rmSync(file, { force: true });
     throw new UsageError(doing, `writing the metadata of ${file}: ${errorMessage(err)}`, diskHint(err));
   }
-  const how = !enc ? '' : 'recipients' in enc ? ', encrypted to age recipients' : ', encrypted';
+  const how = opts.gpg
+    ? ', encrypted to GPG keys'
+    : !enc
+      ? ''
+      : 'recipients' in enc
+        ? ', encrypted to age recipients'
+        : ', encrypted';
   deps.progress.done(`saved ${file} (${(size / 1024).toFixed(0)} KiB${how})`);
   return meta;
 }

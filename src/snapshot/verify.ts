@@ -11,6 +11,7 @@ import { createGunzip } from 'node:zlib';
 import { Decrypter } from 'age-encryption';
 import { errorMessage, UsageError } from '../errors.js';
 import { deriveKey, MAGIC } from './encryption.js';
+import { gpgDecrypt } from './gpg.js';
 import {
   encryptionFormat,
   hasKeyFor,
@@ -38,6 +39,8 @@ export async function openPlain(
   if (!format) return createReadStream(file);
   if (!hasKeyFor(meta, keys)) throw missingKey(doing, meta);
   if (format === 'age') return openAge(file, keys.identities ?? [], doing);
+  if (format === 'gpg')
+    return gpgDecrypt(createReadStream(file), keys.gpgKeyFile!, keys.gpgPassphraseFile, doing);
   const passphrase = keys.passphrase!;
   const head = Buffer.alloc(16);
   const fd = openSync(file, 'r');
@@ -120,7 +123,7 @@ export async function verifySnapshot(file: string, keys: SnapshotKeys): Promise<
     if (err instanceof UsageError) throw err;
     const msg = errorMessage(err);
     // The encrypted bytes matched their checksum: what fails after decryption is the key.
-    if (format === 'age')
+    if (format === 'age' || format === 'gpg')
       throw new UsageError(
         doing,
         `cannot decrypt: ${msg} (a damaged file, or not what the sidecar says)`,

@@ -5,6 +5,7 @@
  * problem is reported at once with its dotted path.
  */
 import { ConfigError } from '../errors.js';
+import { backupRules } from './backup.js';
 import { CONTAINER_KMS_PORT, DEV_KMS_HOST, DEV_KMS_REGION, devKmsKeyAlias } from './dev-kms-names.js';
 import {
   type ClusterSpec,
@@ -337,5 +338,6 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
       'tls.requireClientCert',
     ]);
   }
+  if (p.backup) for (const b of backupRules(p.backup)) add(b.path, b.message, ['backup']);
   return problems;
 }

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { backupSchema } from './backup.js';
 import { securitySchema } from './security-schema.js';
 
 /** Versions vaultctl is tested with. scripts/setup.sh installs the same (config/versions.env). */
@@ -305,6 +306,8 @@ export const specInputSchema = z.strictObject({
   /** Who the containers run as, and their memory and process limits (security-schema.ts). */
   security: securitySchema,
   ui: z.boolean().default(true),
+  /** Scheduled, encrypted, verified backups run by `vaultctl agent` (src/spec/backup.ts). */
+  backup: backupSchema.optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 

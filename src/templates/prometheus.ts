@@ -16,6 +16,7 @@
  */
 import { stringify } from 'yaml';
 import { apiScheme, CONTAINER_ENDPOINT_PORTS, CONTAINER_METRICS_PORT } from '../spec/names.js';
+import { parseDurationMs } from '../spec/schedule.js';
 import type { ClusterSpec } from '../spec/schema.js';
 
 export const PROMETHEUS_CONFIG_FILE = 'prometheus.yml';
@@ -119,6 +120,19 @@ export function renderPrometheusConfig(
                   targets: [`endpoint:${CONTAINER_ENDPOINT_PORTS.metrics}`],
                   labels: { cluster: spec.name },
                 },
+              ],
+            },
+          ]
+        : []),
+      // `vaultctl agent` on this host (its metrics listen on 127.0.0.1 only).
+      ...(spec.backup && spec.backup.metricsPort > 0 && vantage !== 'network'
+        ? [
+            {
+              job_name: 'vaultctl-agent',
+              metrics_path: '/metrics',
+              scheme: 'http',
+              static_configs: [
+                { targets: [`127.0.0.1:${spec.backup.metricsPort}`], labels: { cluster: spec.name } },
               ],
             },
           ]
@@ -251,7 +265,27 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       runbook:
         'Check the disk behind the logs volume (`docker volume inspect <cluster>-<node>-logs`, then df on its mountpoint) and the node log for audit errors; free space or fix permissions.',
     },
+    ...(spec.backup ? [backupStaleRule(spec.name, spec.backup.maxAge)] : []),
   ];
+}
+
+/**
+ * VaultBackupStale: a destination's newest verified snapshot is older than backup.maxAge, or the
+ * agent's metrics are missing altogether (agent down: nobody is backing up).
+ */
+function backupStaleRule(cluster: string, maxAge: string): AlertRule {
+  const m = `vaultctl_backup_last_success_timestamp_seconds{cluster="${cluster}"}`;
+  return {
+    alert: 'VaultBackupStale',
+    expr: `(time() - ${m} > ${(parseDurationMs(maxAge) ?? 0) / 1000}) or absent(${m})`,
+    for: '5m',
+    severity: 'critical',
+    summary: `Cluster ${cluster} has no verified backup younger than ${maxAge}`,
+    description:
+      'Destination "{{ $labels.destination }}": the newest verified snapshot is older than backup.maxAge (or no agent reports one).',
+    runbook:
+      '`vaultctl snapshot status` names the failing destination and its last error; check that `vaultctl agent` runs and its log.',
+  };
 }
 
 export function renderAlertRules(spec: ClusterSpec): string {

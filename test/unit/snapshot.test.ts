@@ -247,8 +247,8 @@ describe('verify of encrypted files', () => {
   it('refuses an unknown encryption format in the sidecar', async () => {
     const file = join(dir, 'odd.snap.enc');
     writeFileSync(file, 'x');
-    sidecar(file, Buffer.from('x'), Buffer.from('x'), { format: 'gpg' } as never);
-    await expect(verifySnapshot(file, {})).rejects.toThrow('unknown encryption format "gpg"');
+    sidecar(file, Buffer.from('x'), Buffer.from('x'), { format: 'rot13' } as never);
+    await expect(verifySnapshot(file, {})).rejects.toThrow('unknown encryption format "rot13"');
   });
 });
 
