@@ -86,7 +86,8 @@ export function fakeSnapshotCluster(opts: {
         const r = row('reading the leader');
         return { ha_enabled: true, is_self: !r.standby, leader_address: address };
       },
-      call: recorded('call'),
+      // Recorded with its method and path: a read-only GET (health's audit probe) tells itself apart.
+      call: async (method: string, path: string): Promise<never> => recorded(`call ${method} ${path}`)(),
       init: recorded('init'),
       unseal: recorded('unseal'),
       raftJoin: recorded('raftJoin'),
