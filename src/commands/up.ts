@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { describeStep } from '../lifecycle/plan.js';
+import { describeGraphStep } from '../cluster/reconcile/plan.js';
 import { upCluster } from '../lifecycle/up.js';
 import { json } from '../output/format.js';
 import { connectVaultNode } from '../vault/api.js';
@@ -29,7 +29,13 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
         stateDir: res.stateDir,
         image: res.image,
         localSteps: res.localSteps,
-        steps: res.plan.steps.map((s) => ({ action: s.action, target: s.target, reason: s.reason })),
+        steps: res.plan.steps.map((s) => ({
+          action: s.action,
+          target: s.target,
+          reason: s.reason,
+          id: s.id,
+          dependsOn: s.dependsOn,
+        })),
         orphans: res.plan.orphans,
         nodes: res.nodes,
         ...(res.endpoint ? { endpoint: res.endpoint } : {}),
@@ -41,7 +47,7 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
   }
   const steps = [
     ...res.localSteps.map((s) => `${s.action.replace(/-/g, ' ')} ${s.target} (${s.reason})`),
-    ...res.plan.steps.map(describeStep),
+    ...res.plan.steps.map(describeGraphStep),
   ];
   if (res.dryRun) {
     deps.out(
