@@ -58,8 +58,8 @@ export interface UpPlan {
 }
 
 export interface PlanOptions {
-  /** Stop a container this long (graceful) before it is removed to be recreated. */
-  readonly stopBeforeRemoveSeconds?: number;
+  /** Stop a running container (30 s, graceful) before it is removed to be recreated. */
+  readonly gracefulStop?: boolean;
 }
 
 const kindOf = (c: ContainerSpec) => c.labels[LABELS.kind] ?? '';
@@ -80,7 +80,7 @@ function containerSteps(
     const why =
       found.image !== c.image ? `image changed (${found.image} -> ${c.image})` : 'configuration changed';
     return [
-      ...(opts.stopBeforeRemoveSeconds !== undefined && found.state === 'running'
+      ...(opts.gracefulStop && found.state === 'running'
         ? [{ action: 'stop-container' as const, target: c.name, reason: `${why}; stopped gracefully first` }]
         : []),
       { action: 'remove-container', target: c.name, reason: `${why}; volumes are kept` },
