@@ -56,7 +56,7 @@ describe('the plan graph', () => {
   it('the executor runs the gate after the gated container started and before any node is created', async () => {
     const spec = resolveSpec(input({ type: 'transit' })).spec;
     const rendered = renderCluster(spec, base);
-    const rt = new FakeRuntime([spec.image]);
+    const rt = new FakeRuntime(rendered.containers.map((c) => c.image));
     const order: string[] = [];
     rt.onCall = (method, target) => {
       if (/^(create|start)Container$/.test(method)) order.push(`${method} ${target}`);
