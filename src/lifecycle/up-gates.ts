@@ -5,9 +5,8 @@
  */
 import type { Progress } from '../cluster/events.js';
 import type { Clock } from '../cluster/poll.js';
-import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
 import type { Gates } from '../cluster/reconcile/apply.js';
-import { RemoteError } from '../errors.js';
+import { waitForContainer } from '../cluster/reconcile/wait.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { containerName, nodeAddress, prometheusAddress } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -29,33 +28,6 @@ export interface GateDeps {
   readonly progress: Progress;
   readonly signal?: AbortSignal | undefined;
   readonly clock?: Clock;
-}
-
-/** Polls `check` until it answers; on timeout a RemoteError with the container's last log lines. */
-async function waitContainer<T>(
-  container: string,
-  what: string,
-  doing: string,
-  check: () => Promise<T | undefined>,
-  deps: GateDeps,
-  opts: { timeoutMs: number; intervalMs: number },
-): Promise<void> {
-  try {
-    await pollUntil(check, {
-      what,
-      ...opts,
-      signal: deps.signal,
-      ...(deps.clock ? { clock: deps.clock } : {}),
-    });
-  } catch (err) {
-    if (!(err instanceof PollTimeoutError)) throw err;
-    const logs = await deps.runtime.containerLogs(container, 20).catch(() => '(log not available)');
-    throw new RemoteError(
-      doing,
-      `${err.message}\n--- last lines of ${container} ---\n${logs.trimEnd()}`,
-      `\`docker logs ${container}\` shows the whole log`,
-    );
-  }
 }
 
 /**
@@ -92,17 +64,12 @@ export function upGates(
         timeoutMs: 2000,
         tls: clientTlsFromState(spec, state),
       });
-      await waitContainer(
-        gate.target,
-        `${node.name} to answer on ${api.address}`,
-        `starting ${node.name}`,
-        () => api.sealStatus(),
-        deps,
-        {
-          timeoutMs,
-          intervalMs: 100,
-        },
-      );
+      await waitForContainer(gate.target, () => api.sealStatus(), deps, {
+        what: `${node.name} to answer on ${api.address}`,
+        doing: `starting ${node.name}`,
+        timeoutMs,
+        intervalMs: 100,
+      });
       return undefined;
     },
     monitoring: async (gate) => {
@@ -114,17 +81,12 @@ export function upGates(
         );
         return res?.ok ? true : undefined;
       };
-      await waitContainer(
-        gate.target,
-        `Prometheus to answer on ${address}`,
-        'starting Prometheus',
-        ready,
-        deps,
-        {
-          timeoutMs,
-          intervalMs: 250,
-        },
-      );
+      await waitForContainer(gate.target, ready, deps, {
+        what: `Prometheus to answer on ${address}`,
+        doing: 'starting Prometheus',
+        timeoutMs,
+        intervalMs: 250,
+      });
       return undefined;
     },
   };

@@ -10,10 +10,10 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Progress } from '../cluster/events.js';
 import type { Clock } from '../cluster/poll.js';
-import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
 import { reconcile } from '../cluster/reconcile/apply.js';
 import { onlyContainers, type PlanStep } from '../cluster/reconcile/plan.js';
-import { RemoteError, UsageError } from '../errors.js';
+import { waitForContainer } from '../cluster/reconcile/wait.js';
+import { UsageError } from '../errors.js';
 import type { ContainerRuntime, ContainerSpec } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import {
@@ -109,30 +109,21 @@ export function withTransitToken(rendered: RenderedCluster, token: string): Rend
   return { ...rendered, containers };
 }
 
-async function waitActive(api: VaultNode, name: string, deps: UnsealerDeps, timeoutMs: number) {
-  try {
-    return await pollUntil(
-      async () => {
-        const h = await api.health();
-        return !h.initialized || (!h.sealed && !h.standby) ? h : undefined;
-      },
-      {
-        what: `the unsealer to answer on ${api.address}`,
-        timeoutMs,
-        intervalMs: 200,
-        signal: deps.signal,
-        ...(deps.clock ? { clock: deps.clock } : {}),
-      },
-    );
-  } catch (err) {
-    if (!(err instanceof PollTimeoutError)) throw err;
-    const logs = await deps.runtime.containerLogs(name, 20).catch(() => '(log not available)');
-    throw new RemoteError(
-      'starting the unsealer',
-      `${err.message}\n--- last lines of ${name} ---\n${logs.trimEnd()}`,
-      `\`docker logs ${name}\` shows the whole log`,
-    );
-  }
+function waitActive(api: VaultNode, name: string, deps: UnsealerDeps, timeoutMs: number) {
+  return waitForContainer(
+    name,
+    async () => {
+      const h = await api.health();
+      return !h.initialized || (!h.sealed && !h.standby) ? h : undefined;
+    },
+    deps,
+    {
+      what: `the unsealer to answer on ${api.address}`,
+      doing: 'starting the unsealer',
+      timeoutMs,
+      intervalMs: 200,
+    },
+  );
 }
 
 /**
