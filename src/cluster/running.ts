@@ -5,8 +5,10 @@
  * client, its log tail and the operations the runtime offers. Use cases take it instead of
  * rebuilding addresses, container names, API clients and tokens from the spec themselves.
  *
- * A cluster given only by addresses (`--addr`, `BAO_ADDR`) is a `RunningCluster` too: its nodes
- * have no container, and the runtime operations refuse with a usage error.
+ * Two kinds: a `ManagedCluster` (spec, state dir, runtime, nodes with containers: what a use case
+ * that touches containers takes) and an `AddressedCluster`, known only by addresses (`--addr`,
+ * `BAO_ADDR`): its nodes have no container, and the runtime operations refuse with a usage error.
+ * `RunningCluster` is what both offer; read-only use cases (health, drills' checks) take it.
  */
 import { auditBlockedHint, auditDeviceCause, probeAuditPath } from '../audit/probe.js';
 import { RemoteError, UsageError } from '../errors.js';
@@ -80,6 +82,12 @@ export interface NodeHandle {
   heal(peers: readonly NodeHandle[], method: PartitionMethod): Promise<void>;
 }
 
+/** A node of a managed cluster: it has a spec and a container. */
+export interface ManagedNode extends NodeHandle {
+  readonly spec: NodeSpec;
+  readonly container: string;
+}
+
 export interface WaitOptions {
   readonly timeoutMs: number;
   readonly intervalMs?: number;
@@ -147,21 +155,48 @@ export interface RunningCluster {
   waitFor<T>(what: string, check: () => Promise<T | undefined>, opts: WaitOptions): Promise<T>;
 }
 
-export interface OpenClusterOptions {
-  /** The managed cluster's spec; without it, `addresses` name the nodes. */
-  readonly spec?: ClusterSpec;
-  readonly state?: StateDir;
-  /** Nodes given by address (`--addr`): used instead of the spec's nodes. */
-  readonly addresses?: readonly { readonly name: string; readonly address: string }[];
+/** The cluster vaultctl manages: spec, state dir, runtime, and nodes that run in containers. */
+export interface ManagedCluster extends RunningCluster {
+  readonly managed: true;
+  readonly name: string;
+  readonly spec: ClusterSpec;
+  readonly state: StateDir;
+  readonly expectedVoters: number;
+  readonly nodes: readonly ManagedNode[];
+  node(name: string): ManagedNode;
+  /** The container runtime (made on first use). */
+  runtime(): ContainerRuntime;
+}
+
+/** A cluster known only by the addresses of its nodes: no spec, no state dir, no containers. */
+export interface AddressedCluster extends RunningCluster {
+  readonly managed: false;
+  readonly spec?: undefined;
+  readonly state?: undefined;
+}
+
+interface CommonOptions {
   readonly tls?: VaultTls | undefined;
   readonly tokens?: TokenSources;
   readonly connect: VaultConnector;
-  /** The container runtime, made only when a node operation needs it. */
-  readonly runtime?: () => ContainerRuntime;
   readonly clock?: Clock;
   /** Default API timeout of the shared clients. */
   readonly timeoutMs?: number;
 }
+
+export interface ManagedClusterOptions extends CommonOptions {
+  readonly spec: ClusterSpec;
+  readonly state: StateDir;
+  /** The container runtime, made only when a node operation needs it. */
+  readonly runtime: () => ContainerRuntime;
+}
+
+export interface AddressedClusterOptions extends CommonOptions {
+  /** The nodes, by address (`--addr`). */
+  readonly addresses: readonly { readonly name: string; readonly address: string }[];
+}
+
+export type OpenClusterOptions = ManagedClusterOptions | AddressedClusterOptions;
 
 function unmanaged(node: string, op: string): never {
   throw new UsageError(
@@ -171,12 +206,24 @@ function unmanaged(node: string, op: string): never {
   );
 }
 
-export function openCluster(opts: OpenClusterOptions): RunningCluster {
-  const { spec, tls, connect } = opts;
+/** Opens the cluster vaultctl manages. */
+export function openCluster(opts: ManagedClusterOptions): ManagedCluster {
+  return buildCluster(opts) as ManagedCluster;
+}
+
+/** Opens a cluster known only by the addresses of its nodes. */
+export function openAddressedCluster(opts: AddressedClusterOptions): AddressedCluster {
+  return buildCluster(opts) as AddressedCluster;
+}
+
+function buildCluster(opts: OpenClusterOptions): ManagedCluster | AddressedCluster {
+  const { tls, connect } = opts;
+  const spec = 'spec' in opts ? opts.spec : undefined;
+  const addresses = 'addresses' in opts ? opts.addresses : undefined;
   const clock = opts.clock ?? systemClock;
   let runtime: ContainerRuntime | undefined;
   const rt = (): ContainerRuntime => {
-    if (!opts.runtime)
+    if (!('runtime' in opts))
       throw new UsageError(
         'reaching the container runtime',
         'no runtime configured',
@@ -217,7 +264,7 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
             })
           : client(address),
       logs: async (tail = 20) =>
-        container && opts.runtime
+        container && 'runtime' in opts
           ? rt()
               .containerLogs(container, tail)
               .catch(() => '')
@@ -244,7 +291,7 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
   const peerContainers = (peers: readonly NodeHandle[]) =>
     peers.map((p) => p.container ?? unmanaged(p.name, 'partitioning'));
 
-  const endpointAt = spec && !opts.addresses ? endpointAddress(spec) : undefined;
+  const endpointAt = spec ? endpointAddress(spec) : undefined;
   const standbyAt = spec ? endpointStandbyAddress(spec) : undefined;
   const endpoint =
     spec && endpointAt
@@ -254,9 +301,11 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
           container: endpointContainerName(spec),
         }
       : undefined;
-  const nodes: NodeHandle[] = opts.addresses
-    ? opts.addresses.map((a) => handle(a.name, a.address.replace(/\/$/, '')))
-    : (spec?.nodes ?? []).map((n) => handle(n.name, nodeAddress(spec!, n), n));
+  const nodes: NodeHandle[] = addresses
+    ? addresses.map((a) => handle(a.name, a.address.replace(/\/$/, '')))
+    : spec
+      ? spec.nodes.map((n) => handle(n.name, nodeAddress(spec, n), n))
+      : [];
 
   const tokens = new Map<string, Promise<string | undefined>>();
   const roleOf = async (n: NodeHandle, timeoutMs?: number) => {
@@ -269,10 +318,8 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
     }
   };
 
-  const cluster: RunningCluster = {
-    ...(spec ? { name: spec.name, spec, expectedVoters: spec.nodes.length } : {}),
+  const common: RunningCluster = {
     ...(endpoint ? { endpoint } : {}),
-    ...(opts.state ? { state: opts.state } : {}),
     ...(tls ? { tls } : {}),
     nodes,
     clock,
@@ -316,10 +363,10 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
       return nodes.filter((_, i) => roles[i] === 'standby');
     },
     async serving(doing, t) {
-      return (await cluster.servingNode(doing, t)).api;
+      return (await common.servingNode(doing, t)).api;
     },
     async servingNode(doing, t) {
-      const use = t ?? token ?? (await cluster.token());
+      const use = t ?? token ?? (await common.token());
       if (!use) {
         throw new UsageError(
           doing,
@@ -341,7 +388,7 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
           if (!h.standby) {
             // sys/health is not audited: an active node that cannot audit looks fine there and
             // answers 500 ("internal error") to everything else. Say so, with the device's error.
-            if ((await probeAuditPath(cluster.connect(n.address, { token: undefined }))) === 'failing') {
+            if ((await probeAuditPath(n.api({ token: undefined }))) === 'failing') {
               auditBlocked = n;
               break;
             }
@@ -389,5 +436,17 @@ export function openCluster(opts: OpenClusterOptions): RunningCluster {
       }
     },
   };
-  return cluster;
+  if (!('spec' in opts)) return Object.assign(common, { managed: false as const }) as AddressedCluster;
+  const managedNodes = nodes as ManagedNode[];
+  const findNode = common.node;
+  return Object.assign(common, {
+    managed: true as const,
+    name: opts.spec.name,
+    spec: opts.spec,
+    state: opts.state,
+    expectedVoters: opts.spec.nodes.length,
+    nodes: managedNodes,
+    node: (name: string) => findNode(name) as ManagedNode,
+    runtime: rt,
+  });
 }

@@ -29,6 +29,7 @@ export async function runAgentCommand(
     state,
     tls: resolveTls(deps, spec, state),
     connect: connectVaultNode,
+    runtime: deps.runtime,
     tokens: {},
   });
   const log = makeLogger(opts.logFormat ?? 'text', (l) => process.stderr.write(l), {

@@ -5,8 +5,15 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+
 import { managedTokenSources } from '../bootstrap/admin.js';
-import { openCluster, type RunningCluster } from '../cluster/running.js';
+import {
+  type ManagedCluster,
+  openAddressedCluster,
+  openCluster,
+  type RunningCluster,
+} from '../cluster/running.js';
+
 import { UsageError } from '../errors.js';
 import type { StderrProgress } from '../output/progress.js';
 import { type Render, renderer } from '../output/render.js';
@@ -178,11 +185,11 @@ export function openManagedCluster(
   flags: SpecFlags,
   deps: CommandDeps,
   doing?: string,
-): LoadedSpec & { readonly cluster: RunningCluster } {
+): LoadedSpec & { readonly cluster: ManagedCluster } {
   const loaded = loadClusterSpec(global, flags, deps, doing);
   const { spec, state } = loaded;
   const tls = resolveTls(deps, spec, state);
-  const cluster: RunningCluster = openCluster({
+  const cluster: ManagedCluster = openCluster({
     spec,
     state,
     tls,
@@ -249,7 +256,7 @@ export function openTargetCluster(
   const envAddr = deps.env.BAO_ADDR || deps.env.VAULT_ADDR;
   const list = addr && addr.length > 0 ? addr : envAddr ? [envAddr] : undefined;
   if (!list) return openManagedCluster(global, {}, deps, doing).cluster;
-  return openCluster({
+  return openAddressedCluster({
     addresses: addressTargets(list),
     tls: resolveTls(deps) ?? stateDirTls(global, deps),
     connect: connectVaultNode,

@@ -64,7 +64,7 @@ export async function runSealDrillCommand(
         runtime: deps.runtime(),
         connect: connectVaultNode,
         tls: cluster.tls,
-        state: cluster.state!,
+        state: cluster.state,
       });
   const r = await runSealDrill(cfg, { cluster, backend, progress: deps.progress, signal: deps.signal });
   deps.progress.stop();

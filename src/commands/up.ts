@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { checkBackupHost } from '../agent/preflight.js';
 import { ensureAgentToken, readAgentToken } from '../bootstrap/agent-token.js';
+import { describeGraphStep } from '../cluster/reconcile/plan.js';
 import { errorMessage } from '../errors.js';
-import { describeStep } from '../lifecycle/plan.js';
 import { upCluster } from '../lifecycle/up.js';
 import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
@@ -36,7 +36,13 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
       stateDir: res.stateDir,
       image: res.image,
       localSteps: res.localSteps,
-      steps: res.plan.steps.map((s) => ({ action: s.action, target: s.target, reason: s.reason })),
+      steps: res.plan.steps.map((s) => ({
+        action: s.action,
+        target: s.target,
+        reason: s.reason,
+        id: s.id,
+        dependsOn: s.dependsOn,
+      })),
       orphans: res.plan.orphans,
       nodes: res.nodes,
       ...(res.endpoint ? { endpoint: res.endpoint } : {}),
@@ -47,7 +53,7 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
       const lines: string[] = [];
       const steps = [
         ...res.localSteps.map((s) => `${s.action.replace(/-/g, ' ')} ${s.target} (${s.reason})`),
-        ...res.plan.steps.map(describeStep),
+        ...res.plan.steps.map(describeGraphStep),
       ];
       if (res.dryRun) {
         lines.push(

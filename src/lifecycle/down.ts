@@ -2,9 +2,11 @@
  * `downCluster`: removes the containers and network of a cluster. Data volumes go only with
  * `volumes`, the state dir (keys!) only with `purge`; the command asks before either.
  */
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Progress } from '../cluster/events.js';
+import { type Created, removeResource } from '../cluster/reconcile/resources.js';
 import { UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
@@ -68,19 +70,14 @@ export async function downCluster(
     purged: opts.purge && state.exists() ? state.root : undefined,
   };
   if (opts.dryRun) return result;
-  for (const c of containers) {
-    progress.step(`removing container ${c.name}`);
-    await runtime.removeContainer(c.name);
-  }
-  for (const n of networks) {
-    progress.step(`removing network ${n.name}`);
-    await runtime.removeNetwork(n.name);
-  }
-  if (opts.volumes) {
-    for (const v of volumes) {
-      progress.step(`removing volume ${v.name}`);
-      await runtime.removeVolume(v.name);
-    }
+  const removals: Created[] = [
+    ...containers.map((c) => ({ kind: 'container' as const, name: c.name })),
+    ...networks.map((n) => ({ kind: 'network' as const, name: n.name })),
+    ...(opts.volumes ? volumes.map((v) => ({ kind: 'volume' as const, name: v.name })) : []),
+  ];
+  for (const r of removals) {
+    progress.step(`removing ${r.kind} ${r.name}`);
+    await removeResource(runtime, r);
   }
   if (result.purged) {
     progress.step(`removing the state dir ${state.root}`);

@@ -7,6 +7,9 @@
  */
 import type { Progress } from '../cluster/events.js';
 import { pollUntil } from '../cluster/poll.js';
+import { reconcile } from '../cluster/reconcile/apply.js';
+import type { UpPlan } from '../cluster/reconcile/plan.js';
+import { onlyContainers } from '../cluster/reconcile/plan.js';
 import { RemoteError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
@@ -14,7 +17,6 @@ import { nodeAddress } from '../spec/names.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 import type { VaultConnector, VaultTls } from '../vault/port.js';
-import type { UpPlan } from './plan.js';
 
 export interface RollingDeps {
   readonly runtime: ContainerRuntime;
@@ -30,9 +32,9 @@ interface Target {
 }
 
 /**
- * Recreates, one by one, the nodes `plan` would remove and create again, and returns the plan
- * without those steps. Returns the plan untouched when fewer than three nodes or a node to
- * recreate is not serving now (nothing to keep serving).
+ * Recreates, one by one (through the reconciler), the nodes `plan` would remove and create again,
+ * and returns the containers it recreated; the caller plans again for the rest. Recreates nothing
+ * when fewer than three nodes or a node to recreate is not serving now (nothing to keep serving).
  */
 export async function recreateNodesOneByOne(
   rendered: RenderedCluster,
@@ -40,7 +42,7 @@ export async function recreateNodesOneByOne(
   state: StateDir,
   deps: RollingDeps,
   opts: { readonly tls: VaultTls | undefined; readonly nodeTimeoutMs: number },
-): Promise<UpPlan> {
+): Promise<readonly string[]> {
   const spec = rendered.spec;
   const removed = new Set(plan.steps.filter((s) => s.action === 'remove-container').map((s) => s.target));
   const targets: Target[] = [];
@@ -49,7 +51,7 @@ export async function recreateNodesOneByOne(
     const node = spec.nodes.find((n) => n.name === c.labels[LABELS.node]);
     if (node) targets.push({ node: node.name, address: nodeAddress(spec, node), container: c.name });
   }
-  if (targets.length === 0 || spec.nodes.length < 3) return plan;
+  if (targets.length === 0 || spec.nodes.length < 3) return [];
   const api = (t: Target) => deps.connect({ address: t.address, timeoutMs: 2000, tls: opts.tls });
   const now = await Promise.all(
     targets.map((t) =>
@@ -58,7 +60,7 @@ export async function recreateNodesOneByOne(
         .catch(() => undefined),
     ),
   );
-  if (now.some((h) => !h?.initialized || h.sealed)) return plan;
+  if (now.some((h) => !h?.initialized || h.sealed)) return [];
 
   // Standbys first, the active node last: one leader change, not one per node.
   const order = targets
@@ -66,17 +68,17 @@ export async function recreateNodesOneByOne(
     .sort((a, b) => Number(a.active) - Number(b.active))
     .map((x) => x.t);
   for (const t of order) {
-    const container = rendered.containers.find((c) => c.name === t.container)!;
     deps.progress.step(`recreating ${t.node} (one node at a time, the cluster keeps serving)`);
-    await deps.runtime.stopContainer(t.container, 30);
-    await deps.runtime.removeContainer(t.container);
-    await deps.runtime.createContainer(container);
-    await deps.runtime.startContainer(t.container);
+    // Not interruptible and never rolled back: a Ctrl-C half-way would leave a node without a container.
+    await reconcile(
+      onlyContainers(rendered, [t.container]),
+      { runtime: deps.runtime, progress: deps.progress },
+      { rollback: false, interruptible: false, plan: { gracefulStop: true } },
+    );
     await waitBack(t, targets, state, deps, opts);
     deps.progress.done(`${t.node} recreated and caught up`);
   }
-  const rolled = new Set(order.map((t) => t.container));
-  return { ...plan, steps: plan.steps.filter((s) => !rolled.has(s.target)) };
+  return order.map((t) => t.container);
 }
 
 /** Waits until the node answers unsealed and has applied what the active node had applied. */

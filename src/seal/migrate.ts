@@ -8,15 +8,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { unsealWithShares } from '../bootstrap/unseal.js';
 import type { Progress } from '../cluster/events.js';
-import type { NodeHandle, RunningCluster } from '../cluster/running.js';
+import { waitNodeBack } from '../cluster/rolling/node-back.js';
+import { recreateNode } from '../cluster/rolling/recreate.js';
+import { stepDown } from '../cluster/rolling/step-down.js';
+import type { ManagedCluster, ManagedNode, RunningCluster } from '../cluster/running.js';
 import { CancelledError, RemoteError, UsageError } from '../errors.js';
-import { checkHealth, waitCaughtUp } from '../health/health.js';
+import { checkHealth } from '../health/health.js';
 import type { ContainerRuntime } from '../runtime/port.js';
-import { LABELS } from '../runtime/port.js';
 import { saveSnapshot } from '../snapshot/save.js';
-import { clusterLabels, usesUnsealer } from '../spec/names.js';
+import { usesUnsealer } from '../spec/names.js';
 import { resolveSpec } from '../spec/resolve.js';
 import type { ClusterSpec, SealType } from '../spec/schema.js';
 import type { InitMaterial, StateDir } from '../state/state-dir.js';
@@ -81,12 +82,11 @@ const INTERVAL_MS = 500;
  * RemoteError with its log, and the journal keeps what was done.
  */
 export async function migrateSeal(
-  cluster: RunningCluster,
+  cluster: ManagedCluster,
   deps: MigrateDeps,
   opts: MigrateOptions,
 ): Promise<MigrateResult> {
-  const spec = cluster.spec!;
-  const state = cluster.state!;
+  const { spec, state } = cluster;
   const { progress } = deps;
   const journal0 = readJournal(state);
   const doing = `migrating the seal of ${spec.name} to ${opts.to}`;
@@ -131,7 +131,11 @@ export async function migrateSeal(
         `the cluster is ${h.verdict}: ${h.reasons.join('; ')}`,
         'make `vaultctl health` exit 0 first; a migration takes one node down at a time',
       );
-    const ap = await active!.api().autopilotState();
+  }
+  if (!active)
+    throw new RemoteError(doing, 'no node is active', '`vaultctl health` shows what is wrong; unseal first');
+  if (!journal0) {
+    const ap = await active.api().autopilotState();
     if (ap.failure_tolerance < 1)
       throw new UsageError(
         doing,
@@ -139,8 +143,6 @@ export async function migrateSeal(
         'a migration restarts one node at a time: it needs at least 3 voters',
       );
   }
-  if (!active)
-    throw new RemoteError(doing, 'no node is active', '`vaultctl health` shows what is wrong; unseal first');
 
   const done = new Set(journal0?.done ?? []);
   if (opts.dryRun)
@@ -229,7 +231,12 @@ export async function migrateSeal(
       if (!step) break;
       const node = cluster.node(step.node);
       if (step.stepDown) {
-        await stepDown(cluster, node, timeoutMs, deps);
+        progress.step(`stepping ${node.name} down: the active node goes last`);
+        await stepDown(cluster, node, {
+          progress,
+          signal: deps.signal,
+          hint: '`vaultctl health` shows the nodes; rerun `vaultctl seal migrate` to continue',
+        });
         // A migrated standby took over and rewraps the root key with the new seal as it comes up.
         if (phase === 'migrate') await verifySeal(cluster, to, timeoutMs, deps);
       }
@@ -242,21 +249,14 @@ export async function migrateSeal(
           ? `restarting ${node.name} on the ${to} seal without the old one`
           : `migrating ${node.name}: the ${from} seal disabled beside the ${to} seal`,
       );
-      await restartNode(storageMigrated ? finalRendered : migrationRendered, state, node, deps);
-      await unsealWithShares(node.api({ token: undefined }), async () => keys, {
-        name: node.name,
-        ...(threshold !== undefined ? { threshold } : {}),
-        ...(storageMigrated ? {} : { migrate: true }),
-        wait: (attempt) =>
-          cluster.waitFor(`${node.name} to unseal`, attempt, {
-            timeoutMs,
-            intervalMs: INTERVAL_MS,
-            signal: deps.signal,
-            node,
-            doing: `unsealing ${node.name} (${phase})`,
-          }),
+      await restartNode(cluster, storageMigrated ? finalRendered : migrationRendered, node, deps);
+      await waitNodeBack(cluster, node, {
+        timeoutMs,
+        signal: deps.signal,
+        shares: { keys, threshold, migrate: !storageMigrated },
+        doing: `unsealing ${node.name} (${phase})`,
+        hint: '`vaultctl health`; rerun `vaultctl seal migrate` to continue',
       });
-      await waitVoter(cluster, node, timeoutMs, deps);
       for (const p of storageMigrated ? (['migrate', 'finalize'] as const) : [phase]) {
         markDone(state, journal, stepId(p, node.name));
         done.add(stepId(p, node.name));
@@ -299,77 +299,19 @@ async function activeSealType(cluster: RunningCluster): Promise<string | undefin
 
 /** Writes the node's own config only (the others read theirs at their own restart) and recreates its container. */
 async function restartNode(
+  cluster: ManagedCluster,
   rendered: RenderedCluster,
-  state: StateDir,
-  node: NodeHandle,
+  node: ManagedNode,
   deps: MigrateDeps,
 ): Promise<void> {
   const file = rendered.files.find((f) => f.path === join('nodes', node.name, 'node.hcl'));
-  if (file) state.writeFileAtomic(join(state.root, file.path), file.content);
-  const wanted = rendered.containers.find((c) => c.name === node.container)!;
-  const current = (await deps.runtime.listContainers(clusterLabels(rendered.spec))).find(
-    (c) => c.name === wanted.name,
-  );
-  if (
-    current &&
-    current.labels[LABELS.configHash] === wanted.labels[LABELS.configHash] &&
-    current.state === 'running'
-  )
-    return;
-  if (current) await deps.runtime.removeContainer(wanted.name);
-  await deps.runtime.createContainer(wanted);
-  await deps.runtime.startContainer(wanted.name);
-}
-
-/** Steps the active node down and waits until another node is active. */
-async function stepDown(
-  cluster: RunningCluster,
-  node: NodeHandle,
-  timeoutMs: number,
-  deps: MigrateDeps,
-): Promise<void> {
-  deps.progress.step(`stepping ${node.name} down: the active node goes last`);
-  await node.api().call('PUT', '/sys/step-down', `stepping ${node.name} down`);
-  await cluster.waitFor(
-    `another node than ${node.name} to become active`,
-    async () => {
-      const a = await cluster.active({ timeoutMs: 2000 });
-      return a && a.name !== node.name ? a : undefined;
-    },
-    { timeoutMs, intervalMs: INTERVAL_MS, signal: deps.signal, node },
-  );
-}
-
-/** Waits until the node has caught up with the active node and autopilot counts it a healthy voter. */
-async function waitVoter(
-  cluster: RunningCluster,
-  node: NodeHandle,
-  timeoutMs: number,
-  deps: MigrateDeps,
-): Promise<void> {
-  const apis = cluster.nodes.map((n) => n.api({ token: undefined, timeoutMs: 2000 }));
-  const me = apis[cluster.nodes.indexOf(node)]!;
-  const c = await waitCaughtUp(apis, [me], { timeoutMs, signal: deps.signal });
-  if (c.at === undefined)
-    throw new RemoteError(
-      `migrating ${node.name}`,
-      `it did not catch up with the active node in ${timeoutMs / 1000} s`,
-      '`vaultctl health`; rerun `vaultctl seal migrate` to continue',
-    );
-  await cluster.waitFor(
-    `${node.name} to be a healthy voter`,
-    async () => {
-      const api = await cluster.serving(`reading autopilot state`).catch(() => undefined);
-      const ap = await api?.autopilotState().catch(() => undefined);
-      const s = ap
-        ? Object.values(ap.servers).find((x) => x.name === node.name || x.id === node.name)
-        : undefined;
-      return s?.healthy && (s.status === 'voter' || s.status === 'leader') && ap!.failure_tolerance >= 1
-        ? true
-        : undefined;
-    },
-    { timeoutMs, intervalMs: INTERVAL_MS, signal: deps.signal, node },
-  );
+  if (file) cluster.state.writeFileAtomic(join(cluster.state.root, file.path), file.content);
+  await recreateNode(cluster, node, rendered, {
+    progress: deps.progress,
+    graceful: false,
+    doing: `recreating ${node.name}`,
+    hint: '`vaultctl health`; rerun `vaultctl seal migrate` to continue',
+  });
 }
 
 /** After the migration round every node must report the new seal, and none a migration under way. */

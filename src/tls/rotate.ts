@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import type { Progress } from '../cluster/events.js';
 import { pollUntil } from '../cluster/poll.js';
-import type { RunningCluster } from '../cluster/running.js';
+import type { ManagedCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
 import { waitForHealth } from '../health/health.js';
 import { clientTlsFromState, ensureTls, tlsPaths } from './tls.js';
@@ -40,17 +40,11 @@ export interface RotateResult {
  * a restart of that node alone if the reload does not take), the cluster healthy before the next.
  */
 export async function rotateTls(
-  cluster: RunningCluster,
+  cluster: ManagedCluster,
   deps: { readonly progress: Progress; readonly signal?: AbortSignal | undefined },
 ): Promise<RotateResult> {
   const doing = 'rotating TLS certificates';
   const { spec, state } = cluster;
-  if (!spec || !state)
-    throw new UsageError(
-      doing,
-      'rotation needs the cluster vaultctl manages (its spec and state dir)',
-      'name the cluster vaultctl brought up with --cluster',
-    );
   // Both refusals are local: the spec and the state dir say so before any node is asked.
   if (!spec.tls.enabled)
     throw new UsageError(
@@ -72,7 +66,7 @@ export async function rotateTls(
   const token = await cluster.token();
   const nodes: { name: string; before: string; after: string; how: 'reload' | 'restart' }[] = [];
   for (const n of cluster.nodes) {
-    const want = new X509Certificate(readFileSync(join(tlsPaths(state).nodeDir(n.spec!), 'cert.pem')))
+    const want = new X509Certificate(readFileSync(join(tlsPaths(state).nodeDir(n.spec), 'cert.pem')))
       .fingerprint256;
     const presents = () => presentedFingerprint(n.address, tls.ca, n.name).catch(() => '');
     deps.progress.step(`reloading the certificate of ${n.name} (SIGHUP)`);

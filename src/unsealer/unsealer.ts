@@ -10,8 +10,10 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Progress } from '../cluster/events.js';
 import type { Clock } from '../cluster/poll.js';
-import { PollTimeoutError, pollUntil } from '../cluster/poll.js';
-import { RemoteError, UsageError } from '../errors.js';
+import { reconcile } from '../cluster/reconcile/apply.js';
+import { onlyContainers, type PlanStep } from '../cluster/reconcile/plan.js';
+import { waitForContainer } from '../cluster/reconcile/wait.js';
+import { UsageError } from '../errors.js';
 import type { ContainerRuntime, ContainerSpec } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import {
@@ -19,6 +21,7 @@ import {
   UNSEALER_DIR,
   UNSEALER_HOST,
   unsealerAddress,
+  unsealerContainerName,
   usesUnsealer,
 } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -106,71 +109,21 @@ export function withTransitToken(rendered: RenderedCluster, token: string): Rend
   return { ...rendered, containers };
 }
 
-async function reconcileContainer(
-  rendered: RenderedCluster,
-  container: ContainerSpec,
-  deps: UnsealerDeps,
-  actions: string[],
-): Promise<void> {
-  const { runtime, progress } = deps;
-  const labels = { [LABELS.cluster]: rendered.spec.name };
-  const [networks, volumes, containers] = await Promise.all([
-    runtime.listNetworks(labels),
-    runtime.listVolumes(labels),
-    runtime.listContainers(labels),
-  ]);
-  if (!networks.some((n) => n.name === rendered.network.name)) {
-    progress.step(`create network ${rendered.network.name} (for the unsealer)`);
-    await runtime.createNetwork(rendered.network.name, rendered.network.labels);
-  }
-  for (const m of container.mounts) {
-    if (m.type !== 'volume' || volumes.some((v) => v.name === m.name)) continue;
-    const v = rendered.volumes.find((x) => x.name === m.name);
-    progress.step(`create volume ${m.name} (unsealer data)`);
-    await runtime.createVolume(m.name, v?.labels ?? labels);
-  }
-  const found = containers.find((c) => c.name === container.name);
-  if (found && found.labels[LABELS.configHash] !== container.labels[LABELS.configHash]) {
-    progress.step(`remove container ${container.name} (configuration changed; its volume is kept)`);
-    await runtime.removeContainer(container.name);
-  }
-  if (!found || found.labels[LABELS.configHash] !== container.labels[LABELS.configHash]) {
-    progress.step(`create container ${container.name}`);
-    await runtime.createContainer(container);
-    await runtime.startContainer(container.name);
-    actions.push('created');
-  } else if (found.state !== 'running' && found.state !== 'restarting') {
-    progress.step(`start container ${container.name} (state is ${found.state})`);
-    if (found.state === 'paused') await runtime.unpauseContainer(container.name);
-    else await runtime.startContainer(container.name);
-    actions.push('started');
-  }
-}
-
-async function waitActive(api: VaultNode, name: string, deps: UnsealerDeps, timeoutMs: number) {
-  try {
-    return await pollUntil(
-      async () => {
-        const h = await api.health();
-        return !h.initialized || (!h.sealed && !h.standby) ? h : undefined;
-      },
-      {
-        what: `the unsealer to answer on ${api.address}`,
-        timeoutMs,
-        intervalMs: 200,
-        signal: deps.signal,
-        ...(deps.clock ? { clock: deps.clock } : {}),
-      },
-    );
-  } catch (err) {
-    if (!(err instanceof PollTimeoutError)) throw err;
-    const logs = await deps.runtime.containerLogs(name, 20).catch(() => '(log not available)');
-    throw new RemoteError(
-      'starting the unsealer',
-      `${err.message}\n--- last lines of ${name} ---\n${logs.trimEnd()}`,
-      `\`docker logs ${name}\` shows the whole log`,
-    );
-  }
+function waitActive(api: VaultNode, name: string, deps: UnsealerDeps, timeoutMs: number) {
+  return waitForContainer(
+    name,
+    async () => {
+      const h = await api.health();
+      return !h.initialized || (!h.sealed && !h.standby) ? h : undefined;
+    },
+    deps,
+    {
+      what: `the unsealer to answer on ${api.address}`,
+      doing: 'starting the unsealer',
+      timeoutMs,
+      intervalMs: 200,
+    },
+  );
 }
 
 /**
@@ -252,23 +205,26 @@ async function ensureNodeToken(
   return saved.token;
 }
 
-/**
- * @param rendered the cluster as rendered (its files already written); holds the unsealer's container.
- */
-export async function ensureUnsealer(
-  rendered: RenderedCluster,
-  state: StateDir,
-  deps: UnsealerDeps,
-  opts: { readyTimeoutMs?: number } = {},
-): Promise<UnsealerResult> {
-  const spec = rendered.spec;
+/** The rendered unsealer container; an internal error when the cluster has none. */
+function unsealerContainer(rendered: RenderedCluster): ContainerSpec {
   const container = rendered.containers.find((c) => c.labels[LABELS.kind] === 'unsealer');
   if (!container) throw new Error('internal: the rendered cluster has no unsealer');
-  const actions: string[] = [];
-  const dir = path(state, UNSEALER_DIR);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return container;
+}
+
+/**
+ * What the unsealer needs before its container is created: its state dir, its seal key (made once,
+ * never replaced; refused when its volume holds data the key would not open) and its certificate.
+ */
+export async function prepareUnsealer(
+  rendered: RenderedCluster,
+  state: StateDir,
+  deps: Pick<UnsealerDeps, 'runtime' | 'progress'>,
+): Promise<void> {
+  const spec = rendered.spec;
+  const container = unsealerContainer(rendered);
+  mkdirSync(path(state, UNSEALER_DIR), { recursive: true, mode: 0o700 });
   const keyFile = path(state, UNSEALER_FILES.sealKey);
-  const initFile = path(state, UNSEALER_FILES.init);
   const volumes = await deps.runtime.listVolumes({ [LABELS.cluster]: spec.name });
   const volume = container.mounts.find((m) => m.type === 'volume');
   const hadData = volumes.some((v) => volume?.type === 'volume' && v.name === volume.name);
@@ -292,42 +248,37 @@ export async function ensureUnsealer(
     );
   }
   if (spec.tls.enabled) await ensureServiceCert(state, UNSEALER_HOST, unsealerSans(), deps.progress);
+}
 
-  await reconcileContainer(rendered, container, deps, actions);
-  const address = unsealerAddress(spec);
-  const tls = clientTlsFromState(spec, state);
-  const api = deps.connect({ address, timeoutMs: 5000, tls });
-  const timeoutMs = opts.readyTimeoutMs ?? 60_000;
-  const h = await waitActive(api, container.name, deps, timeoutMs);
-  if (!h.initialized) {
-    if (existsSync(initFile)) {
-      throw new UsageError(
-        'initialising the unsealer',
-        `${initFile} exists but the unsealer is not initialised: its data volume was replaced`,
-        'restore the unsealer volume, or remove the cluster with `vaultctl down --volumes --purge` and start again',
-      );
-    }
-    deps.progress.step('initialising the unsealer');
-    const res = await api.init({ recovery_shares: 1, recovery_threshold: 1 });
-    const material: UnsealerInit = {
-      version: 1,
-      createdAt: new Date().toISOString(),
-      recoveryKeys: res.recovery_keys_base64 ?? res.recovery_keys ?? [],
-      rootToken: res.root_token,
-    };
-    state.writeFileAtomic(initFile, `${JSON.stringify(material, null, 2)}\n`, { exclusive: true });
-    actions.push('initialised');
-    await waitActive(api, container.name, deps, timeoutMs);
-  }
-  const root = unsealerRootToken(state);
-  if (!root) {
+/** Initialises the unsealer once (its recovery key and root token to `unsealer/init.json`). */
+async function initUnsealer(
+  api: VaultNode,
+  state: StateDir,
+  deps: UnsealerDeps,
+  wait: () => Promise<unknown>,
+) {
+  const initFile = path(state, UNSEALER_FILES.init);
+  if (existsSync(initFile)) {
     throw new UsageError(
-      'configuring the unsealer',
-      `the unsealer is initialised but ${initFile} does not exist: vaultctl cannot manage it`,
-      'restore the state dir from its backup',
+      'initialising the unsealer',
+      `${initFile} exists but the unsealer is not initialised: its data volume was replaced`,
+      'restore the unsealer volume, or remove the cluster with `vaultctl down --volumes --purge` and start again',
     );
   }
-  api.setToken(root);
+  deps.progress.step('initialising the unsealer');
+  const res = await api.init({ recovery_shares: 1, recovery_threshold: 1 });
+  const material: UnsealerInit = {
+    version: 1,
+    createdAt: new Date().toISOString(),
+    recoveryKeys: res.recovery_keys_base64 ?? res.recovery_keys ?? [],
+    rootToken: res.root_token,
+  };
+  state.writeFileAtomic(initFile, `${JSON.stringify(material, null, 2)}\n`, { exclusive: true });
+  await wait();
+}
+
+/** Transit mounted, the key made, the nodes' policy written: idempotent. */
+async function configureTransit(spec: ClusterSpec, api: VaultNode, deps: UnsealerDeps, actions: string[]) {
   const t = transitSettings(spec);
   const mount = t.mountPath.replace(/\/+$/, '');
   const mounts = await api.mounts();
@@ -348,7 +299,76 @@ export async function ensureUnsealer(
   const policy = nodeTokenPolicy(t.mountPath, t.keyName);
   if ((await api.readPolicy(UNSEALER_NODE_POLICY)) !== policy)
     await api.writePolicy(UNSEALER_NODE_POLICY, policy);
+}
+
+/**
+ * The unsealer's readiness gate: waits until it answers active, initialises it once, configures
+ * transit and hands back the nodes' token. `actions` gets what it did.
+ */
+export async function configureUnsealer(
+  spec: ClusterSpec,
+  state: StateDir,
+  deps: UnsealerDeps,
+  actions: string[],
+  opts: { readyTimeoutMs?: number } = {},
+): Promise<UnsealerResult> {
+  const name = unsealerContainerName(spec);
+  const address = unsealerAddress(spec);
+  const api = deps.connect({ address, timeoutMs: 5000, tls: clientTlsFromState(spec, state) });
+  const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+  const h = await waitActive(api, name, deps, timeoutMs);
+  if (!h.initialized) {
+    await initUnsealer(api, state, deps, () => waitActive(api, name, deps, timeoutMs));
+    actions.push('initialised');
+  }
+  const root = unsealerRootToken(state);
+  if (!root) {
+    throw new UsageError(
+      'configuring the unsealer',
+      `the unsealer is initialised but ${path(state, UNSEALER_FILES.init)} does not exist: vaultctl cannot manage it`,
+      'restore the state dir from its backup',
+    );
+  }
+  api.setToken(root);
+  await configureTransit(spec, api, deps, actions);
   const token = await ensureNodeToken(spec, state, api, actions);
-  if (actions.length > 0) deps.progress.done(`unsealer ${container.name}: ${actions.join(', ')}`);
+  if (actions.length > 0) deps.progress.done(`unsealer ${name}: ${actions.join(', ')}`);
   return { token, address, actions };
+}
+
+/** What the reconciler did to the unsealer's container, in the words `up` reports. */
+export function unsealerActions(steps: readonly PlanStep[], name: string): string[] {
+  const own = steps.filter((s) => s.target === name);
+  if (own.some((s) => s.action === 'create-container')) return ['created'];
+  return own.some((s) => s.action === 'start-container' || s.action === 'unpause-container')
+    ? ['started']
+    : [];
+}
+
+/**
+ * Brings the unsealer alone up and ready (seal migration to transit): prepared, its container
+ * reconciled (a failure removes what this run created), configured.
+ */
+export async function ensureUnsealer(
+  rendered: RenderedCluster,
+  state: StateDir,
+  deps: UnsealerDeps,
+  opts: { readyTimeoutMs?: number } = {},
+): Promise<UnsealerResult> {
+  const container = unsealerContainer(rendered);
+  await prepareUnsealer(rendered, state, deps);
+  let result: UnsealerResult | undefined;
+  const actions: string[] = [];
+  await reconcile(onlyContainers(rendered, [container.name]), {
+    ...deps,
+    gates: {
+      unsealer: async (_gate, applied) => {
+        actions.push(...unsealerActions(applied, container.name));
+        result = await configureUnsealer(rendered.spec, state, deps, actions, opts);
+        return undefined;
+      },
+    },
+  });
+  if (!result) throw new Error('internal: the unsealer gate did not run');
+  return result;
 }

@@ -8,7 +8,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Progress } from '../cluster/events.js';
-import type { RunningCluster } from '../cluster/running.js';
+import { storedShares, waitNodeBack, waitSafeToStop } from '../cluster/rolling/node-back.js';
+import { recreateNode } from '../cluster/rolling/recreate.js';
+import { stepDown } from '../cluster/rolling/step-down.js';
+import type { ManagedCluster, RunningCluster } from '../cluster/running.js';
 import { DRILL_DEFAULTS, type DrillConfig } from '../drill/config.js';
 import { readBack, removeKeys } from '../drill/keys.js';
 import { type DrillNode, now, Writer } from '../drill/traffic.js';
@@ -18,7 +21,6 @@ import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import { saveSnapshot } from '../snapshot/save.js';
 import { clusterLabels } from '../spec/names.js';
-import { type NodeStepDeps, recreateNode, stepDown, waitNodeBack, waitSafeToStop } from './node.js';
 import { type NodeState, nextAction, planUpgrade, type UpgradeAction } from './plan.js';
 import {
   type NodeFacts,
@@ -41,7 +43,7 @@ export interface UpgradeOptions {
 }
 
 export interface UpgradeDeps {
-  readonly cluster: RunningCluster;
+  readonly cluster: ManagedCluster;
   readonly runtime: ContainerRuntime;
   readonly progress: Progress;
   readonly signal?: AbortSignal | undefined;
@@ -156,14 +158,7 @@ async function applyUpgrade(
   });
 
   const writer = opts.traffic === false ? undefined : startWriter(pre, cluster, opts.rate);
-  const nodeDeps: NodeStepDeps = {
-    cluster,
-    runtime: deps.runtime,
-    state: pre.state,
-    progress,
-    signal,
-    nodeTimeoutMs: opts.nodeTimeoutMs ?? 120_000,
-  };
+  const nodeTimeoutMs = opts.nodeTimeoutMs ?? 120_000;
   // The state dir remembers the target from the first node on: a later `up` must not take an
   // upgraded node back to the old image.
   pre.state.writeRendered(pre.rendered);
@@ -182,17 +177,36 @@ async function applyUpgrade(
       let detail: string;
       if (action.kind === 'recreate') {
         const target = pre.nodes.find((n) => n.name === action.node)!.target;
-        await waitSafeToStop(nodeDeps);
+        await waitSafeToStop(cluster, {
+          timeoutMs: nodeTimeoutMs,
+          signal,
+          hint: 'no node was stopped in this step; `vaultctl health` shows what is wrong; rerun the upgrade once it is healthy',
+        });
         progress.step(`${action.node}: recreating with ${target.image}`);
-        await recreateNode(handle, target, nodeDeps);
+        await recreateNode(cluster, handle, pre.rendered, {
+          progress,
+          doing: `recreating ${handle.name} with ${target.image}`,
+          hint: `the other nodes keep serving; \`vaultctl up\` creates ${target.name} again from the saved spec, then rerun the upgrade`,
+        });
         progress.step(`${action.node}: waiting until unsealed, caught up and a healthy voter`);
-        await waitNodeBack(handle, nodeDeps, version);
+        await waitNodeBack(cluster, handle, {
+          timeoutMs: nodeTimeoutMs,
+          signal,
+          version,
+          shares: storedShares(pre.state),
+          doing: `waiting for ${handle.name} to come back`,
+          hint: `\`docker logs ${handle.container}\` says why; the other nodes keep serving. Rerun the upgrade to go on once it is back, or roll it back (see the upgrade section of the README)`,
+        });
         detail = target.image;
       } else {
         if (++stepDowns > pre.nodes.length)
           throw new RemoteError(DOING, 'the leader kept changing', '`vaultctl health`; rerun the upgrade');
         progress.step(`${action.node}: stepping down`);
-        const next = await stepDown(handle, nodeDeps);
+        const next = await stepDown(cluster, handle, {
+          progress,
+          signal,
+          hint: `the upgraded nodes may not be healthy voters: \`vaultctl health\`; ${handle.name} was not touched, rerun the upgrade`,
+        });
         detail = `new leader ${next.name}`;
       }
       const step: StepReport = {

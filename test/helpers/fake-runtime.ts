@@ -1,7 +1,9 @@
 /**
  * An in-memory `ContainerRuntime` for unit tests of use cases (up, down, drills): containers,
  * networks and volumes live in maps, every call is recorded, and any call can be made to fail.
- * It implements the port only; it knows nothing of Docker.
+ * It implements the port only, and behaves as the Docker adapter does at the edges the contract
+ * suite checks (test/helpers/runtime-contract.ts): removing a missing container, volume or network
+ * is not an error; creating from a missing image is; a volume or network in use cannot be removed.
  */
 import type {
   BuildImageRequest,
@@ -95,6 +97,7 @@ export class FakeRuntime implements ContainerRuntime {
   async createContainer(spec: ContainerSpec): Promise<void> {
     this.record('createContainer', spec.name);
     if (this.containers.has(spec.name)) throw new Error(`container name ${spec.name} in use`);
+    if (!this.images.has(spec.image)) throw new Error(`no such image: ${spec.image}`);
     this.containers.set(spec.name, { spec, state: 'created' });
   }
   async startContainer(name: string): Promise<void> {
@@ -119,7 +122,7 @@ export class FakeRuntime implements ContainerRuntime {
   }
   async removeContainer(name: string): Promise<void> {
     this.record('removeContainer', name);
-    this.container(name);
+    // Docker's adapter ignores the 404 of a missing container.
     this.containers.delete(name);
   }
   async partitionContainer(name: string): Promise<PartitionMethod> {
@@ -155,6 +158,10 @@ export class FakeRuntime implements ContainerRuntime {
   }
   async removeNetwork(name: string): Promise<void> {
     this.record('removeNetwork', name);
+    const on = [...this.containers.values()].find(
+      (c) => c.spec.network.name === name && ['running', 'paused', 'restarting'].includes(c.state),
+    );
+    if (on) throw new Error(`network ${name} has active endpoints (${on.spec.name})`);
     this.networks.delete(name);
   }
   async listVolumes(labels: Readonly<Record<string, string>>): Promise<ResourceInfo[]> {
@@ -167,6 +174,10 @@ export class FakeRuntime implements ContainerRuntime {
   }
   async removeVolume(name: string): Promise<void> {
     this.record('removeVolume', name);
+    const user = [...this.containers.values()].find((c) =>
+      c.spec.mounts.some((m) => m.type === 'volume' && m.name === name),
+    );
+    if (user) throw new Error(`volume ${name} is in use by ${user.spec.name}`);
     this.volumes.delete(name);
   }
 }

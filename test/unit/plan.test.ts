@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeStep, type Observed, planUp } from '../../src/lifecycle/plan.js';
+import { describeStep, type Observed, planUp } from '../../src/cluster/reconcile/plan.js';
 import type { ContainerInfo, ContainerSpec, ContainerState } from '../../src/runtime/port.js';
 import { LABELS } from '../../src/runtime/port.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
@@ -68,7 +68,9 @@ describe('planUp', () => {
 
   it('plans nothing when everything exists, runs, and has the same configuration', () => {
     const r = render();
-    expect(planUp(r, everything(r))).toEqual({ steps: [], orphans: [] });
+    const plan = planUp(r, everything(r));
+    expect(plan.steps).toEqual([]);
+    expect(plan.orphans).toEqual([]);
   });
 
   it('treats a restarting container as fine', () => {
@@ -79,7 +81,7 @@ describe('planUp', () => {
   it('only starts an exited container', () => {
     const r = render();
     const { steps } = planUp(r, everything(r, { 'alphapulse-vault-2': 'exited' }));
-    expect(steps).toEqual([
+    expect(steps).toMatchObject([
       { action: 'start-container', target: 'alphapulse-vault-2', reason: 'state is exited' },
     ]);
   });
@@ -93,7 +95,9 @@ describe('planUp', () => {
   it('unpauses a paused container', () => {
     const r = render();
     const { steps } = planUp(r, everything(r, { 'alphapulse-vault-1': 'paused' }));
-    expect(steps).toEqual([{ action: 'unpause-container', target: 'alphapulse-vault-1', reason: 'paused' }]);
+    expect(steps).toMatchObject([
+      { action: 'unpause-container', target: 'alphapulse-vault-1', reason: 'paused' },
+    ]);
   });
 
   it('recreates every container when the image changes, saying so, and keeps the volumes', () => {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCluster } from '../../src/cluster/running.js';
+import { openAddressedCluster } from '../../src/cluster/running.js';
 import { RemoteError, UsageError, type VaultctlError } from '../../src/errors.js';
 import { SNAPSHOT_FORMAT, type SnapshotMeta, sealKeyId } from '../../src/snapshot/meta.js';
 import { restoreRefusal, restoreSnapshot } from '../../src/snapshot/restore.js';
@@ -242,7 +242,7 @@ describe('restoreSnapshot refuses before it changes anything', () => {
   });
 
   it('a cluster known only by its addresses', async () => {
-    const cluster = openCluster({
+    const cluster = openAddressedCluster({
       addresses: [{ name: 'a', address: 'http://127.0.0.1:1' }],
       connect: () => {
         throw new Error('not asked');

@@ -109,7 +109,7 @@ describe('upCluster rollback (fake runtime)', () => {
   });
 
   it('container names held by containers vaultctl does not manage: refused before anything is created', async () => {
-    const rt = new FakeRuntime([spec.image]);
+    const rt = new FakeRuntime([spec.image, 'other']);
     await rt.createContainer({
       name: 'vctl-unit-up-vault-2',
       hostname: 'x',
