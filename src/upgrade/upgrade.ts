@@ -12,7 +12,7 @@ import type { RunningCluster } from '../cluster/running.js';
 import { DRILL_DEFAULTS, type DrillConfig } from '../drill/config.js';
 import { readBack, removeKeys } from '../drill/keys.js';
 import { type DrillNode, now, Writer } from '../drill/traffic.js';
-import { CancelledError, errorMessage, RemoteError } from '../errors.js';
+import { CancelledError, errorMessage, RemoteError, VaultctlError } from '../errors.js';
 import { waitForHealth } from '../health/health.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
@@ -27,7 +27,7 @@ import {
   requireHealthy,
   type UpgradeTarget,
 } from './preflight.js';
-import { longestAckGap, type StepReport, type TrafficReport, trafficReport } from './report.js';
+import { howToGoOn, longestAckGap, type StepReport, type TrafficReport, trafficReport } from './report.js';
 
 export interface UpgradeOptions {
   readonly dryRun?: boolean;
@@ -164,12 +164,21 @@ async function applyUpgrade(
     signal,
     nodeTimeoutMs: opts.nodeTimeoutMs ?? 120_000,
   };
-  // The state dir remembers the target from the first node on: a later `up` must not take an
-  // upgraded node back to the old image.
+  // The state dir remembers the target once the first node is healthy on it: from then on a later
+  // `up` must not take an upgraded node back to the old image, and before it, an image that does
+  // not serve must not become what `up` creates (issue 26: `up` then recreated every node with it).
+  // The node configs are written now (the recreated node reads its own); `up` writes them back
+  // from the saved spec, so they change nothing it creates.
   pre.state.writeRendered(pre.rendered);
-  pre.state.saveSpec(pre.targetSpec);
+  let saved = savedTarget(pre);
+  const remember = () => {
+    if (saved) return;
+    pre.state.saveSpec(pre.targetSpec);
+    saved = true;
+  };
 
   let failure: unknown;
+  let touching: string | undefined;
   let stepDowns = 0;
   try {
     for (;;) {
@@ -184,9 +193,12 @@ async function applyUpgrade(
         const target = pre.nodes.find((n) => n.name === action.node)!.target;
         await waitSafeToStop(nodeDeps);
         progress.step(`${action.node}: recreating with ${target.image}`);
+        touching = action.node;
         await recreateNode(handle, target, nodeDeps);
         progress.step(`${action.node}: waiting until unsealed, caught up and a healthy voter`);
         await waitNodeBack(handle, nodeDeps, version);
+        touching = undefined;
+        remember();
         detail = target.image;
       } else {
         if (++stepDowns > pre.nodes.length)
@@ -226,8 +238,18 @@ async function applyUpgrade(
       progress.warn(
         `writes until the stop: ${traffic.sent} sent, ${traffic.acked} acknowledged, ${traffic.failed} failed, ${traffic.lost} lost; longest gap ${((traffic.longestAckGapMs ?? 0) / 1000).toFixed(2)} s`,
       );
-    progress.warn(howToGoOn(pre, steps, failure));
-    throw failure;
+    const next = howToGoOn({
+      cancelled: failure instanceof CancelledError,
+      targetImage: pre.target.image,
+      targetVersion: version,
+      nodes: pre.nodes.map((n) => ({ name: n.name, container: n.target.name, onTarget: n.upgraded })),
+      done: steps.filter((s) => s.action === 'recreate').map((s) => s.node ?? ''),
+      touching,
+      saved,
+      snapshot,
+    });
+    progress.warn(next.state);
+    throw withHint(failure, next.hint);
   }
   progress.step('waiting for a healthy cluster');
   const targets = cluster.nodes.map((n) => ({ name: n.name, address: n.address }));
@@ -334,20 +356,13 @@ async function finishWriter(
   return trafficReport(w.writer.writes, endAt, lost);
 }
 
-/** What a stopped run left and how to go on: rerun to finish, or roll the last node back. */
-function howToGoOn(pre: Preflight, steps: readonly StepReport[], err: unknown): string {
-  const done = steps.filter((s) => s.action === 'recreate').map((s) => s.node);
-  const why = err instanceof CancelledError ? 'cancelled' : 'stopped';
-  const old = pre.nodes.find((n) => !n.upgraded);
-  // The flag of the same kind as the saved target: an image and a version given together must agree.
-  const back =
-    'version' in pre.targetSpec.input && old?.version
-      ? `--server-version ${old.version}`
-      : `--image ${old?.image ?? pre.spec.image}`;
-  return (
-    `upgrade ${why}: ${done.length ? `${done.join(', ')} recreated with ${pre.target.image} in this run` : 'no node recreated in this run'}; ` +
-    `the other nodes were not touched and quorum was kept. To finish, run the same command again (nodes on ${pre.target.version} are skipped). ` +
-    `To roll the upgraded nodes back instead: vaultctl up ${back} (recreates them with the old image, volumes kept); ` +
-    `if an older server cannot read the data, restore ${steps.find((s) => s.action === 'snapshot')?.detail ?? 'the snapshot'}`
-  );
+/** True when the state dir already names the target (a run before this one got a node healthy on it). */
+function savedTarget(pre: Preflight): boolean {
+  return pre.spec.image === pre.targetSpec.image;
+}
+
+/** The failure with the stop's hint: a hint from deeper down (node.ts) cannot know what is saved. */
+function withHint(err: unknown, hint: string): unknown {
+  if (err instanceof VaultctlError) Object.defineProperty(err, 'hint', { value: hint });
+  return err;
 }
