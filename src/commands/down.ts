@@ -3,6 +3,7 @@ import { downCluster } from '../lifecycle/down.js';
 import { json } from '../output/format.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, loadClusterSpec } from './context.js';
+import { locked } from './lock.js';
 
 export interface DownOptions {
   readonly volumes?: boolean;
@@ -62,6 +63,7 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--purge', 'also remove the state dir (keys!)')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(async (opts: DownOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+      const global = c.optsWithGlobals() as GlobalOptions;
+      deps.setExitCode(await locked(global, deps, 'down', () => run(global, opts, deps)));
     });
 }

@@ -12,6 +12,7 @@ import type { PartitionMethod } from '../runtime/port.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, durationOption, numberOption, openManagedCluster } from './context.js';
 import { runSealDrillCommand } from './failover-drill-seal.js';
+import { locked } from './lock.js';
 
 export interface DrillOptions {
   readonly fault: string;
@@ -208,6 +209,7 @@ export function register(program: Command, deps: CommandDeps): void {
     )
     .option('--yes', 'do not ask for confirmation')
     .action(async (opts: DrillOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+      const global = c.optsWithGlobals() as GlobalOptions;
+      deps.setExitCode(await locked(global, deps, 'failover-drill', () => run(global, opts, deps)));
     });
 }

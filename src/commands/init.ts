@@ -7,6 +7,7 @@ import { json } from '../output/format.js';
 import { nodeAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, openManagedCluster } from './context.js';
+import { locked } from './lock.js';
 
 export interface InitOptions extends SpecFlags {
   readonly pgpKeys?: string;
@@ -111,6 +112,7 @@ export function register(program: Command, deps: CommandDeps): void {
       'create an admin credential (AppRole, policy admin), check it, then revoke the root token',
     );
   addSpecOptions(cmd).action(async (opts: InitOptions, c: Command) => {
-    deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+    const global = c.optsWithGlobals() as GlobalOptions;
+    deps.setExitCode(await locked(global, deps, 'init', () => run(global, opts, deps)));
   });
 }

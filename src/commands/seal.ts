@@ -5,6 +5,7 @@ import { migrateSeal } from '../seal/migrate.js';
 import type { SealType } from '../spec/schema.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, openManagedCluster } from './context.js';
+import { locked } from './lock.js';
 
 const TARGETS: readonly SealType[] = ['transit', 'awskms', 'shamir', 'static'];
 
@@ -90,6 +91,9 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--yes', 'do not ask for confirmation')
     .option('--snapshot-dir <dir>', 'where the snapshot taken first goes (default <state dir>/snapshots)')
     .action(async (opts: SealMigrateOptions, c: Command) => {
-      deps.setExitCode(await runMigrate(c.optsWithGlobals() as GlobalOptions, opts, deps));
+      const global = c.optsWithGlobals() as GlobalOptions;
+      deps.setExitCode(
+        await locked(global, deps, 'seal migrate', () => runMigrate(global, opts, deps), opts),
+      );
     });
 }

@@ -12,6 +12,7 @@ import { saveSnapshot } from '../snapshot/save.js';
 import { verifySnapshot } from '../snapshot/verify.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, openManagedCluster } from './context.js';
+import { locked } from './lock.js';
 
 interface PassOpts {
   readonly passphraseFile?: string;
@@ -372,6 +373,9 @@ export function register(program: Command, deps: CommandDeps): void {
         .option('--force', 'restore even when the target seems unable to unseal the data'),
     ),
   ).action(async (file: string, opts: KeyOpts & { yes?: boolean; force?: boolean }, c: Command) => {
-    deps.setExitCode(await runRestore(c.optsWithGlobals() as GlobalOptions, file, opts, deps));
+    const global = c.optsWithGlobals() as GlobalOptions;
+    deps.setExitCode(
+      await locked(global, deps, 'snapshot restore', () => runRestore(global, file, opts, deps)),
+    );
   });
 }

@@ -3,6 +3,7 @@ import { json, table } from '../output/format.js';
 import { rotateTls } from '../tls/rotate.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { openManagedCluster } from './context.js';
+import { locked } from './lock.js';
 
 export async function run(global: GlobalOptions, deps: CommandDeps): Promise<number> {
   const { cluster } = openManagedCluster(global, {}, deps, 'rotating TLS certificates');
@@ -32,6 +33,7 @@ export function register(program: Command, deps: CommandDeps): void {
         'Example:\n  $ vaultctl tls rotate',
     )
     .action(async (_opts: unknown, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, deps));
+      const global = c.optsWithGlobals() as GlobalOptions;
+      deps.setExitCode(await locked(global, deps, 'tls rotate', () => run(global, deps)));
     });
 }

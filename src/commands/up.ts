@@ -7,6 +7,7 @@ import { json } from '../output/format.js';
 import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './context.js';
 import { addSpecOptions, loadClusterSpec } from './context.js';
+import { locked } from './lock.js';
 
 export interface UpOptions extends SpecFlags {
   readonly dryRun?: boolean;
@@ -108,6 +109,7 @@ export function register(program: Command, deps: CommandDeps): void {
       ).helpGroup('Cluster spec:'),
     );
   addSpecOptions(cmd).action(async (opts: UpOptions, c: Command) => {
-    deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+    const global = c.optsWithGlobals() as GlobalOptions;
+    deps.setExitCode(await locked(global, deps, 'up', () => run(global, opts, deps), opts));
   });
 }

@@ -6,6 +6,7 @@ import type { UpgradeTarget } from '../upgrade/preflight.js';
 import { type UpgradeResult, upgradeCluster } from '../upgrade/upgrade.js';
 import type { CommandDeps, GlobalOptions } from './context.js';
 import { confirm, durationOption, numberOption, openManagedCluster } from './context.js';
+import { locked } from './lock.js';
 
 export interface UpgradeCommandOptions {
   readonly image?: string;
@@ -163,6 +164,7 @@ export function register(program: Command, deps: CommandDeps): void {
     )
     .option('--node-timeout <d>', 'longest wait for a recreated node to be back', '120s')
     .action(async (opts: UpgradeCommandOptions, c: Command) => {
-      deps.setExitCode(await run(c.optsWithGlobals() as GlobalOptions, opts, deps));
+      const global = c.optsWithGlobals() as GlobalOptions;
+      deps.setExitCode(await locked(global, deps, 'upgrade', () => run(global, opts, deps), opts));
     });
 }
