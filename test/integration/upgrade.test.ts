@@ -121,7 +121,9 @@ describe('vaultctl upgrade', () => {
       },
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CancelledError);
-    expect(cluster.progress.lines.join('\n')).toMatch(/upgrade cancelled: vault-\d recreated with \S+ in this run/);
+    expect(cluster.progress.lines.join('\n')).toMatch(
+      /upgrade cancelled: vault-\d recreated with \S+ in this run/,
+    );
     expect((err as CancelledError).hint).toMatch(/run the same command again/);
     await healthy();
     const v = await versions();
