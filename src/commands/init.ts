@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bootstrapCluster } from '../bootstrap/bootstrap.js';
+import { requireStateDir } from '../cluster/state-check.js';
 import { UsageError } from '../errors.js';
 import { json } from '../output/format.js';
 import { nodeAddress } from '../spec/names.js';
@@ -36,6 +37,7 @@ function readPgpKeys(list: string, cwd: string): string[] {
 
 export async function run(global: GlobalOptions, opts: InitOptions, deps: CommandDeps): Promise<number> {
   const { spec, state, cluster } = openManagedCluster(global, opts, deps, 'initialising the cluster');
+  await requireStateDir(spec, state, deps.runtime, 'initialising the cluster');
   const pgpKeys = opts.pgpKeys
     ? readPgpKeys(opts.pgpKeys, deps.cwd)
     : spec.seal.pgpKeys?.map((p) => readPgpKeys(p, deps.cwd)[0]!);
