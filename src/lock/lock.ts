@@ -28,7 +28,7 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UsageError } from '../errors.js';
+import { throwIfAborted, UsageError } from '../errors.js';
 
 export const LOCK_FILE = 'operation.lock';
 
@@ -175,46 +175,56 @@ export async function acquireOperationLock(
   const made = !existsSync(stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 
-  for (;;) {
-    if (opts.signal?.aborted) throw new UsageError(doing, 'cancelled while waiting for the operation lock');
-    const stamp = new Date(now()).toISOString();
-    const holder: LockHolder = {
-      version: 1,
-      operation,
-      ...me,
-      since: stamp,
-      heartbeat: stamp,
-      token: randomBytes(12).toString('hex'),
-    };
-    if (createExclusive(path, holder))
-      return hold(path, holder, heartbeatMs, now, made ? stateDir : undefined);
+  try {
+    for (;;) {
+      throwIfAborted(opts.signal, doing);
+      const stamp = new Date(now()).toISOString();
+      const holder: LockHolder = {
+        version: 1,
+        operation,
+        ...me,
+        since: stamp,
+        heartbeat: stamp,
+        token: randomBytes(12).toString('hex'),
+      };
+      if (createExclusive(path, holder))
+        return hold(path, holder, heartbeatMs, now, made ? stateDir : undefined);
 
-    const current = readHolder(path);
-    if (current === undefined) continue; // released between our attempt and the read
-    if (current === 'unreadable') {
-      // A file being written is filled within milliseconds; one still empty after staleMs is dead.
-      const age = now() - fileMtime(path);
-      if (age > staleMs) {
-        breakStale(path, undefined, staleMs, now);
-        continue;
+      const current = readHolder(path);
+      if (current === undefined) continue; // released between our attempt and the read
+      if (current === 'unreadable') {
+        // A file being written is filled within milliseconds; one still empty after staleMs is dead.
+        const age = now() - fileMtime(path);
+        if (age > staleMs) {
+          breakStale(path, undefined, staleMs, now);
+          continue;
+        }
+      } else {
+        const why = staleReason(current, me, now(), staleMs, pidAlive);
+        if (why) {
+          breakStale(path, current.token, staleMs, now);
+          continue;
+        }
+        if (now() >= deadline) throw refusal(doing, current, path, now(), staleMs);
       }
-    } else {
-      const why = staleReason(current, me, now(), staleMs, pidAlive);
-      if (why) {
-        breakStale(path, current.token, staleMs, now);
-        continue;
-      }
-      if (now() >= deadline) throw refusal(doing, current, path, now(), staleMs);
+      if (now() >= deadline && current === 'unreadable')
+        throw new UsageError(
+          doing,
+          `the operation lock ${path} is being taken by another operation`,
+          'run the command again in a moment',
+        );
+      await sleep(Math.min(250, Math.max(10, deadline - now())), undefined, {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      }).catch(() => undefined);
     }
-    if (now() >= deadline && current === 'unreadable')
-      throw new UsageError(
-        doing,
-        `the operation lock ${path} is being taken by another operation`,
-        'run the command again in a moment',
-      );
-    await sleep(Math.min(250, Math.max(10, deadline - now())), undefined, {
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    }).catch(() => undefined);
+  } catch (err) {
+    if (made)
+      try {
+        rmdirSync(stateDir);
+      } catch {
+        // not empty: another operation's
+      }
+    throw err;
   }
 }
 
