@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
-  existsSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -26,7 +25,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { throwIfAborted, UsageError } from '../errors.js';
 
@@ -172,8 +171,8 @@ export async function acquireOperationLock(
   const deadline = now() + (opts.wait ?? 0);
   // A state dir made only to hold the lock goes with it: `down` of a cluster that has none, or
   // `init` that refuses a missing one, must not leave an empty one behind.
-  const made = !existsSync(stateDir);
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const firstMade = mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const made = firstMade ? madeDirs(firstMade, stateDir) : [];
 
   try {
     for (;;) {
@@ -187,8 +186,7 @@ export async function acquireOperationLock(
         heartbeat: stamp,
         token: randomBytes(12).toString('hex'),
       };
-      if (createExclusive(path, holder))
-        return hold(path, holder, heartbeatMs, now, made ? stateDir : undefined);
+      if (createExclusive(path, holder)) return hold(path, holder, heartbeatMs, now, made);
 
       const current = readHolder(path);
       if (current === undefined) continue; // released between our attempt and the read
@@ -218,12 +216,7 @@ export async function acquireOperationLock(
       }).catch(() => undefined);
     }
   } catch (err) {
-    if (made)
-      try {
-        rmdirSync(stateDir);
-      } catch {
-        // not empty: another operation's
-      }
+    removeEmpty(made);
     throw err;
   }
 }
@@ -235,6 +228,26 @@ function refusal(doing: string, h: LockHolder, path: string, now: number, staleM
     `nothing was changed; run this again once \`${h.operation}\` has finished (or stop it: Ctrl-C where it runs, or \`kill ${h.pid}\` on ${h.host}). ` +
       `A lock left by a process that died is released by itself: at once on the same host, after ${Math.round(staleMs / 1000)} s without a heartbeat elsewhere. Do not delete ${path} while it runs`,
   );
+}
+
+/** The dirs `mkdirSync` made for the state dir, deepest first. */
+function madeDirs(first: string, stateDir: string): string[] {
+  const dirs: string[] = [];
+  for (let d = resolve(stateDir); ; d = dirname(d)) {
+    dirs.push(d);
+    if (d === resolve(first) || dirname(d) === d) return dirs;
+  }
+}
+
+/** Removes the dirs made for the lock while they are empty (the operation may have filled them). */
+function removeEmpty(dirs: readonly string[]): void {
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
 }
 
 function fileMtime(path: string): number {
@@ -308,7 +321,7 @@ function hold(
   holder: LockHolder,
   heartbeatMs: number,
   now: () => number,
-  madeDir: string | undefined,
+  madeDirs: readonly string[],
 ): OperationLock {
   let released = false;
   const mine = (): boolean => {
@@ -344,12 +357,7 @@ function hold(
       } catch {
         // gone with the state dir
       }
-      if (madeDir)
-        try {
-          rmdirSync(madeDir);
-        } catch {
-          // the operation put something in it: it stays
-        }
+      removeEmpty(madeDirs);
     },
   };
 }

@@ -123,7 +123,8 @@ describe('a 3-node cluster with the static seal', () => {
     expect(missing.stderr).toMatch(
       /Error initialising the cluster: the state dir \S*other-state\/vctl-it-life is missing/,
     );
-    expect(missing.stderr).toContain(`cluster vctl-it-life runs (${cluster.container(0)}`);
+    expect(missing.stderr).toContain('but cluster vctl-it-life runs (');
+    expect(missing.stderr).toContain(`${cluster.container(0)}, `);
     expect(missing.stderr).not.toMatch(/TLS|127\.0\.0\.1:8200/);
     // With the saved spec but not the keys: the nodes say they are initialised, init.json is absent.
     const other = join(cluster.base, 'other-state', 'vctl-it-life');

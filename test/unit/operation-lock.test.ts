@@ -131,9 +131,9 @@ describe('operation lock', () => {
 
 describe('operation lock and the state dir', () => {
   it('removes a state dir it made only for the lock, keeps one the operation filled', async () => {
-    const empty = join(dir, 'fresh');
+    const empty = join(dir, 'fresh', 'cluster');
     await withOperationLock(empty, 'down', async () => undefined);
-    expect(existsSync(empty)).toBe(false);
+    expect(existsSync(join(dir, 'fresh'))).toBe(false);
     const filled = join(dir, 'filled');
     await withOperationLock(filled, 'up', async () => writeFileSync(join(filled, 'cluster.json'), '{}'));
     expect(existsSync(join(filled, 'cluster.json'))).toBe(true);
