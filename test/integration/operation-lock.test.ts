@@ -24,7 +24,8 @@ async function containers(): Promise<string[]> {
     all: true,
     filters: { label: [`io.vaultctl.cluster=${cluster.name}`] },
   });
-  return list.map((c) => `${c.Names[0]} ${c.Id} ${c.State}`).sort();
+  // Names and ids: the drill pauses and resumes a node, so the state changes under it.
+  return list.map((c) => `${c.Names[0]} ${c.Id}`).sort();
 }
 
 beforeAll(async () => {
