@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { runAgent } from '../agent/agent.js';
+import { agentLock } from '../agent/lock.js';
 import { type LogFormat, makeLogger } from '../agent/log.js';
 import { openCluster } from '../cluster/running.js';
 import { connectVaultNode } from '../vault/api.js';
@@ -37,7 +38,7 @@ export async function runAgentCommand(
   });
   deps.progress.stop();
   const ok = await runAgent(
-    { cluster, spec, state, env: deps.env, log },
+    { cluster, spec, state, env: deps.env, log, lock: agentLock(state.root) },
     { metricsPort, once: opts.once },
     deps.signal,
   );

@@ -3,6 +3,7 @@ import { downCluster } from '../lifecycle/down.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { confirm, loadClusterSpec, output } from './command-deps.js';
 import { action } from './flags.js';
+import { locked } from './lock.js';
 
 export interface DownOptions {
   readonly volumes?: boolean;
@@ -61,5 +62,9 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--volumes', 'also remove the data and log volumes (all secrets)')
     .option('--purge', 'also remove the state dir (keys!)')
     .option('-y, --yes', 'do not ask for confirmation')
-    .action(action(deps.setExitCode, (global, opts: DownOptions) => run(global, opts, deps)));
+    .action(
+      action(deps.setExitCode, (global, opts: DownOptions) =>
+        locked(global, deps, 'down', () => run(global, opts, deps)),
+      ),
+    );
 }

@@ -13,6 +13,7 @@ import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { confirm, openManagedCluster, output } from './command-deps.js';
 import { runSealDrillCommand } from './failover-drill-seal.js';
 import { action, choiceFlag, countFlag, durationFlag, numberFlag } from './flags.js';
+import { locked } from './lock.js';
 
 /**
  * The flags as commander hands them over. The flags `--fault seal` cannot honour have no commander
@@ -229,5 +230,9 @@ export function register(program: Command, deps: CommandDeps): void {
       'do not also write through the active-node endpoint (by default a second writer sends the same writes through it, as a one-address application does)',
     )
     .option('--yes', 'do not ask for confirmation')
-    .action(action(deps.setExitCode, (global, opts: DrillOptions) => run(global, opts, deps)));
+    .action(
+      action(deps.setExitCode, (global, opts: DrillOptions) =>
+        locked(global, deps, 'failover-drill', () => run(global, opts, deps)),
+      ),
+    );
 }

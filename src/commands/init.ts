@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { bootstrapCluster } from '../bootstrap/bootstrap.js';
+import { requireStateDir } from '../cluster/state-check.js';
 import { UsageError } from '../errors.js';
 import { nodeAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
 import { addSpecOptions, openManagedCluster, output } from './command-deps.js';
 import { action, durationFlag } from './flags.js';
+import { locked } from './lock.js';
 
 export interface InitOptions extends SpecFlags {
   readonly pgpKeys?: string;
@@ -43,6 +45,7 @@ export function parseInitOptions(opts: InitOptions): { readonly timeoutMs?: numb
 export async function run(global: GlobalOptions, opts: InitOptions, deps: CommandDeps): Promise<number> {
   const { timeoutMs } = parseInitOptions(opts);
   const { spec, state, cluster } = openManagedCluster(global, opts, deps, 'initialising the cluster');
+  await requireStateDir(spec, state, deps.runtime, 'initialising the cluster');
   const pgpKeys = opts.pgpKeys
     ? readPgpKeys(opts.pgpKeys, deps.cwd)
     : spec.seal.pgpKeys?.map((p) => readPgpKeys(p, deps.cwd)[0]!);
@@ -119,6 +122,8 @@ export function register(program: Command, deps: CommandDeps): void {
       'create an admin credential (AppRole, policy admin), check it, then revoke the root token',
     );
   addSpecOptions(cmd).action(
-    action(deps.setExitCode, (global, opts: InitOptions) => run(global, opts, deps)),
+    action(deps.setExitCode, (global, opts: InitOptions) =>
+      locked(global, deps, 'init', () => run(global, opts, deps)),
+    ),
   );
 }

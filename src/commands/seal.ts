@@ -6,6 +6,7 @@ import type { SealType } from '../spec/schema.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { confirm, openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
+import { locked } from './lock.js';
 
 const TARGETS: readonly SealType[] = ['transit', 'awskms', 'shamir', 'static'];
 
@@ -90,5 +91,9 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--dry-run', 'show the plan; change nothing')
     .option('--yes', 'do not ask for confirmation')
     .option('--snapshot-dir <dir>', 'where the snapshot taken first goes (default <state dir>/snapshots)')
-    .action(action(deps.setExitCode, (global, opts: SealMigrateOptions) => runMigrate(global, opts, deps)));
+    .action(
+      action(deps.setExitCode, (global, opts: SealMigrateOptions) =>
+        locked(global, deps, 'seal migrate', () => runMigrate(global, opts, deps), opts),
+      ),
+    );
 }

@@ -13,6 +13,7 @@ import { verifySnapshot } from '../snapshot/verify.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { confirm, openManagedCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag } from './flags.js';
+import { locked } from './lock.js';
 import { downloadS3Snapshot, registerStatus, runListFrom } from './snapshot-remote.js';
 
 interface PassOpts {
@@ -389,7 +390,7 @@ export function register(program: Command, deps: CommandDeps): void {
     ),
   ).action(
     action(deps.setExitCode, (global, file: string, opts: KeyOpts & { yes?: boolean; force?: boolean }) =>
-      runRestore(global, file, opts, deps),
+      locked(global, deps, 'snapshot restore', () => runRestore(global, file, opts, deps)),
     ),
   );
 }

@@ -4,6 +4,7 @@ import { rotateTls } from '../tls/rotate.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
+import { locked } from './lock.js';
 
 export async function run(global: GlobalOptions, deps: CommandDeps): Promise<number> {
   const { cluster } = openManagedCluster(global, {}, deps, 'rotating TLS certificates');
@@ -33,5 +34,9 @@ export function register(program: Command, deps: CommandDeps): void {
         'when the reload does not take) and waits for a healthy cluster before the next. Clients keep working: the CA is unchanged.\n\n' +
         'Example:\n  $ vaultctl tls rotate',
     )
-    .action(action(deps.setExitCode, (global, _opts: unknown) => run(global, deps)));
+    .action(
+      action(deps.setExitCode, (global, _opts: unknown) =>
+        locked(global, deps, 'tls rotate', () => run(global, deps)),
+      ),
+    );
 }

@@ -10,6 +10,7 @@ import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions, SpecFlags } from './command-deps.js';
 import { addSpecOptions, loadClusterSpec, openManagedCluster, output } from './command-deps.js';
 import { action } from './flags.js';
+import { locked } from './lock.js';
 
 export interface UpOptions extends SpecFlags {
   readonly dryRun?: boolean;
@@ -149,5 +150,9 @@ export function register(program: Command, deps: CommandDeps): void {
         "development only: run moto's AWS KMS API (vaultctl/moto) on the cluster network and auto-unseal with awskms through it (remembered; seal.devKms.enabled)",
       ).helpGroup('Cluster spec:'),
     );
-  addSpecOptions(cmd).action(action(deps.setExitCode, (global, opts: UpOptions) => run(global, opts, deps)));
+  addSpecOptions(cmd).action(
+    action(deps.setExitCode, (global, opts: UpOptions) =>
+      locked(global, deps, 'up', () => run(global, opts, deps), opts),
+    ),
+  );
 }

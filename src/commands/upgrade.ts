@@ -7,6 +7,7 @@ import { type UpgradeResult, upgradeCluster } from '../upgrade/upgrade.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { confirm, openManagedCluster, output } from './command-deps.js';
 import { action, durationFlag, numberFlag } from './flags.js';
+import { locked } from './lock.js';
 
 export interface UpgradeCommandOptions {
   readonly image?: string;
@@ -166,5 +167,9 @@ export function register(program: Command, deps: CommandDeps): void {
       'where the snapshot before the upgrade goes (default <state dir>/snapshots)',
     )
     .option('--node-timeout <d>', 'longest wait for a recreated node to be back', '120s')
-    .action(action(deps.setExitCode, (global, opts: UpgradeCommandOptions) => run(global, opts, deps)));
+    .action(
+      action(deps.setExitCode, (global, opts: UpgradeCommandOptions) =>
+        locked(global, deps, 'upgrade', () => run(global, opts, deps), opts),
+      ),
+    );
 }

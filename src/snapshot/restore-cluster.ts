@@ -12,6 +12,7 @@ import { RemoteError, UsageError } from '../errors.js';
 import { type ClusterHealth, waitCaughtUp, waitForHealth } from '../health/health.js';
 import type { SnapshotKeys } from './meta.js';
 import { type RestoreResult, restoreSnapshot } from './restore.js';
+import { reloadStaticSealKey, sourceSealAdvice } from './restore-seal.js';
 
 export interface ClusterRestoreResult extends RestoreResult {
   readonly health: ClusterHealth;
@@ -44,6 +45,9 @@ export async function restoreCluster(
     { progress, signal },
     { force: opts.force ?? false },
   );
+  // Another cluster's data on the static seal needs its key, read by each node at start.
+  if (spec.seal.type === 'static' && res.into === 'running cluster' && res.forced)
+    await reloadStaticSealKey(cluster, res.meta, state, { progress, signal }, { doing: opts.doing, file });
   // A fresh cluster has its followers out of raft: bootstrap joins and unseals them (idempotent).
   if (res.into === 'fresh cluster') {
     await bootstrapCluster(cluster, { progress, signal });
@@ -75,10 +79,18 @@ export async function restoreCluster(
     signal,
   });
   if (health.verdict !== 'healthy') {
+    const sealed = health.nodes.some((n) => n.sealed === true);
     throw new RemoteError(
       opts.doing,
       `the data is restored but the cluster is ${health.verdict}: ${health.reasons.join('; ')}`,
-      '`vaultctl health` and `vaultctl unseal` show and mend what is left',
+      sealed && res.forced
+        ? sourceSealAdvice(
+            spec.seal.type,
+            state,
+            cluster.nodes.flatMap((n) => (n.container ? [n.container] : [])),
+            file,
+          )
+        : `\`vaultctl health\` shows every node${spec.seal.type === 'shamir' ? '; `vaultctl unseal` unseals sealed nodes with the stored shares' : ''}`,
     );
   }
   const seconds = (ms: number) => Math.round(ms) / 1000;

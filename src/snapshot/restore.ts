@@ -55,8 +55,7 @@ export function restoreRefusal(
   }
   if (meta.sealType === 'static' && meta.sealKeyId && meta.sealKeyId !== sealKeyId(state)) {
     return {
-      reason:
-        "the snapshot's data is sealed with another static seal key than this cluster's: its nodes could not unseal the restored data (copy the source's seal.key into the state dir and run `vaultctl up` first)",
+      reason: `the snapshot's data is sealed with another static seal key than this cluster's: its nodes could not unseal the restored data (keep a copy of ${state.sealKeyFile}, copy the source cluster's seal.key over it, and run this restore again: vaultctl then restarts the nodes so that they read it)`,
       forceable: true,
     };
   }

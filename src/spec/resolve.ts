@@ -7,6 +7,7 @@
 import { ConfigError } from '../errors.js';
 import { backupRules } from './backup.js';
 import { CONTAINER_KMS_PORT, DEV_KMS_HOST, DEV_KMS_REGION, devKmsKeyAlias } from './dev-kms-names.js';
+import { devKmsPort, endpointPorts, portClashes } from './port-rules.js';
 import {
   type ClusterSpec,
   defaultHaproxyImage,
@@ -113,18 +114,6 @@ function stripUndefined(v: Json): Json {
   return JSON.parse(JSON.stringify(v ?? {})) as Json;
 }
 
-/** The endpoint's host ports: the one after the nodes' by default; the standby one only with standby reads. */
-function endpointPorts(
-  p: ParsedSpec,
-  nodes: readonly NodeSpec[],
-): { endpointPort: number; standbyPort: number | undefined } {
-  const endpointPort = p.endpoint.port ?? p.apiPortBase + 2 * nodes.length;
-  return {
-    endpointPort,
-    standbyPort: p.standbyReads ? (p.endpoint.standbyPort ?? endpointPort + 1) : undefined,
-  };
-}
-
 function sealTypeOf(p: ParsedSpec): SealType {
   return p.seal.type ?? (p.seal.devKms.enabled ? 'awskms' : p.flavor === 'openbao' ? 'static' : 'shamir');
 }
@@ -140,11 +129,6 @@ function devKmsSeal(cluster: string): NonNullable<ParsedSpec['seal']['awskms']> 
     kmsKeyId: devKmsKeyAlias(cluster),
     endpoint: `http://${DEV_KMS_HOST}:${CONTAINER_KMS_PORT}`,
   };
-}
-
-/** The dev KMS' host port: after the endpoint's two. */
-function devKmsPort(p: ParsedSpec, nodes: readonly NodeSpec[]): number {
-  return p.seal.devKms.port ?? p.apiPortBase + 2 * nodes.length + 2;
 }
 
 function nodesOf(p: ParsedSpec): NodeSpec[] {
@@ -164,7 +148,7 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
     problems.push({ path, message, reads });
   // A node list generated from defaults standing in for a refused list says nothing about the user's.
   const countReads = p.nodes ? ['nodes'] : ['nodes', 'nodeCount'];
-  const portReads = p.nodes ? ['nodes'] : ['nodes', 'nodeCount', 'apiPortBase'];
+  const nodePortReads = p.nodes ? ['nodes'] : ['nodes', 'nodeCount', 'apiPortBase'];
 
   const where = p.nodes ? 'nodes' : 'nodeCount';
   if (nodes.length < 3 || nodes.length % 2 === 0) {
@@ -186,12 +170,12 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
       add(
         p.nodes ? `nodes.${i}.apiPort` : 'apiPortBase',
         `port ${n.apiPort} is used by two nodes (${nodes[otherPort]?.name} and ${n.name})`,
-        portReads,
+        nodePortReads,
       );
     }
     seenPorts.set(n.apiPort, i);
     if (n.apiPort > 65535)
-      add('apiPortBase', `node ${n.name} would get port ${n.apiPort}, above 65535`, portReads);
+      add('apiPortBase', `node ${n.name} would get port ${n.apiPort}, above 65535`, nodePortReads);
   });
 
   if (p.image && p.version) {
@@ -287,50 +271,8 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
     );
   }
 
-  const { endpointPort, standbyPort } = endpointPorts(p, nodes);
-  if (p.endpoint.enabled) {
-    const taken = [
-      ...nodes.map((n) => ({ port: n.apiPort, by: `the API port of ${n.name}` })),
-      ...(p.monitoring.enabled ? [{ port: p.monitoring.port, by: 'the Prometheus port' }] : []),
-    ];
-    const reads = ['endpoint.port', 'endpoint.standbyPort', 'standbyReads', 'monitoring.port', ...portReads];
-    for (const [path, want] of [
-      ['endpoint.port', endpointPort],
-      ['endpoint.standbyPort', standbyPort],
-    ] as const) {
-      const clash = want === undefined ? undefined : taken.find((t) => t.port === want);
-      if (clash) add(path, `port ${want} is ${clash.by}`, reads);
-    }
-    if (standbyPort !== undefined && standbyPort === endpointPort)
-      add('endpoint.standbyPort', `port ${standbyPort} is the endpoint's own port`, reads);
-  }
-
-  if (p.seal.devKms.enabled) {
-    const kmsPort = devKmsPort(p, nodes);
-    const owner = [
-      ...nodes.flatMap((n) => [
-        { port: n.apiPort, by: `the API port of ${n.name}` },
-        { port: n.apiPort + 1, by: `the metrics port of ${n.name}` },
-      ]),
-      ...(p.endpoint.enabled ? [{ port: endpointPort, by: "the endpoint's port" }] : []),
-      ...(standbyPort !== undefined ? [{ port: standbyPort, by: "the endpoint's standby port" }] : []),
-      ...(p.monitoring.enabled ? [{ port: p.monitoring.port, by: 'the Prometheus port' }] : []),
-    ].find((t) => t.port === kmsPort);
-    if (owner)
-      add('seal.devKms.port', `port ${kmsPort} is ${owner.by}`, [
-        'seal.devKms',
-        'endpoint',
-        'monitoring.port',
-        ...portReads,
-      ]);
-  }
-  const portOwner = nodes.find((n) => n.apiPort === p.monitoring.port);
-  if (portOwner) {
-    add('monitoring.port', `port ${p.monitoring.port} is the API port of ${portOwner.name}`, [
-      'monitoring.port',
-      ...portReads,
-    ]);
-  }
+  const portReads = ['endpoint', 'standbyReads', 'monitoring.port', 'seal', 'flavor', ...nodePortReads];
+  for (const c of portClashes(p, nodes, sealType)) add(c.path, c.message, portReads);
 
   if (!p.tls.enabled && p.tls.requireClientCert) {
     add('tls.requireClientCert', 'mutual TLS needs TLS: set tls.enabled to true', [

@@ -243,7 +243,7 @@ export const specInputSchema = z.strictObject({
       enabled: z.boolean().default(true),
       /** Default haproxy:<pinned>; hosts without a registry build vaultctl/haproxy:<version>. */
       image: z.string().min(1).optional(),
-      /** Host port on bindAddress; default the port after the nodes' (apiPortBase + 2 x node count). */
+      /** Host port on bindAddress; default the port after the nodes' (the highest node API port + 2). */
       port: port.optional(),
       /** With `standbyReads`: a second port that spreads requests over every unsealed node. */
       standbyPort: port.optional(),

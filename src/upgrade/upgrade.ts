@@ -15,7 +15,7 @@ import type { ManagedCluster, RunningCluster } from '../cluster/running.js';
 import { DRILL_DEFAULTS, type DrillConfig } from '../drill/config.js';
 import { readBack, removeKeys } from '../drill/keys.js';
 import { type DrillNode, now, Writer } from '../drill/traffic.js';
-import { CancelledError, errorMessage, RemoteError } from '../errors.js';
+import { CancelledError, errorMessage, RemoteError, VaultctlError } from '../errors.js';
 import { waitForHealth } from '../health/health.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
@@ -29,7 +29,7 @@ import {
   requireHealthy,
   type UpgradeTarget,
 } from './preflight.js';
-import { longestAckGap, type StepReport, type TrafficReport, trafficReport } from './report.js';
+import { howToGoOn, longestAckGap, type StepReport, type TrafficReport, trafficReport } from './report.js';
 
 export interface UpgradeOptions {
   readonly dryRun?: boolean;
@@ -159,12 +159,21 @@ async function applyUpgrade(
 
   const writer = opts.traffic === false ? undefined : startWriter(pre, cluster, opts.rate);
   const nodeTimeoutMs = opts.nodeTimeoutMs ?? 120_000;
-  // The state dir remembers the target from the first node on: a later `up` must not take an
-  // upgraded node back to the old image.
+  // The state dir remembers the target once the first node is healthy on it: from then on a later
+  // `up` must not take an upgraded node back to the old image, and before it, an image that does
+  // not serve must not become what `up` creates (issue 26: `up` then recreated every node with it).
+  // The node configs are written now (the recreated node reads its own); `up` writes them back
+  // from the saved spec, so they change nothing it creates.
   pre.state.writeRendered(pre.rendered);
-  pre.state.saveSpec(pre.targetSpec);
+  let saved = savedTarget(pre);
+  const remember = () => {
+    if (saved) return;
+    pre.state.saveSpec(pre.targetSpec);
+    saved = true;
+  };
 
   let failure: unknown;
+  let touching: string | undefined;
   let stepDowns = 0;
   try {
     for (;;) {
@@ -183,10 +192,12 @@ async function applyUpgrade(
           hint: 'no node was stopped in this step; `vaultctl health` shows what is wrong; rerun the upgrade once it is healthy',
         });
         progress.step(`${action.node}: recreating with ${target.image}`);
+        touching = action.node;
         await recreateNode(cluster, handle, pre.rendered, {
           progress,
           doing: `recreating ${handle.name} with ${target.image}`,
-          hint: `the other nodes keep serving; \`vaultctl up\` creates ${target.name} again from the saved spec, then rerun the upgrade`,
+          // Replaced by the stop's hint (withHint): only it knows what the state dir has saved.
+          hint: 'the other nodes keep serving',
         });
         progress.step(`${action.node}: waiting until unsealed, caught up and a healthy voter`);
         await waitNodeBack(cluster, handle, {
@@ -197,6 +208,8 @@ async function applyUpgrade(
           doing: `waiting for ${handle.name} to come back`,
           hint: `\`docker logs ${handle.container}\` says why; the other nodes keep serving. Rerun the upgrade to go on once it is back, or roll it back (see the upgrade section of the README)`,
         });
+        touching = undefined;
+        remember();
         detail = target.image;
       } else {
         if (++stepDowns > pre.nodes.length)
@@ -240,8 +253,18 @@ async function applyUpgrade(
       progress.warn(
         `writes until the stop: ${traffic.sent} sent, ${traffic.acked} acknowledged, ${traffic.failed} failed, ${traffic.lost} lost; longest gap ${((traffic.longestAckGapMs ?? 0) / 1000).toFixed(2)} s`,
       );
-    progress.warn(howToGoOn(pre, steps, failure));
-    throw failure;
+    const next = howToGoOn({
+      cancelled: failure instanceof CancelledError,
+      targetImage: pre.target.image,
+      targetVersion: version,
+      nodes: pre.nodes.map((n) => ({ name: n.name, container: n.target.name, onTarget: n.upgraded })),
+      done: steps.filter((s) => s.action === 'recreate').map((s) => s.node ?? ''),
+      touching,
+      saved,
+      snapshot,
+    });
+    progress.warn(next.state);
+    throw withHint(failure, next.hint);
   }
   progress.step('waiting for a healthy cluster');
   const targets = cluster.nodes.map((n) => ({ name: n.name, address: n.address }));
@@ -348,20 +371,13 @@ async function finishWriter(
   return trafficReport(w.writer.writes, endAt, lost);
 }
 
-/** What a stopped run left and how to go on: rerun to finish, or roll the last node back. */
-function howToGoOn(pre: Preflight, steps: readonly StepReport[], err: unknown): string {
-  const done = steps.filter((s) => s.action === 'recreate').map((s) => s.node);
-  const why = err instanceof CancelledError ? 'cancelled' : 'stopped';
-  const old = pre.nodes.find((n) => !n.upgraded);
-  // The flag of the same kind as the saved target: an image and a version given together must agree.
-  const back =
-    'version' in pre.targetSpec.input && old?.version
-      ? `--server-version ${old.version}`
-      : `--image ${old?.image ?? pre.spec.image}`;
-  return (
-    `upgrade ${why}: ${done.length ? `${done.join(', ')} recreated with ${pre.target.image} in this run` : 'no node recreated in this run'}; ` +
-    `the other nodes were not touched and quorum was kept. To finish, run the same command again (nodes on ${pre.target.version} are skipped). ` +
-    `To roll the upgraded nodes back instead: vaultctl up ${back} (recreates them with the old image, volumes kept); ` +
-    `if an older server cannot read the data, restore ${steps.find((s) => s.action === 'snapshot')?.detail ?? 'the snapshot'}`
-  );
+/** True when the state dir already names the target (a run before this one got a node healthy on it). */
+function savedTarget(pre: Preflight): boolean {
+  return pre.spec.image === pre.targetSpec.image;
+}
+
+/** The failure with the stop's hint: a hint from deeper down (node.ts) cannot know what is saved. */
+function withHint(err: unknown, hint: string): unknown {
+  if (err instanceof VaultctlError) Object.defineProperty(err, 'hint', { value: hint });
+  return err;
 }

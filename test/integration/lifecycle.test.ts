@@ -3,7 +3,7 @@
  * up -> init -> health, replication, idempotence, restarts with auto-unseal, a stopped follower,
  * down/up keeping data. Tests run in order and share one cluster.
  */
-import { existsSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth, waitForHealth } from '../../src/health/health.js';
@@ -117,6 +117,20 @@ describe('a 3-node cluster with the static seal', () => {
 
   it('refuses init of the initialised cluster from a state dir without its keys (exit 1)', async () => {
     const args = ['--state-dir', 'other-state', 'init', '--api-port', '18210', '--image', cluster.spec.image];
+    // No saved spec there: refused before any node is contacted, naming the running containers.
+    const missing = await cluster.cli(args);
+    expect(missing.exitCode, missing.stderr).toBe(1);
+    expect(missing.stderr).toMatch(
+      /Error initialising the cluster: the state dir \S*other-state\/vctl-it-life is missing/,
+    );
+    expect(missing.stderr).toContain('but cluster vctl-it-life runs (');
+    expect(missing.stderr).toContain(`${cluster.container(0)}, `);
+    expect(missing.stderr).not.toMatch(/TLS|127\.0\.0\.1:8200/);
+    // With the saved spec but not the keys: the nodes say they are initialised, init.json is absent.
+    const other = join(cluster.base, 'other-state', 'vctl-it-life');
+    mkdirSync(other, { recursive: true, mode: 0o700 });
+    copyFileSync(cluster.state.specFile, join(other, 'cluster.json'));
+    chmodSync(join(other, 'cluster.json'), 0o600);
     // Without the cluster's CA the nodes cannot even be verified: a TLS error, exit 2, with a hint.
     const untrusted = await cluster.cli(args);
     expect(untrusted.exitCode).toBe(2);

@@ -82,6 +82,22 @@ describe('vaultctl upgrade', () => {
     await healthy();
   });
 
+  it('must refuse an image that is not an OpenBao server (moto, prometheus, haproxy), dry run too: exit 1, nothing touched (issue 26 item 1)', async () => {
+    const before = await containerIds();
+    const saved = readFileSync(cluster.state.specFile, 'utf8');
+    for (const image of ['vaultctl/moto:5.2.1', 'vaultctl/prometheus:2.42.0', 'vaultctl/haproxy:2.6.12']) {
+      for (const extra of [['--dry-run'], ['--yes']]) {
+        const res = await cluster.cli(['upgrade', '--image', image, ...extra]);
+        expect(res.exitCode, `${image} ${extra}: ${res.stderr}`).toBe(1);
+        expect(res.stderr).toContain(`Error refusing the upgrade: ${image} is not an OpenBao server image`);
+        expect(res.stderr).not.toMatch(/downgrade|snapshot saved/);
+        expect(res.stderr).toMatch(/hint: nothing was touched/);
+      }
+    }
+    expect(await containerIds()).toEqual(before);
+    expect(readFileSync(cluster.state.specFile, 'utf8')).toBe(saved);
+  });
+
   it('must stop after the first standby when aborted, with the cluster healthy', async () => {
     const ac = new AbortController();
     const running = openCluster({
@@ -105,7 +121,10 @@ describe('vaultctl upgrade', () => {
       },
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CancelledError);
-    expect(cluster.progress.lines.join('\n')).toMatch(/run the same command again/);
+    expect(cluster.progress.lines.join('\n')).toMatch(
+      /upgrade cancelled: vault-\d recreated with \S+ in this run/,
+    );
+    expect((err as CancelledError).hint).toMatch(/run the same command again/);
     await healthy();
     const v = await versions();
     expect(v.filter((x) => x === '2.7.2')).toHaveLength(1);

@@ -285,7 +285,7 @@ describe('the upload stops when its signal is aborted (Ctrl-C)', () => {
       nodes: [
         { name: 'vault-1', apiPort: port },
         { name: 'vault-2', apiPort: 1 },
-        { name: 'vault-3', apiPort: 2 },
+        { name: 'vault-3', apiPort: 3 },
       ],
     });
     const f = fakeSnapshotCluster({ spec, state, token: 'restore-token' });

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseTarget } from '../../src/commands/upgrade.js';
 import type { WriteRecord } from '../../src/drill/report.js';
-import { ConfigError, UsageError } from '../../src/errors.js';
+import { ConfigError, RemoteError, UsageError } from '../../src/errors.js';
 import type { ClusterHealth } from '../../src/health/health.js';
 import { resolveSpec } from '../../src/spec/resolve.js';
 import { compareVersions } from '../../src/spec/version.js';
 import { type NodeState, nextAction, planUpgrade } from '../../src/upgrade/plan.js';
 import { requireHealthy, targetInput } from '../../src/upgrade/preflight.js';
-import { longestAckGap, trafficReport } from '../../src/upgrade/report.js';
+import { howToGoOn, longestAckGap, type StopFacts, trafficReport } from '../../src/upgrade/report.js';
 import { readImageVersion, versionFromOutput } from '../../src/upgrade/version.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 
@@ -84,15 +84,53 @@ describe('upgrade versions', () => {
     expect(versionFromOutput('nothing')).toBeUndefined();
   });
 
-  it('must prefer the binary, fall back to the label, and refuse when neither says', async () => {
+  it('must read the version from the binary only: a label never stands in (issue 26 item 1)', async () => {
     const rt = new FakeRuntime(['a:1', 'b:1', 'c:1']);
     rt.imageRuns.set('a:1', { exitCode: 0, output: 'OpenBao v2.7.2 (x)' });
     rt.labelsOfImages.set('a:1', { 'io.vaultctl.version': '9.9.9' });
     expect(await readImageVersion(rt, 'a:1', 'openbao')).toEqual({ version: '2.7.2', source: 'binary' });
     rt.imageRuns.set('b:1', { exitCode: 127, output: 'exec: bao: not found' });
     rt.labelsOfImages.set('b:1', { 'io.vaultctl.version': '2.6.2' });
-    expect(await readImageVersion(rt, 'b:1', 'openbao')).toEqual({ version: '2.6.2', source: 'label' });
-    await expect(readImageVersion(rt, 'c:1', 'openbao')).rejects.toThrow(/no io.vaultctl.version label/);
+    const err = await readImageVersion(rt, 'b:1', 'openbao').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).render()).toMatch(
+      /^Error refusing the upgrade: b:1 is not an OpenBao server image: `bao version` exited 127/,
+    );
+    expect((err as UsageError).hint).toMatch(/nothing was touched/);
+  });
+
+  it('must refuse an image without the binary (moto, prometheus, haproxy) as not a server image, not as a downgrade', async () => {
+    class NoBinary extends FakeRuntime {
+      override async runImage(image: string): Promise<{ exitCode: number; output: string }> {
+        throw new RemoteError(
+          `running bao version in image ${image}`,
+          'failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "bao": executable file not found in $PATH: unknown',
+        );
+      }
+    }
+    const rt = new NoBinary(['vaultctl/moto:5.2.1']);
+    rt.labelsOfImages.set('vaultctl/moto:5.2.1', { 'io.vaultctl.version': '5.2.1' });
+    const err = await readImageVersion(rt, 'vaultctl/moto:5.2.1', 'openbao').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toBe(
+      'vaultctl/moto:5.2.1 is not an OpenBao server image: it has no `bao` binary (exec: "bao": executable file not found in $PATH)',
+    );
+  });
+
+  it('must refuse the other flavor: a Vault binary is not an OpenBao server', async () => {
+    const rt = new FakeRuntime(['v:1']);
+    rt.imageRuns.set('v:1', { exitCode: 0, output: 'Vault v1.18.0 (x)' });
+    await expect(readImageVersion(rt, 'v:1', 'openbao')).rejects.toThrow(/not an OpenBao server image/);
+    expect(await readImageVersion(rt, 'v:1', 'vault')).toEqual({ version: '1.18.0', source: 'binary' });
+  });
+
+  it('must pass on a Docker failure that is not a missing binary', async () => {
+    class Down extends FakeRuntime {
+      override async runImage(): Promise<{ exitCode: number; output: string }> {
+        throw new RemoteError('running bao version', 'connect ENOENT /var/run/docker.sock');
+      }
+    }
+    await expect(readImageVersion(new Down(['a:1']), 'a:1', 'openbao')).rejects.toBeInstanceOf(RemoteError);
   });
 });
 
@@ -201,5 +239,58 @@ describe('upgrade traffic figures', () => {
 
   it('must count lost writes and keep samples', () => {
     expect(trafficReport([w(0, 0, 1)], 2, [0]).lost).toBe(1);
+  });
+});
+
+describe('upgrade stop hints (issue 26 item 1)', () => {
+  const facts = (over: Partial<StopFacts> = {}): StopFacts => ({
+    cancelled: false,
+    targetImage: 'vaultctl/openbao:2.7.2',
+    targetVersion: '2.7.2',
+    nodes: ['vault-1', 'vault-2', 'vault-3'].map((name) => ({
+      name,
+      container: `c-${name}`,
+      onTarget: false,
+    })),
+    done: [],
+    touching: undefined,
+    saved: false,
+    snapshot: '/s/a.snap',
+    ...over,
+  });
+
+  it('must not say "no node recreated" when the first node was being recreated, and send to `up` only while the spec is the old one', () => {
+    const r = howToGoOn(facts({ touching: 'vault-2' }));
+    expect(r.state).toMatch(/vault-2 was being recreated with vaultctl\/openbao:2.7.2 and is not back/);
+    expect(r.state).toMatch(/saved spec still names the old image/);
+    expect(r.hint).toMatch(/`vaultctl up` recreates vault-2 alone with the old image/);
+  });
+
+  it('must never send to `vaultctl up` while the saved spec names the target and other nodes are still old', () => {
+    const r = howToGoOn(facts({ touching: 'vault-3', done: ['vault-2'], saved: true }));
+    expect(r.hint).toMatch(/^bring vault-3 back alone: .*docker start c-vault-3/);
+    expect(r.hint).toMatch(
+      /Do not run `vaultctl up` before: .* would also recreate vault-1 at the same time/,
+    );
+  });
+
+  it('may send to `vaultctl up` when the node out is the last one off the target', () => {
+    const r = howToGoOn(
+      facts({
+        touching: 'vault-1',
+        done: ['vault-3'],
+        saved: true,
+        nodes: facts().nodes.map((n) => ({ ...n, onTarget: n.name === 'vault-2' })),
+      }),
+    );
+    expect(r.state).toMatch(/no node is left on the old image/);
+    expect(r.hint).toMatch(/^`vaultctl up` recreates vault-1 from the saved spec/);
+  });
+
+  it('must send a run stopped between nodes to a rerun, not to `up`', () => {
+    const r = howToGoOn(facts({ cancelled: true, done: ['vault-2'], saved: true }));
+    expect(r.state).toMatch(/^upgrade cancelled: vault-2 recreated/);
+    expect(r.hint).toMatch(/run the same command again/);
+    expect(r.hint).not.toMatch(/vaultctl up/);
   });
 });
