@@ -201,11 +201,13 @@ export function openManagedCluster(
 }
 
 /**
- * The CA (and client certificate) in the state dir of the cluster the options name, if it has
- * one: addresses of vaultctl's own nodes then verify without BAO_CACERT. Only TLS material: a
- * token from the state dir is never sent to an address the user typed.
+ * The spec and state dir of the cluster the options name, or undefined when no spec loads (the
+ * command itself then says why). Quiet: for side questions (its TLS material, its lock).
  */
-function stateDirTls(global: GlobalOptions, deps: CommandDeps): VaultTls | undefined {
+export function namedClusterState(
+  global: GlobalOptions,
+  deps: Pick<CommandDeps, 'env' | 'cwd'>,
+): { spec: ClusterSpec; state: StateDir } | undefined {
   try {
     const base = stateBase(global, deps);
     const { spec } = loadSpec({
@@ -215,11 +217,21 @@ function stateDirTls(global: GlobalOptions, deps: CommandDeps): VaultTls | undef
       cwd: deps.cwd,
       readSaved: (name) => StateDir.forCluster(base, name).readSavedSpec(),
     });
-    return clientTlsFromState(spec, StateDir.forCluster(base, spec.name));
+    return { spec, state: StateDir.forCluster(base, spec.name) };
   } catch {
-    // No usable spec or state dir: the environment's TLS settings alone apply.
     return undefined;
   }
+}
+
+/**
+ * The CA (and client certificate) in the state dir of the cluster the options name, if it has
+ * one: addresses of vaultctl's own nodes then verify without BAO_CACERT. Only TLS material: a
+ * token from the state dir is never sent to an address the user typed. No usable spec or state
+ * dir: the environment's TLS settings alone apply.
+ */
+function stateDirTls(global: GlobalOptions, deps: CommandDeps): VaultTls | undefined {
+  const named = namedClusterState(global, deps);
+  return named ? clientTlsFromState(named.spec, named.state) : undefined;
 }
 
 /** Nodes named by `--addr` (repeatable, comma-separated) or one BAO_ADDR/VAULT_ADDR. */

@@ -5,27 +5,8 @@
  * nothing and takes no lock.
  */
 import { acquireOperationLock } from '../lock/lock.js';
-import { loadSpec } from '../spec/load.js';
-import { StateDir } from '../state/state-dir.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
-import { specFlagsLayer, stateBase } from './command-deps.js';
-
-/** The state dir of the cluster the options name; undefined when the spec does not load (the command reports why). */
-function stateDirOf(global: GlobalOptions, deps: CommandDeps): string | undefined {
-  try {
-    const base = stateBase(global, deps);
-    const { spec } = loadSpec({
-      configPath: global.config,
-      env: deps.env,
-      flags: specFlagsLayer(global, {}),
-      cwd: deps.cwd,
-      readSaved: (name) => StateDir.forCluster(base, name).readSavedSpec(),
-    });
-    return StateDir.forCluster(base, spec.name).root;
-  } catch {
-    return undefined;
-  }
-}
+import { namedClusterState } from './command-deps.js';
 
 /** Runs a command's `run` holding the operation lock of its cluster (exit 1 when another holds it). */
 export async function locked(
@@ -35,7 +16,7 @@ export async function locked(
   run: () => Promise<number>,
   opts: { readonly dryRun?: boolean | undefined } = {},
 ): Promise<number> {
-  const dir = opts.dryRun ? undefined : stateDirOf(global, deps);
+  const dir = opts.dryRun ? undefined : namedClusterState(global, deps)?.state.root;
   if (!dir) return run();
   const lock = await acquireOperationLock(dir, operation, {
     doing: `starting ${operation}`,
