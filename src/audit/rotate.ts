@@ -20,7 +20,7 @@
  */
 
 import { parseDuration } from '../cluster/poll.js';
-import type { NodeHandle, RunningCluster } from '../cluster/running.js';
+import type { ManagedCluster, ManagedNode, NodeHandle } from '../cluster/running.js';
 import { CancelledError, RemoteError, UsageError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { volumeName } from '../spec/names.js';
@@ -186,13 +186,13 @@ async function waitReload(
 
 async function rotateNode(
   spec: ClusterSpec,
-  node: NodeHandle,
+  node: ManagedNode,
   runtime: ContainerRuntime,
   image: string,
   opts: RotateOptions & { policy: RotationPolicy; now: () => Date },
 ): Promise<NodeRotation> {
   const file = spec.audit.file;
-  const volume = volumeName(spec, node.spec!, 'logs');
+  const volume = volumeName(spec, node.spec, 'logs');
   const doing = `rotating the audit log of ${node.name}`;
   const listing = await helper(
     runtime,
@@ -267,17 +267,11 @@ async function rotateNode(
 
 /** One rotation pass over the cluster's nodes, one node at a time. */
 export async function rotateAudit(
-  cluster: RunningCluster,
+  cluster: ManagedCluster,
   runtime: ContainerRuntime,
   opts: RotateOptions = {},
 ): Promise<NodeRotation[]> {
   const spec = cluster.spec;
-  if (!spec)
-    throw new UsageError(
-      'rotating the audit logs',
-      "the cluster is known only by its addresses; its audit volumes are not vaultctl's",
-      'run it with the cluster vaultctl manages (--cluster, --state-dir), not --addr',
-    );
   if (!spec.audit.enabled || spec.flavor !== 'openbao')
     throw new UsageError(
       'rotating the audit logs',
