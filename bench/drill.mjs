@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { arg, cliEnv, max, median, vaultctlIn, version } from './lib.mjs';
+import { arg, max, median, vaultctlIn, version } from './lib.mjs';
 
 const rounds = arg('--rounds', '10');
 const multipliers = arg('--multipliers', '1,5').split(',').map(Number);

@@ -4,7 +4,7 @@
  * the object back, the sidecar `<key>.json` written last.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {

@@ -20,6 +20,11 @@ export const AUDIT_PROBE_PATH = '/vaultctl-audit-probe';
 /** The audit path works (any answer but 500), fails (500), or the probe got no answer. */
 export type AuditProbe = 'ok' | 'failing' | 'unknown';
 
+/** The answer of a node whose every audit device failed: HTTP 500 with OpenBao's bare "internal error". */
+export function auditFailure(status: number | undefined, errors: readonly string[]): boolean {
+  return status === 500 && errors.some((e) => /^internal error$/i.test(e.trim()));
+}
+
 /** One unauthenticated request through the audit path (the client must carry no token). */
 export async function probeAuditPath(api: VaultNode): Promise<AuditProbe> {
   if (typeof api.call !== 'function') return 'unknown';
@@ -28,7 +33,9 @@ export async function probeAuditPath(api: VaultNode): Promise<AuditProbe> {
     return 'ok';
   } catch (err) {
     if (!(err instanceof VaultRequestError) || err.kind !== 'http') return 'unknown';
-    return err.status === 500 ? 'failing' : 'ok';
+    // Only the audit failure's own answer: a standby with no active node to forward to also answers
+    // 500, with "local node not active but active cluster node not found" (quorum lost, not audit).
+    return auditFailure(err.status, err.errors) ? 'failing' : 'ok';
   }
 }
 

@@ -20,7 +20,7 @@ import { saveSnapshot } from '../snapshot/save.js';
 import { usesUnsealer } from '../spec/names.js';
 import { resolveSpec } from '../spec/resolve.js';
 import type { ClusterSpec, SealType } from '../spec/schema.js';
-import type { InitMaterial, StateDir } from '../state/state-dir.js';
+import type { InitMaterial } from '../state/state-dir.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 import { ensureUnsealer, transitNodeToken, withTransitToken } from '../unsealer/unsealer.js';

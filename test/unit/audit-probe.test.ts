@@ -47,6 +47,18 @@ describe('probeAuditPath', () => {
     expect(await probeAuditPath(answering(403))).toBe('ok');
     expect(await probeAuditPath(answering(500))).toBe('failing');
   });
+  it('a 500 that is not the audit failure (a standby with no active node to forward to) is not one', async () => {
+    // Seen with quorum lost: the last unsealed standby answers every forwarded request this way.
+    const api = {
+      call: async () => {
+        throw new VaultRequestError('https://n:1', 'probing', 'http', {
+          status: 500,
+          errors: ['local node not active but active cluster node not found'],
+        });
+      },
+    } as unknown as VaultNode;
+    expect(await probeAuditPath(api)).toBe('ok');
+  });
   it('no answer says nothing about the audit path', async () => {
     const api = {
       call: async () => {

@@ -34,7 +34,7 @@ describe('audit rotation rules', () => {
   });
 
   it('retention keeps the newest `keep` and nothing older than the retention', () => {
-    const day = (d: number) => rotatedName('audit.log', new Date(now.getTime() - d * 86_400_000)) + '.gz';
+    const day = (d: number) => `${rotatedName('audit.log', new Date(now.getTime() - d * 86_400_000))}.gz`;
     const names = ['audit.log', day(1), day(2), day(3), day(4), day(100), 'unrelated.gz'];
     expect(retentionPlan('audit.log', names, now, policy).sort()).toEqual([day(4), day(100)].sort());
     expect(retentionPlan('audit.log', names, now, { ...policy, keep: 10 })).toEqual([day(100)]);
