@@ -34,7 +34,9 @@ describe('up --agent: the agent container', () => {
   });
 
   it('mounts only the agent pieces of the state dir, read-only where it can', () => {
-    const mounts = agent.mounts.map((m) => [m.type === 'bind' ? m.source : m.name, m.target, m.readOnly]);
+    const mounts = agent.mounts.map((m) =>
+      m.type === 'bind' ? [m.source, m.target, m.readOnly] : [m.name, m.target],
+    );
     expect(mounts).toEqual([
       [`/state/c1/${AGENT_SPEC_FILE}`, '/var/lib/vaultctl/c1/cluster.json', true],
       ['/state/c1/agent', '/var/lib/vaultctl/c1/agent', false],
