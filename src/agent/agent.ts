@@ -57,6 +57,8 @@ export interface AgentOptions {
   readonly metricsPort?: number | undefined;
   /** Run the backup once now and return (exit code from its result). */
   readonly once?: boolean | undefined;
+  /** Where the metrics listen (default 127.0.0.1; 0.0.0.0 inside the agent container). */
+  readonly metricsHost?: string | undefined;
 }
 
 export interface PreparedAgent {
@@ -154,7 +156,11 @@ export async function runAgent(deps: AgentDeps, opts: AgentOptions, signal: Abor
   let server: Server | undefined;
   if (port > 0) {
     try {
-      server = await serveMetrics(port, () => renderMetrics(prepared.store.status, spec.name));
+      server = await serveMetrics(
+        port,
+        () => renderMetrics(prepared.store.status, spec.name),
+        opts.metricsHost ?? '127.0.0.1',
+      );
     } catch (err) {
       throw new UsageError(
         'starting the agent',
@@ -162,7 +168,7 @@ export async function runAgent(deps: AgentDeps, opts: AgentOptions, signal: Abor
         'choose another backup.metricsPort (or --metrics-port)',
       );
     }
-    log.info('metrics', { url: `http://127.0.0.1:${port}/metrics` });
+    log.info('metrics', { url: `http://${opts.metricsHost ?? '127.0.0.1'}:${port}/metrics` });
   }
   try {
     log.info('agent started', { cluster: spec.name, schedule: spec.backup?.schedule, pid: process.pid });

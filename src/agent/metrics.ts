@@ -79,8 +79,11 @@ export function renderMetrics(s: AgentStatus, cluster: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Serves /metrics on 127.0.0.1:port; resolves once listening. */
-export async function serveMetrics(port: number, render: () => string): Promise<Server> {
+/**
+ * Serves /metrics on 127.0.0.1:port (in the agent container: every interface of the container,
+ * whose port Docker publishes on the host's 127.0.0.1 only); resolves once listening.
+ */
+export async function serveMetrics(port: number, render: () => string, host = '127.0.0.1'): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics' || req.url?.startsWith('/metrics?')) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
@@ -91,7 +94,7 @@ export async function serveMetrics(port: number, render: () => string): Promise<
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   return server;
 }

@@ -2,8 +2,14 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { runAgent } from '../agent/agent.js';
 import { agentLock } from '../agent/lock.js';
-import { type LogFormat, makeLogger } from '../agent/log.js';
-import { openCluster } from '../cluster/running.js';
+import { type LogFormat, type Logger, makeLogger } from '../agent/log.js';
+import { readAgentToken } from '../bootstrap/agent-token.js';
+import { systemClock } from '../cluster/poll.js';
+import { openAddressedCluster, openCluster } from '../cluster/running.js';
+import { apiScheme } from '../spec/names.js';
+import { CONTAINER_API_PORT } from '../spec/schema.js';
+import type { StateDir } from '../state/state-dir.js';
+import { AGENT_IN_NETWORK_ENV } from '../templates/agent.js';
 import { connectVaultNode } from '../vault/api.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { loadClusterSpec, resolveTls } from './command-deps.js';
@@ -24,25 +30,41 @@ export async function runAgentCommand(
   const metricsPort =
     opts.metricsPort === undefined ? undefined : countFlag(opts.metricsPort, '--metrics-port', 0, 65535);
   const { spec, state } = loadClusterSpec(global, {}, deps, doing);
+  // In its container (`up --agent`) the agent reaches the nodes by their names on the cluster
+  // network (in their certificates), not through the host's loopback.
+  const inNetwork = deps.env[AGENT_IN_NETWORK_ENV] === '1';
+  const common = { tls: resolveTls(deps, spec, state), connect: connectVaultNode, tokens: {} };
   // Only the agent's own token: no root token, no admin login, no BAO_TOKEN.
-  const cluster = openCluster({
-    spec,
-    state,
-    tls: resolveTls(deps, spec, state),
-    connect: connectVaultNode,
-    runtime: deps.runtime,
-    tokens: {},
-  });
+  const cluster = inNetwork
+    ? openAddressedCluster({
+        ...common,
+        addresses: spec.nodes.map((n) => ({
+          name: n.name,
+          address: `${apiScheme(spec)}://${n.name}:${CONTAINER_API_PORT}`,
+        })),
+      })
+    : openCluster({ ...common, spec, state, runtime: deps.runtime });
   const log = makeLogger(opts.logFormat ?? 'text', (l) => process.stderr.write(l), {
     debug: global.verbose ?? false,
   });
   deps.progress.stop();
+  // Started by `up` before `init` made its token: wait for it rather than exit (and restart).
+  if (inNetwork) await waitForAgentToken(state, log, deps.signal);
   const ok = await runAgent(
     { cluster, spec, state, env: deps.env, log, lock: agentLock(state.root) },
-    { metricsPort, once: opts.once },
+    { metricsPort, once: opts.once, ...(inNetwork ? { metricsHost: '0.0.0.0' } : {}) },
     deps.signal,
   );
   return ok ? 0 : 2;
+}
+
+async function waitForAgentToken(state: StateDir, log: Logger, signal: AbortSignal): Promise<void> {
+  if (readAgentToken(state)) return;
+  log.info('waiting for the agent token (`vaultctl init` creates it)');
+  while (!readAgentToken(state)) {
+    if (signal.aborted) return;
+    await systemClock.sleep(2000, signal).catch(() => undefined);
+  }
 }
 
 export function register(program: Command, deps: CommandDeps): void {

@@ -99,6 +99,8 @@ export interface SpecFlags {
   readonly monitoringPort?: string;
   /** `up` only: run the dev KMS (moto) and seal with awskms through it. */
   readonly devKms?: boolean;
+  /** `up` only: run `vaultctl agent` as a container beside the nodes. */
+  readonly agent?: boolean;
 }
 
 function intOrRaw(v: string | undefined): number | string | undefined {
@@ -119,6 +121,7 @@ export function specFlagsLayer(global: GlobalOptions, f: SpecFlags): Record<stri
   if (f.seal || f.devKms)
     layer.seal = { ...(f.seal ? { type: f.seal } : {}), ...(f.devKms ? { devKms: { enabled: true } } : {}) };
   if (f.tls !== undefined) layer.tls = { enabled: f.tls };
+  if (f.agent) layer.agent = { enabled: true };
   const monitoring: Record<string, unknown> = {
     enabled: f.monitoring,
     image: f.monitoringImage,

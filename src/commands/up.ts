@@ -77,6 +77,10 @@ export async function run(global: GlobalOptions, opts: UpOptions, deps: CommandD
       }
       if (res.monitoring)
         lines.push(`  prometheus  ${res.monitoring.address}   (image ${res.monitoring.image})`);
+      if (spec.agent.enabled)
+        lines.push(
+          `  agent  ${spec.name}-agent   (image ${spec.agent.image}; status: vaultctl snapshot status)`,
+        );
       lines.push(`State dir: ${res.stateDir}`);
       if (agentToken) lines.push(agentToken);
       if (!existsSync(state.initFile))
@@ -126,7 +130,8 @@ export function register(program: Command, deps: CommandDeps): void {
         'its port published on 127.0.0.1.\n\n' +
         'Example:\n  $ vaultctl up --dry-run\n  $ vaultctl up --image vaultctl/openbao:2.7.2\n' +
         '  $ vaultctl up --monitoring --monitoring-image vaultctl/prometheus:2.42.0\n' +
-        '  $ vaultctl up --dev-kms --server-version 2.6.2   (awskms through a local KMS API)',
+        '  $ vaultctl up --dev-kms --server-version 2.6.2   (awskms through a local KMS API)\n' +
+        '  $ vaultctl up --agent   (scheduled backups from a container; needs a backup section)',
     )
     .option('--dry-run', 'print the plan and change nothing')
     .addOption(
@@ -143,6 +148,12 @@ export function register(program: Command, deps: CommandDeps): void {
       new Option('--monitoring-port <port>', 'Prometheus port on 127.0.0.1 (default 9090)').helpGroup(
         'Monitoring:',
       ),
+    )
+    .addOption(
+      new Option(
+        '--agent',
+        "also run `vaultctl agent` (the backup section) as <cluster>-agent on the cluster network, its image built from this host's node (remembered; agent.enabled)",
+      ).helpGroup('Cluster spec:'),
     )
     .addOption(
       new Option(

@@ -4,6 +4,9 @@
  * created in that run, the unsealer's container and volume included (never volumes that existed
  * before). Start orders (dev KMS, unsealer, then the nodes) are plan data (reconcile/order.ts).
  */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_DIR } from '../agent/status.js';
 import type { Progress } from '../cluster/events.js';
 import type { Clock } from '../cluster/poll.js';
 import { applyPlan } from '../cluster/reconcile/apply.js';
@@ -11,6 +14,8 @@ import { observeCluster } from '../cluster/reconcile/observe.js';
 import type { Observed, UpPlan } from '../cluster/reconcile/plan.js';
 import { planUp } from '../cluster/reconcile/plan.js';
 import { UsageError } from '../errors.js';
+import { buildAgentImage } from '../image/agent-image.js';
+import { LOCK_DIR } from '../lock/lock.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { devKmsContainerName } from '../spec/dev-kms-names.js';
 import {
@@ -25,6 +30,7 @@ import {
 } from '../spec/names.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
+import { agentContainerName, agentDirDestinations } from '../templates/agent.js';
 import { renderCluster } from '../templates/render.js';
 import type { RenderedCluster } from '../templates/rendered.js';
 import { clientTlsFromState, ensureTls } from '../tls/tls.js';
@@ -173,9 +179,19 @@ async function prepareLocal(
       target: n,
       reason: 'missing, expiring or for other names',
     });
+  if (spec.agent.enabled) prepareAgentDirs(spec, state);
   for (const f of state.writeRendered(rendered))
     localSteps.push({ action: 'write-file', target: f, reason: 'rendered from the spec' });
   if (usesUnsealer(spec)) await prepareUnsealer(rendered, state, deps);
+}
+
+/**
+ * What the agent container bind-mounts must exist before it is created: its own `agent/` dir
+ * (token, status, staging; 0700) and each directory destination (0700, made when missing).
+ */
+function prepareAgentDirs(spec: ClusterSpec, state: StateDir): void {
+  for (const d of [join(state.root, AGENT_DIR), join(state.root, LOCK_DIR), ...agentDirDestinations(spec)])
+    if (!existsSync(d)) mkdirSync(d, { recursive: true, mode: 0o700 });
 }
 
 /** Pulls (or checks) the image of every kind of container the plan creates; true when the server image was pulled. */
@@ -192,10 +208,13 @@ async function pullImages(spec: ClusterSpec, plan: UpPlan, deps: UpDeps): Promis
     ],
     [monitoringContainerName(spec), [spec.monitoring.image, prometheusImageHint(spec)]],
   ]);
-  const pulled = [...creates].some((n) => !side.has(n))
+  const pulled = [...creates].some((n) => !side.has(n) && n !== agentContainerName(spec))
     ? await ensureImage(spec.image, serverImageHint(spec), deps)
     : false;
   for (const [name, [image, hint]] of side) if (creates.has(name)) await ensureImage(image, hint, deps);
+  // The agent's image is never pulled: built here from this host's node and the built project.
+  if (creates.has(agentContainerName(spec)) && !(await deps.runtime.imageExists(spec.agent.image)))
+    await buildAgentImage(spec.agent.image, deps);
   return pulled;
 }
 

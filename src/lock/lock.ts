@@ -29,7 +29,12 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { throwIfAborted, UsageError } from '../errors.js';
 
-export const LOCK_FILE = 'operation.lock';
+/**
+ * Its own directory in the state dir, so that the agent's container (which sees only the pieces of
+ * the state dir it needs, never the keys) can bind-mount it and take the same lock as the host.
+ */
+export const LOCK_DIR = 'lock';
+export const LOCK_FILE = `${LOCK_DIR}/operation.lock`;
 
 /** What the lock file says about its holder. */
 export interface LockHolder {
@@ -173,6 +178,10 @@ export async function acquireOperationLock(
   // `init` that refuses a missing one, must not leave an empty one behind.
   const firstMade = mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const made = firstMade ? madeDirs(firstMade, stateDir) : [];
+  // The lock dir stays once the state dir exists (the agent's container may have it mounted); it
+  // goes only with a state dir made for the lock alone.
+  mkdirSync(join(stateDir, LOCK_DIR), { recursive: true, mode: 0o700 });
+  if (firstMade) made.unshift(join(stateDir, LOCK_DIR));
 
   try {
     for (;;) {

@@ -4,7 +4,9 @@
  * <= shares, flavor/seal compatibility), which run even when the schema refused something. Every
  * problem is reported at once with its dotted path.
  */
+
 import { ConfigError } from '../errors.js';
+import { defaultAgentImage } from '../image/agent-tag.js';
 import { backupRules } from './backup.js';
 import { CONTAINER_KMS_PORT, DEV_KMS_HOST, DEV_KMS_REGION, devKmsKeyAlias } from './dev-kms-names.js';
 import { devKmsPort, endpointPorts, portClashes } from './port-rules.js';
@@ -97,6 +99,7 @@ export function resolveSpec(input: unknown, doing = 'validating the cluster spec
       },
     },
     monitoring: { ...p.monitoring, image: p.monitoring.image ?? defaultPrometheusImage() },
+    agent: { ...p.agent, image: p.agent.image ?? (p.agent.enabled ? defaultAgentImage() : '') },
     endpoint: {
       ...p.endpoint,
       image: p.endpoint.image ?? defaultHaproxyImage(),
@@ -281,5 +284,13 @@ function ruleProblems(p: ParsedSpec, nodes: readonly NodeSpec[], sealType: SealT
     ]);
   }
   if (p.backup) for (const b of backupRules(p.backup)) add(b.path, b.message, ['backup']);
+  if (p.agent.enabled && !p.backup)
+    add('agent.enabled', 'the agent container runs the backup section, and the spec has none', ['agent']);
+  if (p.agent.enabled && (p.backup?.encryption?.gpgPublicKeys?.length ?? 0) > 0)
+    add(
+      'agent.enabled',
+      'the agent container has no gpg: encrypt its snapshots to age recipients, or run `vaultctl agent` on the host',
+      ['agent', 'backup'],
+    );
   return problems;
 }

@@ -218,6 +218,17 @@ export const specInputSchema = z.strictObject({
       unauthenticatedMetricsAccess: z.boolean().default(false),
     })
     .prefault({}),
+  agent: z
+    .strictObject({
+      /**
+       * `vaultctl up` also runs `vaultctl agent` as `<cluster>-agent` on the cluster network
+       * (`up --agent` turns it on); it needs a backup section.
+       */
+      enabled: z.boolean().default(false),
+      /** Default vaultctl/agent:<version>-<build>, built by `up` from this host's node and the built project. */
+      image: z.string().min(1).optional(),
+    })
+    .prefault({}),
   monitoring: z
     .strictObject({
       /** `vaultctl up` also runs Prometheus on the cluster's network (`up --monitoring` turns it on). */
@@ -326,7 +337,7 @@ export interface NodeSpec {
 export interface ClusterSpec
   extends Omit<
     ParsedSpec,
-    'nodes' | 'nodeCount' | 'apiPortBase' | 'seal' | 'image' | 'monitoring' | 'endpoint'
+    'nodes' | 'nodeCount' | 'apiPortBase' | 'seal' | 'image' | 'monitoring' | 'endpoint' | 'agent'
   > {
   /**
    * What the user chose (every source merged), before defaults and derived values. This, not the
@@ -346,6 +357,8 @@ export interface ClusterSpec
     readonly devKms: ParsedSpec['seal']['devKms'] & { readonly port: number; readonly image: string };
   };
   readonly monitoring: ParsedSpec['monitoring'] & { readonly image: string };
+  /** The agent container; `image` is empty unless it is enabled (its default tag hashes the built project). */
+  readonly agent: ParsedSpec['agent'] & { readonly image: string };
   readonly endpoint: ParsedSpec['endpoint'] & {
     readonly image: string;
     readonly port: number;

@@ -59,6 +59,7 @@ export const securitySchema = z
         endpoint: limits('128m', 256),
         monitoring: limits('512m', 512),
         devKms: limits('512m', 256),
+        agent: limits('256m', 128),
       })
       .prefault({}),
   })

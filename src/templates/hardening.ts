@@ -14,6 +14,7 @@ import type { ContainerSecurity, ContainerSpec, TmpfsMount } from '../runtime/po
 import { LABELS } from '../runtime/port.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { parseMemory, type SecuritySpec } from '../spec/security-schema.js';
+import { agentStateRoot } from './agent.js';
 
 type LimitsKind = keyof SecuritySpec['limits'];
 
@@ -24,6 +25,7 @@ const KIND_LIMITS: Readonly<Record<string, LimitsKind>> = {
   endpoint: 'endpoint',
   monitoring: 'monitoring',
   kms: 'devKms',
+  agent: 'agent',
 };
 
 /** uid and gid the containers run as: the spec's when vaultctl is root, else vaultctl's own. */
@@ -50,7 +52,7 @@ function tmpfs(target: string, size: string, id: ServiceIdentity): TmpfsMount {
 }
 
 /** Where each kind writes outside its volumes. */
-function scratch(kind: string, id: ServiceIdentity): TmpfsMount[] {
+function scratch(spec: ClusterSpec, kind: string, id: ServiceIdentity): TmpfsMount[] {
   switch (kind) {
     case 'node':
     case 'unsealer':
@@ -61,6 +63,16 @@ function scratch(kind: string, id: ServiceIdentity): TmpfsMount[] {
     case 'kms':
       // moto's working directory; its keys live in memory anyway.
       return [tmpfs('/tmp', '64m', id)];
+    case 'agent':
+      // The agent's state root: only the mount points of what it may see (agent.ts), 0700 as
+      // the state dir's own check wants; its snapshots are staged in its writable agent/ dir.
+      return [
+        tmpfs('/tmp', '64m', id),
+        {
+          target: agentStateRoot(spec),
+          options: `rw,noexec,nosuid,nodev,size=1m,mode=0700,uid=${id.uid},gid=${id.gid}`,
+        },
+      ];
     default:
       return [];
   }
@@ -75,7 +87,7 @@ export function securityProfile(spec: ClusterSpec, kind: string, id: ServiceIden
   return {
     capAdd: vault ? ['IPC_LOCK'] : [],
     readOnlyRootfs: true,
-    tmpfs: scratch(kind, id),
+    tmpfs: scratch(spec, kind, id),
     noNewPrivileges: true,
     memoryBytes,
     pidsLimit: limits.pids,

@@ -27,6 +27,7 @@ import {
 import type { ClusterSpec } from '../spec/schema.js';
 import { CONTAINER_API_PORT } from '../spec/schema.js';
 import { renderUnsealer } from '../unsealer/render.js';
+import { renderAgent } from './agent.js';
 import { renderCompose } from './compose.js';
 import { renderDevKms } from './dev-kms.js';
 import { renderEndpoint } from './endpoint.js';
@@ -174,6 +175,11 @@ export function renderCluster(
     const m = renderMonitoring(spec, outDir, network);
     files.push(...m.files);
     containers.push(m.container);
+  }
+  if (spec.agent.enabled) {
+    const a = renderAgent(spec, outDir, network);
+    files.push(a.file);
+    containers.push(a.container);
   }
   const id = serviceIdentity(spec);
   const hardened = containers.map((c) => hardenContainer(spec, c, id));

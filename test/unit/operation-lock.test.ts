@@ -5,9 +5,9 @@
  * released; the holder's heartbeat keeps a long operation's lock fresh.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { acquireOperationLock, LOCK_FILE, type LockHolder, withOperationLock } from '../../src/lock/lock.js';
@@ -34,6 +34,7 @@ function writeHolder(over: Partial<LockHolder>): void {
     token: 't',
     ...over,
   };
+  mkdirSync(dirname(join(dir, LOCK_FILE)), { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, LOCK_FILE), JSON.stringify(h), { mode: 0o600 });
 }
 

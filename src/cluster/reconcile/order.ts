@@ -11,6 +11,8 @@
  */
 export const NEEDS: Readonly<Record<string, readonly string[]>> = {
   node: ['kms', 'unsealer'],
+  // The agent saves snapshots from the nodes; started once they answer.
+  agent: ['node'],
 };
 
 /**
