@@ -23,6 +23,11 @@ export interface BootstrapOptions {
   readonly pgpKeys?: readonly string[];
   /** Create an admin credential, check it, then revoke the root token. */
   readonly revokeRoot?: boolean;
+  /**
+   * The spec and state dir for a cluster given by addresses (`init --addr`): its handle carries
+   * neither, yet bootstrap needs the seal, the configuration to apply and where to keep the keys.
+   */
+  readonly config?: { readonly spec: ClusterSpec; readonly state: StateDir };
 }
 
 export interface StepRecord {
@@ -81,12 +86,14 @@ export function bootstrapContext(
   deps: BootstrapDeps,
   opts: BootstrapOptions,
 ): BootstrapContext {
-  const { spec, state, clock } = cluster;
+  const { clock } = cluster;
+  const spec = cluster.spec ?? opts.config?.spec;
+  const state = cluster.state ?? opts.config?.state;
   if (!spec || !state) {
     throw new UsageError(
       'initialising the cluster',
-      'init needs the cluster vaultctl manages (its spec and state dir), not nodes given by address',
-      'name the cluster with --cluster, without --addr',
+      'init needs a spec and a state dir, also for nodes given by address',
+      'name the cluster with --cluster (its state dir keeps the keys)',
     );
   }
   const { progress, signal } = deps;

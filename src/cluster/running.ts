@@ -189,6 +189,12 @@ export interface ManagedClusterOptions extends CommonOptions {
   readonly state: StateDir;
   /** The container runtime, made only when a node operation needs it. */
   readonly runtime: () => ContainerRuntime;
+  /**
+   * The nodes' addresses, in the spec's order, instead of those the spec publishes: a cluster
+   * vaultctl did not start whose keys its state dir holds (`--addr` after `init --addr`). Its
+   * nodes then have no container (runtime operations refuse) and the cluster has no endpoint.
+   */
+  readonly addresses?: readonly string[];
 }
 
 export interface AddressedClusterOptions extends CommonOptions {
@@ -219,7 +225,8 @@ export function openAddressedCluster(opts: AddressedClusterOptions): AddressedCl
 function buildCluster(opts: OpenClusterOptions): ManagedCluster | AddressedCluster {
   const { tls, connect } = opts;
   const spec = 'spec' in opts ? opts.spec : undefined;
-  const addresses = 'addresses' in opts ? opts.addresses : undefined;
+  const addresses = !('spec' in opts) ? opts.addresses : undefined;
+  const nodeAddrs = 'spec' in opts ? opts.addresses : undefined;
   const clock = opts.clock ?? systemClock;
   let runtime: ContainerRuntime | undefined;
   const rt = (): ContainerRuntime => {
@@ -244,11 +251,11 @@ function buildCluster(opts: OpenClusterOptions): ManagedCluster | AddressedClust
   };
 
   const handle = (name: string, address: string, node?: NodeSpec): NodeHandle => {
-    const container = spec && node ? containerName(spec, node) : undefined;
+    const container = spec && node && !nodeAddrs ? containerName(spec, node) : undefined;
     const op =
       <A extends unknown[]>(verb: string, f: (rt: ContainerRuntime, c: string, ...a: A) => Promise<void>) =>
       (...a: A): Promise<void> =>
-        container ? f(rt(), container, ...a) : Promise.resolve(unmanaged(name, verb));
+        container ? f(rt(), container, ...a) : Promise.resolve().then(() => unmanaged(name, verb));
     return {
       name,
       address,
@@ -294,7 +301,7 @@ function buildCluster(opts: OpenClusterOptions): ManagedCluster | AddressedClust
   const endpointAt = spec ? endpointAddress(spec) : undefined;
   const standbyAt = spec ? endpointStandbyAddress(spec) : undefined;
   const endpoint =
-    spec && endpointAt
+    spec && endpointAt && !nodeAddrs
       ? {
           address: endpointAt,
           ...(standbyAt ? { standbyAddress: standbyAt } : {}),
@@ -304,7 +311,9 @@ function buildCluster(opts: OpenClusterOptions): ManagedCluster | AddressedClust
   const nodes: NodeHandle[] = addresses
     ? addresses.map((a) => handle(a.name, a.address.replace(/\/$/, '')))
     : spec
-      ? spec.nodes.map((n) => handle(n.name, nodeAddress(spec, n), n))
+      ? spec.nodes.map((n, i) =>
+          handle(n.name, nodeAddrs?.[i]?.replace(/\/$/, '') ?? nodeAddress(spec, n), n),
+        )
       : [];
 
   const tokens = new Map<string, Promise<string | undefined>>();

@@ -10,6 +10,8 @@ import { openManagedCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag, numberFlag, ratioFlag } from './flags.js';
 
 export interface BenchOptions {
+  /** Nodes of a cluster vaultctl did not start (after `init --addr`). */
+  readonly addr?: string[];
   readonly users: string;
   readonly think: string;
   readonly readRatio: string;
@@ -99,7 +101,7 @@ export function renderText(report: BenchReport, cacheHitRate: number): string[] 
 export async function run(global: GlobalOptions, opts: BenchOptions, deps: CommandDeps): Promise<number> {
   const doing = 'running the benchmark';
   const config = parseBenchOptions(opts);
-  const { cluster } = openManagedCluster(global, {}, deps, doing);
+  const { cluster } = openManagedCluster(global, {}, deps, doing, opts.addr);
   const { report, cacheHitRate, leftover, vaultBenchmark } = await runBench(cluster, config, deps);
   deps.progress.stop();
   output(global, deps)(
@@ -161,6 +163,10 @@ export function register(program: Command, deps: CommandDeps): void {
     .option(
       '--endpoint',
       "send every operation through the cluster's endpoint (one address) instead of the nodes",
+    )
+    .option(
+      '--addr <url...>',
+      'node addresses of a cluster initialised with `init --addr` (one per node, the order init was given); --cluster names its state dir',
     )
     .action(action(deps.setExitCode, (global, opts: BenchOptions) => run(global, opts, deps)));
 }

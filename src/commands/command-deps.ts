@@ -182,16 +182,28 @@ function envToken(env: NodeJS.ProcessEnv): string | undefined {
 /**
  * The cluster vaultctl manages, as one handle: spec, state dir, TLS material, the token sources
  * (BAO_TOKEN/VAULT_TOKEN, the admin credential, the stored root token) and a handle per node.
+ * With `addr` (`--addr` of snapshot save, failover-drill, bench): the cluster of the state dir
+ * (--cluster) reached at those addresses, one per node in the spec's order, without containers:
+ * a cluster vaultctl did not start and initialised with `init --addr`.
  */
 export function openManagedCluster(
   global: GlobalOptions,
   flags: SpecFlags,
   deps: CommandDeps,
   doing?: string,
+  addr?: readonly string[],
 ): LoadedSpec & { readonly cluster: ManagedCluster } {
   const loaded = loadClusterSpec(global, flags, deps, doing);
   const { spec, state } = loaded;
   const tls = resolveTls(deps, spec, state);
+  const addresses = addr && addr.length > 0 ? addressTargets(addr).map((t) => t.address) : undefined;
+  if (addresses && addresses.length !== spec.nodes.length) {
+    throw new UsageError(
+      doing ?? 'opening the cluster',
+      `${addresses.length} addresses given, but cluster ${spec.name} has ${spec.nodes.length} nodes`,
+      'give one address per node, in the order `vaultctl init --addr` was given them',
+    );
+  }
   const cluster: ManagedCluster = openCluster({
     spec,
     state,
@@ -199,6 +211,7 @@ export function openManagedCluster(
     connect: connectVaultNode,
     runtime: deps.runtime,
     tokens: managedTokenSources(state, () => cluster.nodes, envToken(deps.env)),
+    ...(addresses ? { addresses } : {}),
   });
   return { ...loaded, cluster };
 }

@@ -20,6 +20,8 @@ import { locked } from './lock.js';
  * default (theirs are applied here), so that the seal drill can tell one the user gave and refuse it.
  */
 export interface DrillOptions {
+  /** Nodes of a cluster vaultctl did not start (after `init --addr`). */
+  readonly addr?: string[];
   readonly fault: string;
   readonly target?: string;
   readonly rate: string;
@@ -91,8 +93,15 @@ export async function run(global: GlobalOptions, opts: DrillOptions, deps: Comma
   }
   const doing = 'running the failover drill';
   const cfg = parseDrillOptions(opts);
-  const { spec, cluster } = openManagedCluster(global, {}, deps, doing);
+  const { spec, cluster } = openManagedCluster(global, {}, deps, doing, opts.addr);
   validateDrillConfig(cfg, spec);
+  if (cfg.fault !== 'step-down' && cluster.nodes.some((n) => !n.container)) {
+    throw new UsageError(
+      doing,
+      `--fault ${cfg.fault} acts on the nodes' containers, and nodes given by --addr have none`,
+      'by address, run --fault step-down; kill, stop, pause and partition need the cluster vaultctl started',
+    );
+  }
   const victim = cfg.target === 'all' ? 'every node' : `the ${cfg.target}`;
   await confirm(
     deps,
@@ -206,7 +215,7 @@ export function register(program: Command, deps: CommandDeps): void {
     .addOption(
       new Option(
         '--fault <kind>',
-        'kill, stop, pause, partition, or seal (the seal backend goes away)',
+        'kill, stop, pause, partition, step-down (the leader steps down over the API), or seal (the seal backend goes away)',
       ).default('kill'),
     )
     .addOption(new Option('--target <node>', 'leader, follower or all (default leader)'))
@@ -228,6 +237,10 @@ export function register(program: Command, deps: CommandDeps): void {
     .option(
       '--no-endpoint',
       'do not also write through the active-node endpoint (by default a second writer sends the same writes through it, as a one-address application does)',
+    )
+    .option(
+      '--addr <url...>',
+      'node addresses of a cluster initialised with `init --addr` (one per node, the order init was given); --cluster names its state dir (faults that need a container refuse)',
     )
     .option('--yes', 'do not ask for confirmation')
     .action(

@@ -26,6 +26,8 @@ interface KeyOpts extends PassOpts {
 }
 
 interface SaveOpts extends PassOpts {
+  /** Nodes of a cluster vaultctl did not start (after `init --addr`). */
+  readonly addr?: string[];
   readonly dir?: string;
   readonly keep?: string;
   readonly encrypt?: boolean;
@@ -100,7 +102,7 @@ export async function runSave(
       'pass --passphrase-file FILE or set VAULTCTL_SNAPSHOT_PASSPHRASE, or --encrypt-to age1... / --recipients-file FILE',
     );
   }
-  const { spec, state, cluster } = openManagedCluster(global, {}, deps, doing);
+  const { spec, state, cluster } = openManagedCluster(global, {}, deps, doing, opts.addr);
   const { api, token, stale } = await chooseSnapshotSource(cluster, spec, {
     allowStale: opts.allowStale ?? false,
     progress: deps.progress,
@@ -316,6 +318,10 @@ export function register(program: Command, deps: CommandDeps): void {
       .option(
         '--recipients-file <file>',
         "encrypt to the age recipients in FILE (age's format: one a line, # comments)",
+      )
+      .option(
+        '--addr <url...>',
+        'node addresses of a cluster initialised with `init --addr` (one per node, the order init was given); --cluster names its state dir',
       )
       .option(
         '--allow-stale',

@@ -50,6 +50,12 @@ export function validateDrillConfig(cfg: DrillConfig, spec: ClusterSpec): void {
       'a partition of every node from every other is not a drill vaultctl runs',
       'partition the leader or a follower; --target all works with kill, stop and pause',
     );
+  if (cfg.fault === 'step-down' && cfg.target !== 'leader')
+    throw new UsageError(
+      doing,
+      `a step-down is something only the leader does; --target ${cfg.target} cannot step down`,
+      'run --fault step-down with --target leader (the default)',
+    );
   if (cfg.target === 'all' && spec.seal.type === 'shamir')
     throw new UsageError(
       doing,

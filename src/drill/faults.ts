@@ -1,6 +1,8 @@
 /**
  * Injecting and healing each fault the drill knows, through the nodes' handles: kill (SIGKILL),
- * stop (graceful), pause (frozen process) and partition (cut off from its peers, still running).
+ * stop (graceful), pause (frozen process) and partition (cut off from its peers, still running),
+ * and step-down (the leader gives up leadership over the API: no container needed, so it works
+ * on a cluster given by addresses).
  */
 import type { Progress } from '../cluster/events.js';
 import type { NodeHandle } from '../cluster/running.js';
@@ -28,7 +30,12 @@ export function makeFault(
   kind: FaultKind,
   victims: readonly NodeHandle[],
   nodes: readonly NodeHandle[],
-  opts: { partitionMethod?: PartitionMethod | undefined; progress: Progress },
+  opts: {
+    partitionMethod?: PartitionMethod | undefined;
+    progress: Progress;
+    /** `sys/step-down` on the victim, with the drill's token (the step-down fault). */
+    stepDown?: (victim: NodeHandle) => Promise<void>;
+  },
 ): Fault {
   let method: PartitionMethod | undefined;
   const peersOf = (v: NodeHandle) => nodes.filter((n) => n !== v);
@@ -48,6 +55,9 @@ export function makeFault(
         return at;
       } else if (kind === 'pause') {
         await each((v) => v.pause());
+      } else if (kind === 'step-down') {
+        if (!opts.stepDown) throw new Error('makeFault: the step-down fault needs opts.stepDown');
+        await each((v) => opts.stepDown!(v));
       } else {
         const v = victims[0]!;
         method = await v.partition(peersOf(v), opts.partitionMethod);
@@ -59,6 +69,7 @@ export function makeFault(
       return now();
     },
     async heal() {
+      if (kind === 'step-down') return; // the node stays up and rejoins as a standby by itself
       if (kind === 'pause') await each((v) => v.unpause());
       else if (kind === 'partition') await each((v) => v.heal(peersOf(v), method ?? 'peers'));
       else await each((v) => v.start());

@@ -6,7 +6,7 @@
 import type { PartitionMethod } from '../runtime/port.js';
 import type { RequestFailure } from '../vault/port.js';
 
-export const FAULT_KINDS = ['kill', 'stop', 'pause', 'partition'] as const;
+export const FAULT_KINDS = ['kill', 'stop', 'pause', 'partition', 'step-down'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export const FAULT_TARGETS = ['leader', 'follower', 'all'] as const;
 export type FaultTarget = (typeof FAULT_TARGETS)[number];

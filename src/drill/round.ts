@@ -78,7 +78,13 @@ export async function runRound(ctx: RoundContext): Promise<RoundReport> {
     cfg.fault,
     victims.map((v) => v.handle),
     nodes.map((n) => n.handle),
-    { partitionMethod: cfg.partitionMethod, progress },
+    {
+      partitionMethod: cfg.partitionMethod,
+      progress,
+      stepDown: async (h) => {
+        await h.api({ token: ctx.health.token, timeoutMs: 5000 }).write('sys/step-down', {}, 'stepping down');
+      },
+    },
   );
 
   const monitor = new RoleMonitor(nodes);
