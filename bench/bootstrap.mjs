@@ -163,8 +163,8 @@ const phases = [
   ['configured', 'init: audit/KV/policies/AppRole'],
   ['healthy', 'init: every node unsealed, 1 active'],
   ['initTotal', '`init` returns'],
-  ['inProcess', 'init in-process: start to healthy (duration)'],
-  ['cliStarts', 'up + init: start to first line (duration)'],
+  ['inProcess', 'init in-process, start to healthy'],
+  ['cliStarts', 'CLI starts (up + init, to 1st line)'],
   ['health', '`health --wait` itself (duration)'],
   ['total', 'total (up + init + health)'],
 ];
