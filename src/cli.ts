@@ -7,25 +7,7 @@
 import { createInterface } from 'node:readline';
 import chalk from 'chalk';
 import { Command, CommanderError, Option } from 'commander';
-import * as agent from './commands/agent.js';
-import * as audit from './commands/audit.js';
-import * as bench from './commands/bench.js';
 import type { CommandDeps } from './commands/command-deps.js';
-import * as down from './commands/down.js';
-import * as env from './commands/env.js';
-import * as failoverDrill from './commands/failover-drill.js';
-import * as health from './commands/health.js';
-import * as imageBuild from './commands/image-build.js';
-import * as init from './commands/init.js';
-import * as render from './commands/render.js';
-import * as rootToken from './commands/root-token.js';
-import * as seal from './commands/seal.js';
-import * as snapshot from './commands/snapshot.js';
-import * as tenant from './commands/tenant.js';
-import * as tlsRotate from './commands/tls-rotate.js';
-import * as unseal from './commands/unseal.js';
-import * as up from './commands/up.js';
-import * as upgrade from './commands/upgrade.js';
 import {
   CheckFailedError,
   ConfigError,
@@ -38,6 +20,69 @@ import { debugEnabled, StderrProgress } from './output/progress.js';
 import { DockerRuntime } from './runtime/docker.js';
 
 export const VERSION = '0.1.0';
+
+/** What a command module gives the registry: the commands it adds to the program. */
+export interface CommandModule {
+  register(program: Command, deps: CommandDeps): void;
+}
+
+/**
+ * Every command module by the top-level command it registers, in the order `vaultctl --help` lists
+ * them. A module (and what it imports: the spec's zod schema, yaml, dockerode, node-vault,
+ * age-encryption, the AWS SDK) is loaded only when its command is run or its help shown: a start of
+ * the CLI pays for the one command it runs, not for all of them.
+ */
+export const COMMAND_MODULES: ReadonlyArray<readonly [string, () => Promise<CommandModule>]> = [
+  ['render', () => import('./commands/render.js')],
+  ['image', () => import('./commands/image-build.js')],
+  ['up', () => import('./commands/up.js')],
+  ['init', () => import('./commands/init.js')],
+  ['unseal', () => import('./commands/unseal.js')],
+  ['health', () => import('./commands/health.js')],
+  ['env', () => import('./commands/env.js')],
+  ['tenant', () => import('./commands/tenant.js')],
+  ['tls', () => import('./commands/tls-rotate.js')],
+  ['audit', () => import('./commands/audit.js')],
+  ['root-token', () => import('./commands/root-token.js')],
+  ['snapshot', () => import('./commands/snapshot.js')],
+  ['seal', () => import('./commands/seal.js')],
+  ['bench', () => import('./commands/bench.js')],
+  ['failover-drill', () => import('./commands/failover-drill.js')],
+  ['upgrade', () => import('./commands/upgrade.js')],
+  ['down', () => import('./commands/down.js')],
+  ['agent', () => import('./commands/agent.js')],
+];
+
+/** The global options that take a value (the word after them is not the command). */
+const GLOBAL_VALUE_OPTIONS = new Set(['--cluster', '-c', '--config', '--state-dir', '--format']);
+
+/**
+ * The command modules a command line needs: the one of its command; none for a bare `--version`;
+ * every one for the program's help, `help`, no command or an unknown one (whose refusal suggests the
+ * nearest name).
+ */
+export function modulesFor(args: readonly string[]): Array<() => Promise<CommandModule>> {
+  const all = COMMAND_MODULES.map(([, load]) => load);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--') break;
+    if (GLOBAL_VALUE_OPTIONS.has(a)) {
+      i += 1;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    const found = COMMAND_MODULES.find(([name]) => name === a);
+    return found ? [found[1]] : all;
+  }
+  const versionOnly =
+    args.some((a) => a === '-V' || a === '--version') && !args.some((a) => a === '-h' || a === '--help');
+  return versionOnly ? [] : all;
+}
+
+/** The program with the command modules this command line needs (`args`: without node and script). */
+export async function loadProgram(deps: CommandDeps, args: readonly string[]): Promise<Command> {
+  return buildProgram(deps, await Promise.all(modulesFor(args).map((load) => load())));
+}
 
 function promptOnTty(question: string, hidden = false): Promise<string> {
   return new Promise((resolve) => {
@@ -60,7 +105,7 @@ function promptOnTty(question: string, hidden = false): Promise<string> {
   });
 }
 
-export function buildProgram(deps: CommandDeps): Command {
+export function buildProgram(deps: CommandDeps, modules: readonly CommandModule[]): Command {
   const program = new Command('vaultctl')
     .version(VERSION)
     .description(
@@ -103,27 +148,7 @@ export function buildProgram(deps: CommandDeps): Command {
       // Commander's refusals are thrown (see asUsageError) and told by describeError, in the one shape.
       outputError: () => {},
     });
-  for (const mod of [
-    render,
-    imageBuild,
-    up,
-    init,
-    unseal,
-    health,
-    env,
-    tenant,
-    tlsRotate,
-    audit,
-    rootToken,
-    snapshot,
-    seal,
-    bench,
-    failoverDrill,
-    upgrade,
-    down,
-    agent,
-  ])
-    mod.register(program, deps);
+  for (const mod of modules) mod.register(program, deps);
   // Only bench has a report in vault-benchmark's shape; elsewhere the format would be ignored.
   program.hook('preAction', (_root, action) => {
     if (program.opts().format === 'vault-benchmark' && action.name() !== 'bench')
@@ -235,7 +260,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     },
   };
   try {
-    await buildProgram(deps).parseAsync([...argv]);
+    await (await loadProgram(deps, argv.slice(2))).parseAsync([...argv]);
     // A command that returned its last observation after the signal (health --wait) was cancelled all the same.
     return controller.signal.aborted && exitCode !== ExitCode.ok ? ExitCode.cancelled : exitCode;
   } catch (err) {

@@ -14,7 +14,7 @@ import {
   bootstrapContext,
   type StepRecord,
 } from './bootstrap-context.js';
-import { configureAutopilot, configureCluster } from './configure.js';
+import { bootstrapStabilization, configureAutopilot, configureCluster } from './configure.js';
 import { initFirstNode, unsealFirstNode, waitForLeader, waitForNodes } from './init-leader.js';
 import { joinFollowers, waitForVoters } from './join.js';
 import { revokeRootToken } from './revoke-root.js';
@@ -49,10 +49,13 @@ export async function bootstrapCluster(
   const first = await initFirstNode(ctx, statuses);
   await unsealFirstNode(ctx, first);
   const leader = await waitForLeader(ctx, first);
-  await configureAutopilot(ctx, leader);
+  const stabilization = bootstrapStabilization(ctx);
+  await configureAutopilot(ctx, leader, stabilization);
   await joinFollowers(ctx, leader);
-  const voters = await waitForVoters(ctx, leader);
-  await configureCluster(ctx, leader);
+  // The configuration (audit, KV, policies, tokens, AppRole) is written on the leader and does not
+  // need the followers to be voters: it runs while autopilot promotes them.
+  const voters = await together(waitForVoters(ctx, leader, stabilization), configureCluster(ctx, leader));
+  if (stabilization) await configureAutopilot(ctx, leader);
   await waitForHealthy(ctx);
   if (opts.revokeRoot) await revokeRootToken(ctx, leader);
   return {
@@ -62,6 +65,14 @@ export async function bootstrapCluster(
     steps: ctx.steps,
     timings: ctx.timings,
   };
+}
+
+/** Both results once both have settled (never leaving one running behind a failure); the first failure. */
+async function together<T>(a: Promise<T>, b: Promise<unknown>): Promise<T> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return ra.value;
 }
 
 /** The final word: every node unsealed, exactly one active. */

@@ -13,15 +13,38 @@ import { ensureAgentToken } from './agent-token.js';
 import { type BootstrapContext, durationMs } from './bootstrap-context.js';
 import { ensureMetricsToken } from './metrics-token.js';
 
-/** Autopilot before the followers join, so its stabilisation time applies to them. */
-export async function configureAutopilot(ctx: BootstrapContext, leaderNode: NodeHandle): Promise<void> {
+/**
+ * The autopilot stabilisation time while a cluster initialised in this very run gets its first
+ * voters: nothing is stored in it yet, so waiting the spec's time (10 s by default) before autopilot
+ * promotes a freshly joined, unsealed follower protects nothing. The spec's value is set back as
+ * soon as every node is a voter (and by the next `init` if this one is interrupted before).
+ */
+export const BOOTSTRAP_STABILIZATION = '2s';
+
+/** Whether this run lowers the stabilisation time while the followers join (see BOOTSTRAP_STABILIZATION). */
+export function bootstrapStabilization(ctx: BootstrapContext): string | undefined {
+  const specMs = durationMs(ctx.spec.raft.autopilot.serverStabilizationTime);
+  return ctx.initialisedNow && specMs > durationMs(BOOTSTRAP_STABILIZATION)
+    ? BOOTSTRAP_STABILIZATION
+    : undefined;
+}
+
+/**
+ * Autopilot before the followers join, so its stabilisation time applies to them; `stabilization`
+ * overrides the spec's for the bootstrap of a new cluster.
+ */
+export async function configureAutopilot(
+  ctx: BootstrapContext,
+  leaderNode: NodeHandle,
+  stabilization?: string,
+): Promise<void> {
   const leader = ctx.api(leaderNode);
   const ap = ctx.spec.raft.autopilot;
   const want: AutopilotConfig = {
     cleanup_dead_servers: ap.cleanupDeadServers,
     dead_server_last_contact_threshold: ap.deadServerLastContactThreshold,
     last_contact_threshold: ap.lastContactThreshold,
-    server_stabilization_time: ap.serverStabilizationTime,
+    server_stabilization_time: stabilization ?? ap.serverStabilizationTime,
     min_quorum: ap.minQuorum,
   };
   const have = await ctx.poll('the autopilot configuration', () => leader.autopilotConfig(), 30_000);
@@ -36,7 +59,8 @@ export async function configureAutopilot(ctx: BootstrapContext, leaderNode: Node
   ctx.record(
     'configure autopilot',
     true,
-    `dead-server cleanup ${want.cleanup_dead_servers ? 'on' : 'off'}, min quorum ${want.min_quorum}`,
+    `dead-server cleanup ${want.cleanup_dead_servers ? 'on' : 'off'}, min quorum ${want.min_quorum}` +
+      (stabilization ? `, stabilisation ${stabilization} while the followers join` : ''),
   );
 }
 

@@ -79,13 +79,16 @@ export async function joinFollowers(ctx: BootstrapContext, leader: NodeHandle): 
  * Waits until every node is a raft voter under one leader, and autopilot reports them healthy.
  * Returns the voters' node ids.
  */
-export async function waitForVoters(ctx: BootstrapContext, leaderNode: NodeHandle): Promise<string[]> {
+export async function waitForVoters(
+  ctx: BootstrapContext,
+  leaderNode: NodeHandle,
+  stabilization?: string,
+): Promise<string[]> {
   const { spec } = ctx;
+  const stabilizationTime = stabilization ?? spec.raft.autopilot.serverStabilizationTime;
   const leader = ctx.api(leaderNode);
   const count = spec.nodes.length;
-  ctx.progress.step(
-    `waiting for ${count} voters (autopilot promotes after ${spec.raft.autopilot.serverStabilizationTime})`,
-  );
+  ctx.progress.step(`waiting for ${count} voters (autopilot promotes after ${stabilizationTime})`);
   const servers = await ctx.waitOn(
     leaderNode,
     `all ${count} nodes to be raft voters`,
@@ -95,7 +98,7 @@ export async function waitForVoters(ctx: BootstrapContext, leaderNode: NodeHandl
       const leaders = list.filter((s) => s.leader);
       return voters.length === count && leaders.length === 1 ? list : undefined;
     },
-    ctx.timeoutMs + durationMs(spec.raft.autopilot.serverStabilizationTime),
+    ctx.timeoutMs + durationMs(stabilizationTime),
   );
   // In the spec's order, not raft's (the order the followers happened to join in).
   const order = ctx.cluster.nodes.map((n) => n.name);

@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { makeDestination } from '../agent/agent.js';
 import type { Destination } from '../agent/destination.js';
 import { parseS3Url } from '../agent/s3-location.js';
 import { readStatus } from '../agent/status.js';
@@ -55,7 +54,11 @@ async function s3Destination(global: GlobalOptions, url: string, deps: CommandDe
 export async function runListFrom(global: GlobalOptions, from: string, deps: CommandDeps): Promise<number> {
   const dest = from.startsWith('s3://')
     ? await s3Destination(global, from, deps)
-    : await makeDestination({ url: resolve(deps.cwd, from.replace(/^file:\/\//, '')) }, deps.env);
+    : // The agent module (snapshot save, age) loads only here: `health` reads backupVerdict from this file.
+      await (await import('../agent/agent.js')).makeDestination(
+        { url: resolve(deps.cwd, from.replace(/^file:\/\//, '')) },
+        deps.env,
+      );
   const list = await dest.list(deps.signal);
   output(global, deps)(
     list.map((s) => ({ url: s.url, ...s.meta })),
