@@ -9,6 +9,7 @@ import { readAgentToken } from '../bootstrap/agent-token.js';
 import type { Progress } from '../cluster/events.js';
 import type { RunningCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
+import { readDiskSamples } from '../health/disk-probe.js';
 import { saveSnapshot } from '../snapshot/save.js';
 import type { BackupSpec } from '../spec/backup.js';
 import { parseDurationMs, parseSchedule } from '../spec/schedule.js';
@@ -17,8 +18,9 @@ import type { StateDir } from '../state/state-dir.js';
 import { type AcquireLock, BACKUP_JOB, type BackupTarget, runBackup, type SaveInto } from './backup-job.js';
 import type { Destination } from './destination.js';
 import { DirDestination } from './dir-destination.js';
+import { diskJob } from './disk-job.js';
 import type { Logger } from './log.js';
-import { renderMetrics, serveMetrics } from './metrics.js';
+import { renderDiskMetrics, renderMetrics, serveMetrics } from './metrics.js';
 import { checkBackupHost } from './preflight.js';
 import { type Job, JobRunner, type WallClock, wallClock } from './runner.js';
 import { AGENT_DIR, StatusStore } from './status.js';
@@ -142,7 +144,11 @@ export async function prepareAgent(deps: AgentDeps): Promise<PreparedAgent> {
       await serving.api.write('auth/token/renew-self', {}, 'renewing the agent token');
     },
   };
-  const runner = new JobRunner([backupJob, renewJob], { store, log, clock });
+  const runner = new JobRunner([backupJob, renewJob, diskJob({ spec, state, cluster, log })], {
+    store,
+    log,
+    clock,
+  });
   return { runner, store, backup: backupJob };
 }
 
@@ -154,7 +160,12 @@ export async function runAgent(deps: AgentDeps, opts: AgentOptions, signal: Abor
   let server: Server | undefined;
   if (port > 0) {
     try {
-      server = await serveMetrics(port, () => renderMetrics(prepared.store.status, spec.name));
+      server = await serveMetrics(
+        port,
+        () =>
+          renderMetrics(prepared.store.status, spec.name) +
+          renderDiskMetrics(readDiskSamples(deps.state.root).at(-1), spec.name),
+      );
     } catch (err) {
       throw new UsageError(
         'starting the agent',
