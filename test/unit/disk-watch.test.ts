@@ -245,3 +245,41 @@ describe('VaultAuditDiskFilling and VaultRaftDiskFilling', () => {
     },
   );
 });
+
+describe("the agent's disk job", () => {
+  it('measures through the helper image, keeps the sample and warns about a filling volume', async () => {
+    const { FakeRuntime } = await import('../helpers/fake-runtime.js');
+    const { diskJob } = await import('../../src/agent/disk-job.js');
+    const { TOOLBOX_IMAGE } = await import('../../src/audit/toolbox.js');
+    const s = resolveSpec({ name: 'alphapulse' }).spec;
+    const runtime = new FakeRuntime([TOOLBOX_IMAGE]);
+    const lines = s.nodes.flatMap((n, i) => [
+      // vault-1's audit filesystem 90 % used (blocks 1000, free 100), the others 10 %.
+      `${n.name} audit 100 4096 1000 ${i === 0 ? 100 : 900} ${i === 0 ? 100 : 900}`,
+      `${n.name} raft 200 4096 1000 900 900`,
+    ]);
+    runtime.imageRuns.set(TOOLBOX_IMAGE, { exitCode: 0, output: `${lines.join('\n')}\n` });
+    const root = tempDir('vctl-dk-job-');
+    const warned: string[] = [];
+    const log = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (msg: string, f?: Record<string, unknown>) => warned.push(`${msg} ${JSON.stringify(f)}`),
+    };
+    const cluster = { managed: true, runtime: () => runtime } as never;
+    const job = diskJob({ spec: s, state: { root } as never, cluster, log: log as never });
+    expect(job.name).toBe('disk');
+    await job.run(new AbortController().signal);
+    const saved = readDiskSamples(root);
+    expect(saved).toHaveLength(1);
+    expect(saved[0]!.volumes).toHaveLength(s.nodes.length * 2);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/^disk filling .*"node":"vault-1","volume":"audit".*is 90% full/);
+    // A helper that fails (a volume missing) fails the run: the runner records the error.
+    runtime.imageRuns.set(TOOLBOX_IMAGE, { exitCode: 1, output: 'du: /v/vault-1/audit: No such file' });
+    await expect(job.run(new AbortController().signal)).rejects.toThrow(
+      /the helper exited 1: du: \/v\/vault-1\/audit/,
+    );
+  });
+});
