@@ -295,6 +295,16 @@ describe('vaultctl agent', () => {
       30_000,
     );
     const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+    // The disk job's gauges (it runs at the agent's start): every node's audit and raft volume.
+    const volumes =
+      /vaultctl_volume_fs_avail_bytes\{cluster="vctl-ag1",node="vault-1",volume="(audit|raft)"\} [1-9]\d*/g;
+    await until(
+      "the disk job's gauges",
+      async () =>
+        ((await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text()).match(volumes) ?? [])
+          .length === 2,
+      60_000,
+    );
     agent.proc.kill('SIGTERM');
     await agent.proc;
     const m = new RegExp(
