@@ -9,16 +9,19 @@ import { readAgentToken } from '../bootstrap/agent-token.js';
 import type { Progress } from '../cluster/events.js';
 import type { RunningCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
+import { readDiskSamples } from '../health/disk-probe.js';
 import { saveSnapshot } from '../snapshot/save.js';
 import type { BackupSpec } from '../spec/backup.js';
 import { parseDurationMs, parseSchedule } from '../spec/schedule.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
+import { auditRotateJob } from './audit-job.js';
 import { type AcquireLock, BACKUP_JOB, type BackupTarget, runBackup, type SaveInto } from './backup-job.js';
 import type { Destination } from './destination.js';
 import { DirDestination } from './dir-destination.js';
+import { diskJob } from './disk-job.js';
 import type { Logger } from './log.js';
-import { renderMetrics, serveMetrics } from './metrics.js';
+import { renderDiskMetrics, renderMetrics, serveMetrics } from './metrics.js';
 import { checkBackupHost } from './preflight.js';
 import { type Job, JobRunner, type WallClock, wallClock } from './runner.js';
 import { AGENT_DIR, StatusStore } from './status.js';
@@ -59,6 +62,12 @@ export interface AgentOptions {
   readonly once?: boolean | undefined;
   /** Where the metrics listen (default 127.0.0.1; 0.0.0.0 inside the agent container). */
   readonly metricsHost?: string | undefined;
+  /**
+   * Run the jobs that need the Docker Engine (default true): the disk job (the nodes' volumes) and
+   * audit rotation, which run helper containers. The agent's own container has no Engine: `health`
+   * measures the volumes there, and `vaultctl audit rotate` (e.g. from cron) rotates.
+   */
+  readonly diskWatch?: boolean | undefined;
 }
 
 export interface PreparedAgent {
@@ -68,7 +77,10 @@ export interface PreparedAgent {
 }
 
 /** Validates what the agent needs (spec, host, token) and builds its jobs; changes nothing. */
-export async function prepareAgent(deps: AgentDeps): Promise<PreparedAgent> {
+export async function prepareAgent(
+  deps: AgentDeps,
+  opts: Pick<AgentOptions, 'diskWatch'> = {},
+): Promise<PreparedAgent> {
   const doing = 'starting the agent';
   const { spec, state, env, log, cluster } = deps;
   const clock = deps.clock ?? wallClock;
@@ -144,21 +156,35 @@ export async function prepareAgent(deps: AgentDeps): Promise<PreparedAgent> {
       await serving.api.write('auth/token/renew-self', {}, 'renewing the agent token');
     },
   };
-  const runner = new JobRunner([backupJob, renewJob], { store, log, clock });
+  const jobs = [
+    backupJob,
+    renewJob,
+    // The disk and audit jobs run helper containers: the agent's own container (no Engine) leaves them out.
+    ...(opts.diskWatch === false
+      ? []
+      : [diskJob({ spec, state, cluster, log }), auditRotateJob({ spec, cluster, log })]),
+  ];
+  const runner = new JobRunner(jobs, {
+    store,
+    log,
+    clock,
+  });
   return { runner, store, backup: backupJob };
 }
 
 /** Runs the agent until `signal` aborts (or once, with `once`). Returns false when `once` failed. */
 export async function runAgent(deps: AgentDeps, opts: AgentOptions, signal: AbortSignal): Promise<boolean> {
   const { spec, log } = deps;
-  const prepared = await prepareAgent(deps);
+  const prepared = await prepareAgent(deps, opts);
   const port = opts.metricsPort ?? spec.backup?.metricsPort ?? 0;
   let server: Server | undefined;
   if (port > 0) {
     try {
       server = await serveMetrics(
         port,
-        () => renderMetrics(prepared.store.status, spec.name),
+        () =>
+          renderMetrics(prepared.store.status, spec.name) +
+          renderDiskMetrics(readDiskSamples(deps.state.root).at(-1), spec.name),
         opts.metricsHost ?? '127.0.0.1',
       );
     } catch (err) {

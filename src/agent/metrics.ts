@@ -3,6 +3,7 @@
  * says when the last backup succeeded), served on 127.0.0.1 only.
  */
 import { createServer, type Server } from 'node:http';
+import type { DiskSample } from '../health/disk.js';
 import type { AgentStatus } from './status.js';
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -75,6 +76,47 @@ export function renderMetrics(s: AgentStatus, cluster: string): string {
     'gauge',
     'Unix time of the last successful run of a job (0: none yet).',
     jobs.map(([j, st]) => [{ job: j }, secs(st.lastSuccessAt)]),
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The disk job's gauges from its newest sample (none before its first run): per node and volume
+ * (`audit`, `raft`), the volume's bytes and its filesystem's size and free space. The alerts
+ * VaultAuditDiskFilling / VaultRaftDiskFilling predict from these series.
+ */
+export function renderDiskMetrics(sample: DiskSample | undefined, cluster: string): string {
+  if (!sample) return '';
+  const lines: string[] = [];
+  const gauge = (name: string, help: string, value: (v: DiskSample['volumes'][number]) => number) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const v of sample.volumes)
+      lines.push(`${name}{cluster="${esc(cluster)}",node="${esc(v.node)}",volume="${v.volume}"} ${value(v)}`);
+  };
+  gauge(
+    'vaultctl_volume_used_bytes',
+    "Bytes of the files in a node's audit or raft volume (du).",
+    (v) => v.usedBytes,
+  );
+  gauge(
+    'vaultctl_volume_fs_size_bytes',
+    "Size of the filesystem behind a node's volume.",
+    (v) => v.fsSizeBytes,
+  );
+  gauge(
+    'vaultctl_volume_fs_avail_bytes',
+    "Free bytes of the filesystem behind a node's volume (for unprivileged writers).",
+    (v) => v.fsAvailBytes,
+  );
+  gauge(
+    'vaultctl_volume_fs_used_bytes',
+    "Used bytes of the filesystem behind a node's volume.",
+    (v) => v.fsUsedBytes,
+  );
+  gauge(
+    'vaultctl_volume_sample_timestamp_seconds',
+    'Unix time of the disk measurement.',
+    () => sample.at / 1000,
   );
   return `${lines.join('\n')}\n`;
 }

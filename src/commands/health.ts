@@ -8,6 +8,7 @@ import { nodeMetricsAddress } from '../spec/names.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { openTargetCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag } from './flags.js';
+import { diskSection, renderDisk } from './health-disk.js';
 import { backupVerdict } from './snapshot-remote.js';
 
 export interface HealthOptions {
@@ -15,6 +16,8 @@ export interface HealthOptions {
   readonly wait?: string;
   readonly expect?: string;
   readonly metrics?: boolean;
+  /** commander's --no-disk: false skips the volumes' measurement. */
+  readonly disk?: boolean;
 }
 
 export type MetricsByNode = Record<string, NodeMetrics | { error: string }>;
@@ -109,12 +112,22 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   });
   // The agent's backups (spec.backup): a stale newest verified backup makes a healthy cluster degraded.
   const backup = cluster.spec && cluster.state ? backupVerdict(cluster.spec, cluster.state.root) : undefined;
-  const h =
+  const withBackup =
     backup?.stale && judged.verdict === 'healthy'
       ? { ...judged, verdict: 'degraded' as const, reasons: [`backup: ${backup.detail}`] }
       : backup?.stale
         ? { ...judged, reasons: [...judged.reasons, `backup: ${backup.detail}`] }
         : judged;
+  // The audit and raft volumes (managed clusters): a volume past the threshold makes it degraded.
+  const disk =
+    opts.disk !== false && cluster.spec && cluster.state
+      ? await diskSection(cluster.spec, cluster.state.root, deps.runtime)
+      : undefined;
+  const diskReasons = disk?.volumes?.flatMap((v) => v.problems.map((p) => `disk: ${p}`)) ?? [];
+  const h =
+    diskReasons.length > 0 && withBackup.verdict === 'healthy'
+      ? { ...withBackup, verdict: 'degraded' as const, reasons: diskReasons }
+      : { ...withBackup, reasons: [...withBackup.reasons, ...diskReasons] };
   let metrics: MetricsByNode | undefined;
   if (opts.metrics) {
     const withToken = metricsToken ?? token;
@@ -136,6 +149,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
       cluster: cluster.name,
       ...h,
       ...(backup ? { backup } : {}),
+      ...(disk ? { disk } : {}),
       ...(metrics ? { metrics } : {}),
       exitCode: VERDICT_EXIT[h.verdict],
     },
@@ -146,6 +160,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
         renderHealth(h, cluster.name ?? `at ${targets.map((t) => t.address).join(', ')}`),
       );
       if (backup) lines.push(`Backups: ${backup.stale ? 'STALE: ' : ''}${backup.detail}`);
+      if (disk) lines.push(renderDisk(disk));
       if (metrics) lines.push(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
       return lines;
     },
@@ -163,6 +178,9 @@ export function register(program: Command, deps: CommandDeps): void {
         'Targets: --addr, else BAO_ADDR/VAULT_ADDR, else the nodes of the cluster spec. Token: BAO_TOKEN/VAULT_TOKEN, else the state dir.\n\n' +
         "With --metrics it also reads each node's /v1/sys/metrics (with the metrics token from init, else the API token) and " +
         'shows unsealed, active, raft term and indexes, failure tolerance, request p99 and audit failures per node.\n\n' +
+        "For a cluster vaultctl manages it measures each node's audit and raft volume (a read-only busybox helper: du and the " +
+        "filesystem size/free) and the time to full at the growth rate since the agent's last sample; degraded at " +
+        'monitoring.diskMaxUsedPercent (80) or under monitoring.diskMinTimeToFull (24h). --no-disk skips it.\n\n' +
         'Example:\n  $ vaultctl health --wait 60s\n  $ vaultctl health --addr http://127.0.0.1:8200,http://127.0.0.1:8202 --format json\n' +
         '  $ vaultctl health --metrics',
     )
@@ -170,5 +188,6 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--wait <duration>', 'poll until healthy or this long has passed (e.g. 60s)')
     .option('--expect <voters>', 'number of voters a healthy cluster has (default: the node count)')
     .option('--metrics', 'also show a few key metrics per node from /v1/sys/metrics')
+    .option('--no-disk', "skip the audit and raft volumes' measurement")
     .action(action(deps.setExitCode, (global, opts: HealthOptions) => run(global, opts, deps)));
 }

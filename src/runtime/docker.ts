@@ -382,7 +382,9 @@ export class DockerRuntime implements ContainerRuntime {
         ...(opts.user ? { User: opts.user } : {}),
         HostConfig: {
           NetworkMode: 'none',
-          ...(opts.volumes?.length ? { Binds: opts.volumes.map((v) => `${v.volume}:${v.target}`) } : {}),
+          ...(opts.volumes?.length
+            ? { Binds: opts.volumes.map((v) => `${v.volume}:${v.target}${v.readOnly ? ':ro' : ''}`) }
+            : {}),
         },
       });
       await container.start();

@@ -133,7 +133,11 @@ export type PartitionMethod = 'peers' | 'network';
 /** What a throwaway container of `runImage` gets besides its command. */
 export interface RunImageOptions {
   /** Named volumes mounted read-write (the audit helper works on a node's audit volume). */
-  readonly volumes?: readonly { readonly volume: string; readonly target: string }[];
+  readonly volumes?: readonly {
+    readonly volume: string;
+    readonly target: string;
+    readonly readOnly?: boolean;
+  }[];
   /** uid[:gid]; absent: the image's own. */
   readonly user?: string;
 }

@@ -243,6 +243,13 @@ export const specInputSchema = z.strictObject({
       alertFor: duration.optional(),
       /** VaultHighLatency fires when a node's p99 request time stays above this many milliseconds. */
       highLatencyMs: z.number().positive().default(100),
+      /**
+       * Disk watch of each node's audit and raft volumes: `health` is degraded, and the agent's
+       * VaultAuditDiskFilling / VaultRaftDiskFilling fire, when a volume's filesystem is this full
+       * (percent) or would be full within `diskMinTimeToFull` at the current growth rate.
+       */
+      diskMaxUsedPercent: z.number().positive().max(100).default(80),
+      diskMinTimeToFull: duration.default('24h'),
     })
     .prefault({}),
   endpoint: z

@@ -266,7 +266,34 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
         'Check the disk behind the logs volume (`docker volume inspect <cluster>-<node>-logs`, then df on its mountpoint) and the node log for audit errors; free space or fix permissions.',
     },
     ...(spec.backup ? [backupStaleRule(spec.name, spec.backup.maxAge)] : []),
+    // The agent (it runs for a spec with backups) measures the volumes.
+    ...(spec.backup ? [diskFillingRule(spec, 'audit'), diskFillingRule(spec, 'raft')] : []),
   ];
+}
+
+/**
+ * VaultAuditDiskFilling / VaultRaftDiskFilling, over the agent's disk gauges: the filesystem behind
+ * a node's volume is past monitoring.diskMaxUsedPercent, or predict_linear over the last hour of
+ * its free bytes says it is full within monitoring.diskMinTimeToFull.
+ */
+export function diskFillingRule(spec: ClusterSpec, volume: 'audit' | 'raft'): AlertRule {
+  const sel = `cluster="${spec.name}",volume="${volume}"`;
+  const avail = `vaultctl_volume_fs_avail_bytes{${sel}}`;
+  const used = `vaultctl_volume_fs_used_bytes{${sel}}`;
+  const horizon = (parseDurationMs(spec.monitoring.diskMinTimeToFull) ?? 86_400_000) / 1000;
+  const pct = spec.monitoring.diskMaxUsedPercent;
+  return {
+    alert: volume === 'audit' ? 'VaultAuditDiskFilling' : 'VaultRaftDiskFilling',
+    expr: `(100 * ${used} / (${used} + ${avail}) >= ${pct}) or (predict_linear(${avail}[1h], ${horizon}) < 0)`,
+    for: '10m',
+    severity: 'warning',
+    summary: `Cluster ${spec.name}: the ${volume} volume of {{ $labels.node }} is filling`,
+    description: `The filesystem behind {{ $labels.node }}'s ${volume} volume is at least ${pct}% used, or full within ${spec.monitoring.diskMinTimeToFull} at its growth over the last hour.`,
+    runbook:
+      volume === 'audit'
+        ? '`vaultctl health` shows the volume; `vaultctl audit rotate` compresses the live file and applies audit.keep / audit.retention. A full audit volume blocks every request.'
+        : '`vaultctl health` shows the volume; grow the disk behind `<cluster>-<node>-data`. A full raft volume stops writes.',
+  };
 }
 
 /**

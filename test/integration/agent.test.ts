@@ -173,9 +173,10 @@ function startAgent(args: string[] = []): Agent {
   return { proc, lines };
 }
 
-/** Log lines of a message (of the backup job, when the line names a job). */
+/** Log lines of a message (of the backup job, when the line names a job; not the token's, disk's or audit rotation's). */
 const logged = (a: Agent, msg: string) =>
-  a.lines.filter((l) => l.includes(`"msg":"${msg}"`) && !l.includes('"job":"agent-token"')).length;
+  a.lines.filter((l) => l.includes(`"msg":"${msg}"`) && !/"job":"(agent-token|disk|audit-rotate)"/.test(l))
+    .length;
 
 async function until(
   what: string,
@@ -295,6 +296,16 @@ describe('vaultctl agent', () => {
       30_000,
     );
     const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+    // The disk job's gauges (it runs at the agent's start): every node's audit and raft volume.
+    const volumes =
+      /vaultctl_volume_fs_avail_bytes\{cluster="vctl-ag1",node="vault-1",volume="(audit|raft)"\} [1-9]\d*/g;
+    await until(
+      "the disk job's gauges",
+      async () =>
+        ((await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text()).match(volumes) ?? [])
+          .length === 2,
+      60_000,
+    );
     agent.proc.kill('SIGTERM');
     await agent.proc;
     const m = new RegExp(
