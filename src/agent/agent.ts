@@ -1,13 +1,13 @@
 /**
- * `runAgent`: the cluster's scheduled work, as jobs of one runner. Now: `backup` (the spec's
- * schedule) and `agent-token` (renews the agent's own periodic token hourly). Later jobs (audit
- * rotation, renewals) are added to the list the same way.
+ * `runAgent`: the cluster's scheduled work, as jobs of one runner: `backup` (the spec's
+ * schedule), `agent-token` (renews the agent's own periodic token hourly), and the renewals
+ * (renew-jobs.ts: `certificates`, `transit-token`), each run only when its expiry is due.
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { readAgentToken } from '../bootstrap/agent-token.js';
 import type { Progress } from '../cluster/events.js';
-import type { RunningCluster } from '../cluster/running.js';
+import type { ManagedCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
 import { saveSnapshot } from '../snapshot/save.js';
 import type { BackupSpec } from '../spec/backup.js';
@@ -20,6 +20,7 @@ import { DirDestination } from './dir-destination.js';
 import type { Logger } from './log.js';
 import { renderMetrics, serveMetrics } from './metrics.js';
 import { checkBackupHost } from './preflight.js';
+import { renewalJobs } from './renew-jobs.js';
 import { type Job, JobRunner, type WallClock, wallClock } from './runner.js';
 import { AGENT_DIR, StatusStore } from './status.js';
 
@@ -42,7 +43,7 @@ export async function makeDestination(
 const quiet: Progress = { step() {}, done() {}, info() {}, warn() {}, debug() {} };
 
 export interface AgentDeps {
-  readonly cluster: RunningCluster;
+  readonly cluster: ManagedCluster;
   readonly spec: ClusterSpec;
   readonly state: StateDir;
   readonly env: NodeJS.ProcessEnv;
@@ -142,7 +143,9 @@ export async function prepareAgent(deps: AgentDeps): Promise<PreparedAgent> {
       await serving.api.write('auth/token/renew-self', {}, 'renewing the agent token');
     },
   };
-  const runner = new JobRunner([backupJob, renewJob], { store, log, clock });
+  // Certificates and the transit token: renewed when due, whatever the backup schedule.
+  const renewals = renewalJobs({ cluster, spec, state, log, now: () => clock.now() });
+  const runner = new JobRunner([backupJob, renewJob, ...renewals], { store, log, clock });
   return { runner, store, backup: backupJob };
 }
 

@@ -1,20 +1,37 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ClusterHealth } from '../health/health.js';
 import { VERDICT_EXIT, waitForHealth } from '../health/health.js';
 import type { NodeMetrics } from '../health/node-metrics.js';
 import { readNodeMetrics } from '../health/node-metrics.js';
 import { table, verdictColour } from '../output/format.js';
 import { nodeMetricsAddress } from '../spec/names.js';
+import { expiryWarnings, parseDays, readServedCertificate } from '../tls/expiry.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { openTargetCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag } from './flags.js';
 import { backupVerdict } from './snapshot-remote.js';
+
+/** The --cert-warn threshold in days: the flag, else the spec's tls.expiryWarning, else 30. */
+function certWarnDays(flag: string | undefined, specValue: string | undefined): number {
+  const text = flag ?? specValue ?? '30d';
+  try {
+    return parseDays(text);
+  } catch {
+    throw new UsageError(
+      'checking health',
+      `--cert-warn ${JSON.stringify(text)} is not a number of days`,
+      'give days such as --cert-warn 30d',
+    );
+  }
+}
 
 export interface HealthOptions {
   readonly addr?: string[];
   readonly wait?: string;
   readonly expect?: string;
   readonly metrics?: boolean;
+  readonly certWarn?: string;
 }
 
 export type MetricsByNode = Record<string, NodeMetrics | { error: string }>;
@@ -93,6 +110,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   // Least privilege: the metrics token when init made one.
   const metricsToken = cluster.state?.readMetricsToken();
   const targets = cluster.nodes;
+  const warnDays = certWarnDays(opts.certWarn, cluster.spec?.tls.expiryWarning);
   const judged = await waitForHealth(targets, expected, {
     connect: cluster.connector,
     // Only for the containers vaultctl manages: their logs name a seal backend they cannot reach.
@@ -109,12 +127,23 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   });
   // The agent's backups (spec.backup): a stale newest verified backup makes a healthy cluster degraded.
   const backup = cluster.spec && cluster.state ? backupVerdict(cluster.spec, cluster.state.root) : undefined;
-  const h =
+  const withBackup =
     backup?.stale && judged.verdict === 'healthy'
       ? { ...judged, verdict: 'degraded' as const, reasons: [`backup: ${backup.detail}`] }
       : backup?.stale
         ? { ...judged, reasons: [...judged.reasons, `backup: ${backup.detail}`] }
         : judged;
+  // The certificates the nodes serve, from the TLS handshake (also for clusters given by address).
+  const certificates = await Promise.all(targets.map((t) => readServedCertificate(t.name, t.address)));
+  const expiring = expiryWarnings(certificates, warnDays);
+  const h =
+    expiring.length === 0
+      ? withBackup
+      : {
+          ...withBackup,
+          verdict: withBackup.verdict === 'healthy' ? ('degraded' as const) : withBackup.verdict,
+          reasons: [...(withBackup.verdict === 'healthy' ? [] : withBackup.reasons), ...expiring],
+        };
   let metrics: MetricsByNode | undefined;
   if (opts.metrics) {
     const withToken = metricsToken ?? token;
@@ -135,6 +164,10 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     {
       cluster: cluster.name,
       ...h,
+      certificates: certificates.filter(
+        (c) => c.validTo || c.error !== 'plain HTTP: the node serves no certificate',
+      ),
+      certWarnDays: warnDays,
       ...(backup ? { backup } : {}),
       ...(metrics ? { metrics } : {}),
       exitCode: VERDICT_EXIT[h.verdict],
@@ -146,6 +179,11 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
         renderHealth(h, cluster.name ?? `at ${targets.map((t) => t.address).join(', ')}`),
       );
       if (backup) lines.push(`Backups: ${backup.stale ? 'STALE: ' : ''}${backup.detail}`);
+      const served = certificates.filter((c) => c.validTo);
+      if (served.length > 0)
+        lines.push(
+          `Certificates: ${served.map((c) => `${c.node} until ${c.validTo!.slice(0, 10)} (${c.daysLeft} d)`).join(', ')}`,
+        );
       if (metrics) lines.push(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
       return lines;
     },
@@ -163,6 +201,8 @@ export function register(program: Command, deps: CommandDeps): void {
         'Targets: --addr, else BAO_ADDR/VAULT_ADDR, else the nodes of the cluster spec. Token: BAO_TOKEN/VAULT_TOKEN, else the state dir.\n\n' +
         "With --metrics it also reads each node's /v1/sys/metrics (with the metrics token from init, else the API token) and " +
         'shows unsealed, active, raft term and indexes, failure tolerance, request p99 and audit failures per node.\n\n' +
+        "Certificates: each node's served certificate is read from the TLS handshake; one that expires within --cert-warn " +
+        '(default tls.expiryWarning, 30d) makes the cluster degraded, naming the node, subject and expiry date.\n\n' +
         'Example:\n  $ vaultctl health --wait 60s\n  $ vaultctl health --addr http://127.0.0.1:8200,http://127.0.0.1:8202 --format json\n' +
         '  $ vaultctl health --metrics',
     )
@@ -170,5 +210,9 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--wait <duration>', 'poll until healthy or this long has passed (e.g. 60s)')
     .option('--expect <voters>', 'number of voters a healthy cluster has (default: the node count)')
     .option('--metrics', 'also show a few key metrics per node from /v1/sys/metrics')
+    .option(
+      '--cert-warn <days>',
+      'degraded when a served certificate expires within this (e.g. 30d; default tls.expiryWarning, else 30d)',
+    )
     .action(action(deps.setExitCode, (global, opts: HealthOptions) => run(global, opts, deps)));
 }
