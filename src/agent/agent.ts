@@ -1,13 +1,13 @@
 /**
- * `runAgent`: the cluster's scheduled work, as jobs of one runner. Now: `backup` (the spec's
- * schedule) and `agent-token` (renews the agent's own periodic token hourly). Later jobs (audit
- * rotation, renewals) are added to the list the same way.
+ * `runAgent`: the cluster's scheduled work, as jobs of one runner: `backup` (the spec's
+ * schedule), `agent-token` (renews the agent's own periodic token hourly), and the renewals
+ * (renew-jobs.ts: `certificates`, `transit-token`), each run only when its expiry is due.
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { readAgentToken } from '../bootstrap/agent-token.js';
 import type { Progress } from '../cluster/events.js';
-import type { RunningCluster } from '../cluster/running.js';
+import type { ManagedCluster, RunningCluster } from '../cluster/running.js';
 import { RemoteError, UsageError } from '../errors.js';
 import { readDiskSamples } from '../health/disk-probe.js';
 import { saveSnapshot } from '../snapshot/save.js';
@@ -23,6 +23,7 @@ import { diskJob } from './disk-job.js';
 import type { Logger } from './log.js';
 import { renderDiskMetrics, renderMetrics, serveMetrics } from './metrics.js';
 import { checkBackupHost } from './preflight.js';
+import { renewalJobs } from './renew-jobs.js';
 import { type Job, JobRunner, type WallClock, wallClock } from './runner.js';
 import { AGENT_DIR, StatusStore } from './status.js';
 
@@ -45,6 +46,7 @@ export async function makeDestination(
 const quiet: Progress = { step() {}, done() {}, info() {}, warn() {}, debug() {} };
 
 export interface AgentDeps {
+  /** Managed on the host; known by its addresses inside the agent's container (no runtime there). */
   readonly cluster: RunningCluster;
   readonly spec: ClusterSpec;
   readonly state: StateDir;
@@ -63,11 +65,12 @@ export interface AgentOptions {
   /** Where the metrics listen (default 127.0.0.1; 0.0.0.0 inside the agent container). */
   readonly metricsHost?: string | undefined;
   /**
-   * Run the jobs that need the Docker Engine (default true): the disk job (the nodes' volumes) and
-   * audit rotation, which run helper containers. The agent's own container has no Engine: `health`
-   * measures the volumes there, and `vaultctl audit rotate` (e.g. from cron) rotates.
+   * Run the jobs that need the host (default true): certificate and transit-token renewal, the disk
+   * job and audit rotation (the Docker Engine, the unsealer's and TLS material of the state dir). The
+   * agent's own container has none of these: there `vaultctl up`, `vaultctl health` and
+   * `vaultctl audit rotate` (e.g. from cron) do that work.
    */
-  readonly diskWatch?: boolean | undefined;
+  readonly hostJobs?: boolean | undefined;
 }
 
 export interface PreparedAgent {
@@ -79,7 +82,7 @@ export interface PreparedAgent {
 /** Validates what the agent needs (spec, host, token) and builds its jobs; changes nothing. */
 export async function prepareAgent(
   deps: AgentDeps,
-  opts: Pick<AgentOptions, 'diskWatch'> = {},
+  opts: Pick<AgentOptions, 'hostJobs'> = {},
 ): Promise<PreparedAgent> {
   const doing = 'starting the agent';
   const { spec, state, env, log, cluster } = deps;
@@ -156,19 +159,20 @@ export async function prepareAgent(
       await serving.api.write('auth/token/renew-self', {}, 'renewing the agent token');
     },
   };
-  const jobs = [
-    backupJob,
-    renewJob,
-    // The disk and audit jobs run helper containers: the agent's own container (no Engine) leaves them out.
-    ...(opts.diskWatch === false
+  // Certificates and the transit token: renewed when due, whatever the backup schedule. They, the
+  // disk job and audit rotation need the host (the Docker Engine, the state dir's unsealer and TLS
+  // material): the agent's own container leaves them out.
+  const managed =
+    (cluster as Partial<ManagedCluster>).managed === true ? (cluster as ManagedCluster) : undefined;
+  const hostJobs =
+    opts.hostJobs === false || !managed
       ? []
-      : [diskJob({ spec, state, cluster, log }), auditRotateJob({ spec, cluster, log })]),
-  ];
-  const runner = new JobRunner(jobs, {
-    store,
-    log,
-    clock,
-  });
+      : [
+          ...renewalJobs({ cluster: managed, spec, state, log, now: () => clock.now() }),
+          diskJob({ spec, state, cluster, log }),
+          auditRotateJob({ spec, cluster, log }),
+        ];
+  const runner = new JobRunner([backupJob, renewJob, ...hostJobs], { store, log, clock });
   return { runner, store, backup: backupJob };
 }
 

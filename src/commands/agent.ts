@@ -52,7 +52,7 @@ export async function runAgentCommand(
   if (inNetwork) await waitForAgentToken(state, log, deps.signal);
   const ok = await runAgent(
     { cluster, spec, state, env: deps.env, log, lock: agentLock(state.root) },
-    { metricsPort, once: opts.once, ...(inNetwork ? { metricsHost: '0.0.0.0', diskWatch: false } : {}) },
+    { metricsPort, once: opts.once, ...(inNetwork ? { metricsHost: '0.0.0.0', hostJobs: false } : {}) },
     deps.signal,
   );
   return ok ? 0 : 2;

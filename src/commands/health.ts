@@ -1,15 +1,31 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import type { ClusterHealth } from '../health/health.js';
 import { VERDICT_EXIT, waitForHealth } from '../health/health.js';
 import type { NodeMetrics } from '../health/node-metrics.js';
 import { readNodeMetrics } from '../health/node-metrics.js';
 import { table, verdictColour } from '../output/format.js';
 import { nodeMetricsAddress } from '../spec/names.js';
+import { expiryWarnings, parseDays, readServedCertificate } from '../tls/expiry.js';
 import type { CommandDeps, GlobalOptions } from './command-deps.js';
 import { openTargetCluster, output } from './command-deps.js';
 import { action, countFlag, durationFlag } from './flags.js';
 import { diskSection, renderDisk } from './health-disk.js';
 import { backupVerdict } from './snapshot-remote.js';
+
+/** The --cert-warn threshold in days: the flag, else the spec's tls.expiryWarning, else 30. */
+function certWarnDays(flag: string | undefined, specValue: string | undefined): number {
+  const text = flag ?? specValue ?? '30d';
+  try {
+    return parseDays(text);
+  } catch {
+    throw new UsageError(
+      'checking health',
+      `--cert-warn ${JSON.stringify(text)} is not a number of days`,
+      'give days such as --cert-warn 30d',
+    );
+  }
+}
 
 export interface HealthOptions {
   readonly addr?: string[];
@@ -18,6 +34,7 @@ export interface HealthOptions {
   readonly metrics?: boolean;
   /** commander's --no-disk: false skips the volumes' measurement. */
   readonly disk?: boolean;
+  readonly certWarn?: string;
 }
 
 export type MetricsByNode = Record<string, NodeMetrics | { error: string }>;
@@ -96,6 +113,7 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
   // Least privilege: the metrics token when init made one.
   const metricsToken = cluster.state?.readMetricsToken();
   const targets = cluster.nodes;
+  const warnDays = certWarnDays(opts.certWarn, cluster.spec?.tls.expiryWarning);
   const judged = await waitForHealth(targets, expected, {
     connect: cluster.connector,
     // Only for the containers vaultctl manages: their logs name a seal backend they cannot reach.
@@ -124,10 +142,21 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
       ? await diskSection(cluster.spec, cluster.state.root, deps.runtime)
       : undefined;
   const diskReasons = disk?.volumes?.flatMap((v) => v.problems.map((p) => `disk: ${p}`)) ?? [];
-  const h =
+  const withDisk =
     diskReasons.length > 0 && withBackup.verdict === 'healthy'
       ? { ...withBackup, verdict: 'degraded' as const, reasons: diskReasons }
       : { ...withBackup, reasons: [...withBackup.reasons, ...diskReasons] };
+  // The certificates the nodes serve, from the TLS handshake (also for clusters given by address).
+  const certificates = await Promise.all(targets.map((t) => readServedCertificate(t.name, t.address)));
+  const expiring = expiryWarnings(certificates, warnDays);
+  const h =
+    expiring.length === 0
+      ? withDisk
+      : {
+          ...withDisk,
+          verdict: withDisk.verdict === 'healthy' ? ('degraded' as const) : withDisk.verdict,
+          reasons: [...(withDisk.verdict === 'healthy' ? [] : withDisk.reasons), ...expiring],
+        };
   let metrics: MetricsByNode | undefined;
   if (opts.metrics) {
     const withToken = metricsToken ?? token;
@@ -148,6 +177,10 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
     {
       cluster: cluster.name,
       ...h,
+      certificates: certificates.filter(
+        (c) => c.validTo || c.error !== 'plain HTTP: the node serves no certificate',
+      ),
+      certWarnDays: warnDays,
       ...(backup ? { backup } : {}),
       ...(disk ? { disk } : {}),
       ...(metrics ? { metrics } : {}),
@@ -161,6 +194,11 @@ export async function run(global: GlobalOptions, opts: HealthOptions, deps: Comm
       );
       if (backup) lines.push(`Backups: ${backup.stale ? 'STALE: ' : ''}${backup.detail}`);
       if (disk) lines.push(renderDisk(disk));
+      const served = certificates.filter((c) => c.validTo);
+      if (served.length > 0)
+        lines.push(
+          `Certificates: ${served.map((c) => `${c.node} until ${c.validTo!.slice(0, 10)} (${c.daysLeft} d)`).join(', ')}`,
+        );
       if (metrics) lines.push(`\nMetrics (/v1/sys/metrics):\n${renderMetrics(metrics)}`);
       return lines;
     },
@@ -181,6 +219,8 @@ export function register(program: Command, deps: CommandDeps): void {
         "For a cluster vaultctl manages it measures each node's audit and raft volume (a read-only busybox helper: du and the " +
         "filesystem size/free) and the time to full at the growth rate since the agent's last sample; degraded at " +
         'monitoring.diskMaxUsedPercent (80) or under monitoring.diskMinTimeToFull (24h). --no-disk skips it.\n\n' +
+        "Certificates: each node's served certificate is read from the TLS handshake; one that expires within --cert-warn " +
+        '(default tls.expiryWarning, 30d) makes the cluster degraded, naming the node, subject and expiry date.\n\n' +
         'Example:\n  $ vaultctl health --wait 60s\n  $ vaultctl health --addr http://127.0.0.1:8200,http://127.0.0.1:8202 --format json\n' +
         '  $ vaultctl health --metrics',
     )
@@ -189,5 +229,9 @@ export function register(program: Command, deps: CommandDeps): void {
     .option('--expect <voters>', 'number of voters a healthy cluster has (default: the node count)')
     .option('--metrics', 'also show a few key metrics per node from /v1/sys/metrics')
     .option('--no-disk', "skip the audit and raft volumes' measurement")
+    .option(
+      '--cert-warn <days>',
+      'degraded when a served certificate expires within this (e.g. 30d; default tls.expiryWarning, else 30d)',
+    )
     .action(action(deps.setExitCode, (global, opts: HealthOptions) => run(global, opts, deps)));
 }

@@ -157,7 +157,10 @@ export const specInputSchema = z.strictObject({
            * reaches the node containers through their environment, never argv or the HCL.
            */
           tokenFile: z.string().min(1).optional(),
-          /** The period of the token the unsealer issues to the nodes (they renew it themselves). */
+          /**
+           * The period of the token the unsealer issues to the nodes (they renew it themselves, and
+           * the agent renews it at two thirds of its period).
+           */
           tokenPeriod: duration.default('24h'),
           /** The unsealer's API port on 127.0.0.1; default 4 above the highest node API port. */
           unsealerPort: port.optional(),
@@ -173,6 +176,18 @@ export const specInputSchema = z.strictObject({
       requireClientCert: z.boolean().default(false),
       /** Bring your own CA (PEM files): vaultctl issues the node certificates from it. */
       ca: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+      /** Life of the node certificates vaultctl issues, in whole days (openssl -days). */
+      nodeCertValidity: z
+        .string()
+        .regex(/^[1-9]\d*d$/, 'expected a number of days such as 397d')
+        .default('397d'),
+      /** `health` is degraded when a served certificate expires within this; the agent renews before. */
+      expiryWarning: z
+        .string()
+        .regex(/^\d+d$/, 'expected a number of days such as 30d')
+        .default('30d'),
+      /** How often the agent compares the served certificates' expiry with now (renewal job). */
+      renewCheck: duration.default('1h'),
     })
     .prefault({}),
   audit: z

@@ -20,6 +20,7 @@ import { UsageError } from '../errors.js';
 import type { ClusterSpec, NodeSpec } from '../spec/schema.js';
 import type { StateDir } from '../state/state-dir.js';
 import type { VaultTls } from '../vault/port.js';
+import { parseDays, renewalDue } from './expiry.js';
 
 const run = promisify(execFile);
 
@@ -82,18 +83,22 @@ function certFacts(pem: string): X509Certificate {
   return new X509Certificate(pem);
 }
 
-/** True when the certificate has exactly these SANs, is signed by the CA and lives > 30 days. */
+/**
+ * True when the certificate has exactly these SANs, is signed by the CA and is not yet due for
+ * renewal (two thirds of its life, or within `warnDays` of its end: `renewalDue`).
+ */
 export function certIsCurrent(
   certPem: string,
   caPem: string,
   sans: readonly string[],
   now = Date.now(),
+  warnDays = 30,
 ): boolean {
   try {
     const cert = certFacts(certPem);
     const ca = certFacts(caPem);
     if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return false;
-    if (new Date(cert.validTo).getTime() - now < 30 * 24 * 3600 * 1000) return false;
+    if (renewalDue(cert.validFrom, cert.validTo, now, warnDays)) return false;
     const have = (cert.subjectAltName ?? '')
       .split(', ')
       .map((s) => s.replace('IP Address:', 'IP:'))
@@ -110,6 +115,7 @@ async function issueCert(
   cn: string,
   sans: readonly string[],
   usage: 'server' | 'client',
+  days = 397,
 ): Promise<void> {
   mkdirSync(outDir, { recursive: true, mode: 0o755 });
   const key = join(outDir, 'key.pem');
@@ -163,7 +169,7 @@ async function issueCert(
         '-set_serial',
         `0x${randomSerial()}`,
         '-days',
-        '397',
+        String(days),
         '-sha256',
         '-extfile',
         ext,
@@ -261,6 +267,7 @@ export async function ensureTls(
     createdCa = true;
   }
   const caPem = readFileSync(paths.caCert, 'utf8');
+  const warnDays = parseDays(spec.tls.expiryWarning);
   const issued: string[] = [];
   // Each node's key and certificate are their own openssl runs: made at the same time.
   const outcome = await Promise.allSettled(
@@ -268,10 +275,12 @@ export async function ensureTls(
       const dir = paths.nodeDir(node);
       const certFile = join(dir, 'cert.pem');
       const sans = nodeSans(spec, node);
-      const current = existsSync(certFile) && certIsCurrent(readFileSync(certFile, 'utf8'), caPem, sans);
+      const current =
+        existsSync(certFile) &&
+        certIsCurrent(readFileSync(certFile, 'utf8'), caPem, sans, Date.now(), warnDays);
       if (!current || opts.force) {
         progress.step(`issuing the TLS certificate of ${node.name}`);
-        await issueCert(paths, dir, node.name, sans, 'server');
+        await issueCert(paths, dir, node.name, sans, 'server', parseDays(spec.tls.nodeCertValidity));
         issued.push(node.name);
       }
       if (!existsSync(join(dir, 'ca.pem')) || readFileSync(join(dir, 'ca.pem'), 'utf8') !== caPem)

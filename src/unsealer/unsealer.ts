@@ -152,6 +152,32 @@ export async function renewTransitToken(state: StateDir, api: VaultNode): Promis
   }
 }
 
+/**
+ * The nodes' token as the unsealer sees it (lookup-accessor with the unsealer's root token): its
+ * remaining TTL and period in seconds; undefined when it is gone or the state dir has none.
+ */
+export async function transitTokenTtl(
+  state: StateDir,
+  api: VaultNode,
+): Promise<{ readonly ttl: number; readonly period: number } | undefined> {
+  const file = path(state, UNSEALER_FILES.nodeToken);
+  const root = unsealerRootToken(state);
+  if (!existsSync(file) || !root) return undefined;
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as NodeTokenFile;
+  api.setToken(root);
+  try {
+    const res = await api.write<{ data: { ttl: number; period?: number; creation_ttl?: number } }>(
+      'auth/token/lookup-accessor',
+      { accessor: saved.accessor },
+      "looking up the nodes' transit token",
+    );
+    return { ttl: res.data.ttl, period: res.data.period ?? res.data.creation_ttl ?? 0 };
+  } catch (err) {
+    if (err instanceof VaultRequestError && err.status === 400) return undefined;
+    throw err;
+  }
+}
+
 /** Renews the nodes' token when it still lives; issues a new one when it does not. */
 async function ensureNodeToken(
   spec: ClusterSpec,

@@ -173,10 +173,13 @@ function startAgent(args: string[] = []): Agent {
   return { proc, lines };
 }
 
-/** Log lines of a message (of the backup job, when the line names a job; not the token's, disk's or audit rotation's). */
+/** Log lines of a message (of the backup job, when the line names a job: not the renewal, disk or audit jobs). */
 const logged = (a: Agent, msg: string) =>
-  a.lines.filter((l) => l.includes(`"msg":"${msg}"`) && !/"job":"(agent-token|disk|audit-rotate)"/.test(l))
-    .length;
+  a.lines.filter(
+    (l) =>
+      l.includes(`"msg":"${msg}"`) &&
+      !/"job":"(agent-token|certificates|transit-token|disk|audit-rotate)"/.test(l),
+  ).length;
 
 async function until(
   what: string,
