@@ -190,6 +190,9 @@ describe('an active node whose audit device cannot write', () => {
       expect(result.cause).toMatch(/^file\/: /);
       expect(result.newActive).not.toBe('vault-1');
       await eventually(async () => expect(writer.outage(since).servedAt).toBeDefined(), 30_000);
+      // Served again, and it keeps serving: a few more acknowledged writes before the writer stops.
+      const servedCount = writer.acked.length;
+      await eventually(async () => expect(writer.acked.length).toBeGreaterThan(servedCount + 5), 20_000);
       const o = writer.outage(since);
       console.log(
         `audit full -> stepDownAuditBlocked: outage ${((o.servedAt! - o.failedAt!) / 1000).toFixed(2)} s (first failed write -> first served through the endpoint), new active ${result.newActive}, load ${execFileSync('cat', ['/proc/loadavg']).toString().trim()}`,
