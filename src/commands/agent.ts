@@ -51,7 +51,16 @@ export async function runAgentCommand(
   // Started by `up` before `init` made its token: wait for it rather than exit (and restart).
   if (inNetwork) await waitForAgentToken(state, log, deps.signal);
   const ok = await runAgent(
-    { cluster, spec, state, env: deps.env, log, lock: agentLock(state.root) },
+    {
+      cluster,
+      spec,
+      state,
+      env: deps.env,
+      log,
+      // Inside the agent's container the lock is not taken yet: sharing the host's lock file with a
+      // non-root container is not done (see the README's agent section).
+      ...(inNetwork ? {} : { lock: agentLock(state.root) }),
+    },
     { metricsPort, once: opts.once, ...(inNetwork ? { metricsHost: '0.0.0.0', hostJobs: false } : {}) },
     deps.signal,
   );

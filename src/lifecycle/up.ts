@@ -15,7 +15,6 @@ import type { Observed, UpPlan } from '../cluster/reconcile/plan.js';
 import { planUp } from '../cluster/reconcile/plan.js';
 import { UsageError } from '../errors.js';
 import { buildAgentImage } from '../image/agent-image.js';
-import { LOCK_DIR } from '../lock/lock.js';
 import type { ContainerRuntime } from '../runtime/port.js';
 import { devKmsContainerName } from '../spec/dev-kms-names.js';
 import {
@@ -190,7 +189,7 @@ async function prepareLocal(
  * (token, status, staging; 0700) and each directory destination (0700, made when missing).
  */
 function prepareAgentDirs(spec: ClusterSpec, state: StateDir): void {
-  for (const d of [join(state.root, AGENT_DIR), join(state.root, LOCK_DIR), ...agentDirDestinations(spec)])
+  for (const d of [join(state.root, AGENT_DIR), ...agentDirDestinations(spec)])
     if (!existsSync(d)) mkdirSync(d, { recursive: true, mode: 0o700 });
 }
 

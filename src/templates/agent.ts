@@ -10,7 +10,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { AGENT_APP_DIR } from '../image/agent-image.js';
-import { LOCK_DIR } from '../lock/lock.js';
 import type { ContainerSpec, Mount } from '../runtime/port.js';
 import { LABELS } from '../runtime/port.js';
 import { specToInput } from '../spec/load.js';
@@ -58,8 +57,6 @@ export function renderAgent(
   const mounts: Mount[] = [
     { type: 'bind', source: join(outDir, AGENT_SPEC_FILE), target: `${root}/cluster.json`, readOnly: true },
     { type: 'bind', source: join(outDir, 'agent'), target: `${root}/agent`, readOnly: false },
-    // The cluster's operation lock: the agent's backups and the host's operations take the same one.
-    { type: 'bind', source: join(outDir, LOCK_DIR), target: `${root}/${LOCK_DIR}`, readOnly: false },
   ];
   if (spec.tls.enabled)
     mounts.push({

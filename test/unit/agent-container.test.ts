@@ -40,8 +40,6 @@ describe('up --agent: the agent container', () => {
     expect(mounts).toEqual([
       [`/state/c1/${AGENT_SPEC_FILE}`, '/var/lib/vaultctl/c1/cluster.json', true],
       ['/state/c1/agent', '/var/lib/vaultctl/c1/agent', false],
-      // The operation lock's own dir: the agent's backups take the host's lock.
-      ['/state/c1/lock', '/var/lib/vaultctl/c1/lock', false],
       ['/state/c1/tls/ca.pem', '/var/lib/vaultctl/c1/tls/ca.pem', true],
       ['/var/backups/vault', '/var/backups/vault', false],
     ]);
